@@ -1,0 +1,90 @@
+"""The ``mmharness`` command line: a thin, lazy click group.
+
+Each subcommand lives in its own module ``harness/commands/<name>.py`` exposing a click
+command named ``command``; it is imported only when invoked (or when its help is shown), so
+``mmharness --help`` imports nothing heavy. Subcommands parse flags into a config object, make
+one library call, render, and return an exit code. Every ``HarnessError`` becomes one line on
+stderr and its documented exit code; anything else is an internal error (exit 4).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+import click
+
+from harness import __version__
+from harness.errors import ExitCode, HarnessError
+
+# name -> (module, one-line help shown by `mmharness --help` without importing the module)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.commands.run", "Evaluate a model under missing/noisy modalities (EMM, RMM, NM)."),
+    "bias": ("harness.commands.bias", "Probe an MLLM for modality bias (does it use the image?)."),
+    "bench": ("harness.commands.bench", "Measure latency and throughput of a deployed model."),
+    "validate": ("harness.commands.validate", "Check a model directory's manifest against its graphs."),
+    "doctor": ("harness.commands.doctor", "Show the environment and which backends can run here."),
+    "corruptions": ("harness.commands.corruptions", "List corruptions or preview them on an image."),
+    "report": ("harness.commands.report", "Render results.json as Markdown, HTML or JUnit."),
+    "gate": ("harness.commands.gate", "Compare results with thresholds/baseline; exit 1 on regression."),
+    "merge": ("harness.commands.merge", "Merge shard results exactly."),
+    "export": ("harness.commands.export", "Export a PyTorch model to ONNX + manifest (needs [export])."),
+    "build": ("harness.commands.build", "Build TensorRT engines or ONNX Runtime FP16/INT8 variants."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _) in SUBCOMMANDS.items() if _module_exists(module)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS or not _module_exists(SUBCOMMANDS[cmd_name][0]):
+            return None
+        return import_module(SUBCOMMANDS[cmd_name][0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _module_exists(module: str) -> bool:
+    """True when ``harness/commands/<name>.py`` is present (checked without importing it)."""
+    path = os.path.join(os.path.dirname(__file__), *module.split(".")[1:]) + ".py"
+    return os.path.exists(path)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mmharness")
+def cli() -> None:
+    """mmharness: does the deployed multi-modal model still work when a sensor drops out,
+    gets noisy, or when the image is ignored?
+
+    Exit codes: 0 ok, 1 gate failed, 2 bad input, 3 infrastructure, 4 internal error.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI, map exceptions to one line and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="mmharness", standalone_mode=False)
+    except HarnessError as error:
+        click.echo(f"mmharness: error: {error}", err=True)
+        return int(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("mmharness: aborted", err=True)
+        return int(ExitCode.INTERNAL)
+    except click.ClickException as error:
+        error.show()
+        return int(ExitCode.BAD_INPUT)
+    except click.exceptions.Exit as error:
+        return int(error.exit_code)
+    return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

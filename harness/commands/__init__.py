@@ -1,0 +1,1 @@
+"""One module per ``mmharness`` subcommand, each exposing a click command named ``command``."""

@@ -1,0 +1,1 @@
+"""Pure-NumPy metric core: mergeable confusion matrices and every figure derived from them."""
