@@ -1,0 +1,139 @@
+"""Missing fills, RMM and the Liao NM preset, checked against DESIGN.md §4 by hand."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness.corruptions.missing import LIAO_LEVELS, fill_missing, liao_noise, mask_array, random_missing
+from harness.errors import ConfigError
+from harness.seeding import rngs_for
+
+
+@dataclass(frozen=True)
+class Pre:
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+IMAGENET = Pre(1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _batch(n=4, c=3, h=16, w=16, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, c, h, w)).astype(np.float32)
+
+
+def test_zero_normalized_and_mask_are_zeros():
+    x = _batch()
+    for fill in ("zero_normalized", "mask"):
+        out = fill_missing(x, fill)
+        assert out.dtype == np.float32 and out.shape == x.shape and not out.any()
+    np.testing.assert_array_equal(mask_array((4, 1), present=False), np.zeros((4, 1), np.float32))
+    np.testing.assert_array_equal(mask_array((4,), present=True), np.ones(4, np.float32))
+
+
+def test_zero_raw_is_normalized_black():
+    out = fill_missing(_batch(), "zero_raw", IMAGENET)
+    # a raw 0 pixel through the preprocessing, computed independently per channel
+    for c in range(3):
+        expected = (0.0 * IMAGENET.scale - IMAGENET.mean[c]) / IMAGENET.std[c]
+        np.testing.assert_allclose(out[:, c], expected, rtol=1e-6)
+
+
+def test_zero_raw_needs_preprocess_and_matching_channels():
+    with pytest.raises(ConfigError, match="preprocess"):
+        fill_missing(_batch(), "zero_raw")
+    with pytest.raises(ConfigError, match="preprocess.mean"):
+        fill_missing(_batch(c=2), "zero_raw", IMAGENET)
+
+
+def test_mean_fill_keeps_per_sample_channel_means():
+    x = _batch()
+    out = fill_missing(x, "mean")
+    np.testing.assert_allclose(out[1, 2], np.full((16, 16), x[1, 2].mean()), rtol=1e-5)
+    assert np.ptp(out, axis=(2, 3)).max() == 0
+
+
+def test_noise_fill_is_unit_gaussian_and_per_sample():
+    x = _batch(n=3, h=64, w=64)
+    out = fill_missing(x, "noise", rngs=rngs_for(0, "emm", range(3), "rgb"))
+    assert abs(out.std() - 1) < 0.03 and abs(out.mean()) < 0.03
+    alone = fill_missing(x[2:], "noise", rngs=rngs_for(0, "emm", [2], "rgb"))
+    np.testing.assert_array_equal(out[2:], alone)
+
+
+def test_unknown_fill_and_bad_batch():
+    with pytest.raises(ConfigError, match="allowed"):
+        fill_missing(_batch(), "blank")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="float32"):
+        fill_missing(_batch().astype(np.float64), "mean")
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5, 0.75])
+def test_rmm_kept_fraction(rate):
+    x = np.ones((4, 3, 64, 64), np.float32)
+    out = random_missing(x, rate, rngs_for(1, f"rmm/{rate}", range(4), "depth"))
+    kept = out.mean()
+    sigma = math.sqrt(rate * (1 - rate) / x.size)
+    assert abs(kept - (1 - rate)) < 5 * sigma
+    assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+def test_rmm_is_split_and_order_invariant():
+    x = _batch(n=6)
+    idx = list(range(6))
+    full = random_missing(x, 0.5, rngs_for(3, "rmm", idx, "rgb"))
+    halves = np.concatenate([random_missing(x[:2], 0.5, rngs_for(3, "rmm", idx[:2], "rgb")),
+                             random_missing(x[2:], 0.5, rngs_for(3, "rmm", idx[2:], "rgb"))])
+    np.testing.assert_array_equal(full, halves)
+    rev = random_missing(x[::-1].copy(), 0.5, rngs_for(3, "rmm", idx[::-1], "rgb"))
+    np.testing.assert_array_equal(full, rev[::-1])
+
+
+def test_rmm_bad_rate_or_rng_count():
+    with pytest.raises(ConfigError, match="rate"):
+        random_missing(_batch(), 1.5, rngs_for(0, "c", range(4), "rgb"))
+    with pytest.raises(ConfigError, match="one numpy Generator per sample"):
+        random_missing(_batch(), 0.5, rngs_for(0, "c", range(3), "rgb"))
+
+
+@pytest.mark.parametrize("level", ["low", "mid", "high"])
+def test_liao_salt_pepper_counts_and_values(level):
+    # distinct values, so every changed position is visible; event => no Gaussian
+    x = np.arange(2 * 3 * 20 * 20, dtype=np.float32).reshape(2, 3, 20, 20) / 100.0
+    x[0, 0, 0, 0], x[1, 2, 19, 19] = -5.0, 50.0  # known batch min / max
+    density = LIAO_LEVELS[level].density
+    n = math.ceil(density * x.size * 0.5)
+    out = liao_noise(x, level, is_event=True, rng=np.random.default_rng(0))
+    # replay the two draws with an identical generator (positions with replacement)
+    replay = np.random.default_rng(0)
+    salt_pos = replay.integers(0, x.size, size=n)
+    pepper_pos = replay.integers(0, x.size, size=n)
+    flat = out.reshape(-1)
+    assert np.all(flat[pepper_pos] == -5.0)
+    assert np.all(flat[np.setdiff1d(salt_pos, pepper_pos)] == 50.0)
+    touched = np.union1d(salt_pos, pepper_pos)
+    untouched = np.setdiff1d(np.arange(x.size), touched)
+    np.testing.assert_array_equal(flat[untouched], x.reshape(-1)[untouched])
+    # with replacement: fewer distinct positions than draws is allowed, more is impossible
+    assert np.sum(flat != x.reshape(-1)) <= 2 * n
+
+
+def test_liao_gaussian_only_on_non_event():
+    x = np.zeros((4, 1, 64, 64), np.float32)
+    x[0, 0, 0, 0], x[0, 0, 0, 1] = 1.0, -1.0
+    noisy = liao_noise(x, "high", is_event=False, rng=np.random.default_rng(1))
+    event = liao_noise(x, "high", is_event=True, rng=np.random.default_rng(1))
+    sp = (event != 0)
+    resid = (noisy - event)[~sp]
+    assert abs(resid.std() - LIAO_LEVELS["high"].std) < 0.02
+    assert set(np.unique(event)) <= {-1.0, 0.0, 1.0}
+
+
+def test_liao_bad_level():
+    with pytest.raises(ConfigError, match="low, mid, high"):
+        liao_noise(_batch(), "extreme", False, np.random.default_rng(0))
