@@ -1,0 +1,249 @@
+"""The export driver: graphs, genai_config.json, tokenizer files and manifest.json of one VLM."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from exporters.mllm.families import Family, family_of
+from exporters.mllm.graphs import DecoderWithCache, MergedEmbedding, export_decoder, export_embedding
+from harness.errors import ConfigError
+
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What the manifest needs beyond the model: tokenizer, prompt, answer mode.
+
+    ``prompt_template`` holds ``{image}`` (expanded to ``tokens_per_image`` image tokens) and
+    ``{question}``; ``answer_mode`` is ``choices`` (rank options) or ``generate`` (greedy).
+    """
+
+    tokenizer: Path
+    prompt_template: str = "{image} {question}"
+    answer_mode: str = "generate"
+    image_token: str = "<image>"
+    add_bos: bool = True
+    stop_token_ids: tuple[int, ...] = ()
+    max_new_tokens: int = 8
+    missing_image: str = "no_image_tokens"
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict[str, Any]:
+    """Export ``model`` (eval mode, fp32) to ``out_dir``; returns the manifest written."""
+    family = family_of(model)
+    _check_options(options)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    text_config = family.text_config(model)
+    timings: dict[str, float] = {}
+    with torch.no_grad():
+        start = time.perf_counter()
+        family.export_vision(model, str(out / "vision.onnx"), OPSET)
+        timings["vision"] = time.perf_counter() - start
+        start = time.perf_counter()
+        embed = family.language_model(model).get_input_embeddings()
+        export_embedding(
+            MergedEmbedding(embed, model.config.image_token_id).eval(),
+            text_config.hidden_size,
+            str(out / "embedding.onnx"),
+            OPSET,
+        )
+        timings["embedding"] = time.perf_counter() - start
+        start = time.perf_counter()
+        decoder = DecoderWithCache(family.language_model(model), family.lm_head(model), text_config, _layers(text_config))
+        export_decoder(
+            decoder.eval(),
+            text_config.hidden_size,
+            _kv_heads(text_config),
+            _head_dim(text_config),
+            str(out / "decoder.onnx"),
+            OPSET,
+        )
+        timings["decoder"] = time.perf_counter() - start
+    _copy_tokenizer(options.tokenizer, out)
+    (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, options), indent=1) + "\n")
+    manifest = build_manifest(model, family, options, out, timings)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def _check_options(options: ExportOptions) -> None:
+    if not Path(options.tokenizer).is_file():
+        raise ConfigError(f"tokenizer {options.tokenizer}: file not found; pass a HF tokenizers JSON (tokenizer.json)")
+    if "{image}" not in options.prompt_template:
+        raise ConfigError(
+            f"prompt_template {options.prompt_template!r}: no '{{image}}' placeholder; add it where the image tokens go"
+        )
+    if "{question}" not in options.prompt_template:
+        raise ConfigError(f"prompt_template {options.prompt_template!r}: no '{{question}}' placeholder; add it")
+    if options.answer_mode not in ("choices", "generate"):
+        raise ConfigError(f"answer_mode {options.answer_mode!r}: expected 'choices' or 'generate'")
+
+
+def _layers(config: Any) -> int:
+    return int(config.num_hidden_layers)
+
+
+def _kv_heads(config: Any) -> int:
+    return int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+
+
+def _head_dim(config: Any) -> int:
+    return int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
+
+
+def _copy_tokenizer(tokenizer: Path, out: Path) -> None:
+    """og.Tokenizer needs tokenizer.json and tokenizer_config.json side by side (measured)."""
+    target = out / "tokenizer.json"
+    if Path(tokenizer).resolve() != target.resolve():
+        shutil.copyfile(tokenizer, target)
+    config = Path(tokenizer).with_name("tokenizer_config.json")
+    if config.is_file() and config.resolve() != (out / "tokenizer_config.json").resolve():
+        shutil.copyfile(config, out / "tokenizer_config.json")
+    elif not (out / "tokenizer_config.json").exists():
+        (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}) + "\n")
+
+
+def _token_ids(model: Any) -> dict[str, int]:
+    config = model.config.text_config
+    return {
+        "bos_token_id": int(config.bos_token_id if config.bos_token_id is not None else 1),
+        "eos_token_id": int(config.eos_token_id if config.eos_token_id is not None else 2),
+        "pad_token_id": int(config.pad_token_id if config.pad_token_id is not None else 0),
+    }
+
+
+def genai_config(model: Any, family: Family, options: ExportOptions) -> dict[str, Any]:
+    """The onnxruntime-genai config (§3.3): strict schema, so nothing of ours goes in here."""
+    text = family.text_config(model)
+    ids = _token_ids(model)
+    layers = _layers(text)
+    context = int(getattr(text, "max_position_embeddings", 2048))
+    vision_inputs = {"pixel_values": "pixel_values"}
+    if family.image_spec(model)["pixel_attention_mask"]:
+        vision_inputs["attention_mask"] = "pixel_attention_mask"
+    return {
+        "model": {
+            "type": "gemma3",
+            **ids,
+            "vocab_size": int(text.vocab_size),
+            "context_length": context,
+            "image_token_id": int(model.config.image_token_id),
+            "decoder": {
+                "filename": "decoder.onnx",
+                "hidden_size": int(text.hidden_size),
+                "head_size": _head_dim(text),
+                "num_attention_heads": int(text.num_attention_heads),
+                "num_key_value_heads": _kv_heads(text),
+                "num_hidden_layers": layers,
+                "inputs": {
+                    "inputs_embeds": "inputs_embeds",
+                    "attention_mask": "attention_mask",
+                    "position_ids": "position_ids",
+                    "past_key_names": "past_key_values.%d.key",
+                    "past_value_names": "past_key_values.%d.value",
+                },
+                "outputs": {
+                    "logits": "logits",
+                    "present_key_names": "present.%d.key",
+                    "present_value_names": "present.%d.value",
+                },
+                "session_options": {"provider_options": []},
+            },
+            "embedding": {
+                "filename": "embedding.onnx",
+                "inputs": {"input_ids": "input_ids", "image_features": "image_features"},
+                "outputs": {"inputs_embeds": "inputs_embeds"},
+            },
+            "vision": {
+                "filename": "vision.onnx",
+                "inputs": vision_inputs,
+                "outputs": {"image_features": "image_features"},
+            },
+        },
+        "search": {
+            "do_sample": False,
+            "max_length": context,
+            "num_beams": 1,
+            "past_present_share_buffer": False,
+            "top_k": 1,
+        },
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_manifest(
+    model: Any, family: Family, options: ExportOptions, out: Path, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Our manifest (VLM_CONTRACT §3.4): graphs, the ``vqa`` block, provenance with checksums."""
+    import onnx
+    import transformers
+
+    text = family.text_config(model)
+    ids = _token_ids(model)
+    graphs = {"vision": "vision.onnx", "embedding": "embedding.onnx", "decoder": "decoder.onnx"}
+    vqa = {
+        "family": family.name,
+        "architecture": type(model).__name__,
+        "hf_model_type": str(model.config.model_type),
+        "og_model_type_surrogate": "gemma3",
+        "tokenizer": "tokenizer.json",
+        "image_token": options.image_token,
+        "image_token_id": int(model.config.image_token_id),
+        "tokens_per_image": int(family.tokens_per_image(model)),
+        "prompt_template": options.prompt_template,
+        "add_bos": options.add_bos,
+        **ids,
+        "stop_token_ids": sorted({ids["eos_token_id"], *options.stop_token_ids}),
+        "max_new_tokens": options.max_new_tokens,
+        "answer_mode": options.answer_mode,
+        "missing_image": options.missing_image,
+        "image": family.image_spec(model),
+        "hidden_size": int(text.hidden_size),
+        "vocab_size": int(text.vocab_size),
+        "kv_cache": {
+            "num_layers": _layers(text),
+            "num_kv_heads": _kv_heads(text),
+            "head_dim": _head_dim(text),
+            "dtype": "float32",
+            "layout": "batch,kv_heads,seq,head_dim",
+            "past_key": "past_key_values.%d.key",
+            "past_value": "past_key_values.%d.value",
+            "present_key": "present.%d.key",
+            "present_value": "present.%d.value",
+        },
+        **options.extra,
+    }
+    return {
+        "schema_version": 1,
+        "name": out.name,
+        "task": "vqa",
+        "graphs": graphs,
+        "vqa": vqa,
+        "provenance": {
+            "exporter": "exporters.mllm (torch.onnx TorchScript; dynamo for idefics3 vision)",
+            "opset": OPSET,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "transformers": transformers.__version__,
+            "source": options.source or type(model).__name__,
+            "export_seconds": {name: round(value, 3) for name, value in timings.items()},
+            "sha256": {role: _sha256(out / name) for role, name in graphs.items()},
+        },
+        "parity": {},
+    }

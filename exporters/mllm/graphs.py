@@ -1,0 +1,142 @@
+"""Torch modules that become the embedding (G2) and decoder (G3) graphs of VLM_CONTRACT.md §3.2.
+
+The vision graph (G1) is family-specific and lives in ``families.py``; these two are shared:
+any decoder-only language model of transformers that accepts ``inputs_embeds``, ``attention_mask``,
+``position_ids`` and a ``cache`` fits ``DecoderWithCache``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MergedEmbedding(nn.Module):
+    """G2: ``(input_ids [B,S] int64, image_features [N,H]) -> inputs_embeds [B,S,H]``.
+
+    Text positions take ``Embed(id)``; the k-th image-token position in row-major order takes
+    ``image_features[k]`` (exactly HF ``masked_scatter``). A zero row is appended to the
+    features so that a graph fed 0 rows (text-only prompts) still gathers in bounds.
+    """
+
+    def __init__(self, embed_tokens: nn.Embedding, image_token_id: int) -> None:
+        super().__init__()
+        self.embed_tokens = embed_tokens
+        self.image_token_id = int(image_token_id)
+
+    def forward(self, input_ids: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
+        is_image = input_ids == self.image_token_id
+        text_ids = torch.where(is_image, torch.zeros_like(input_ids), input_ids)
+        embeds = self.embed_tokens(text_ids)
+        flat = is_image.reshape(-1)
+        rank = torch.cumsum(flat.to(torch.int64), dim=0) - 1
+        padded = torch.cat([image_features.to(embeds.dtype), embeds.new_zeros((1, embeds.shape[-1]))], dim=0)
+        index = torch.where(flat, rank, torch.zeros_like(rank))
+        gathered = padded[index].reshape(embeds.shape)
+        return torch.where(is_image.unsqueeze(-1), gathered, embeds)
+
+
+class PlainEmbedding(nn.Module):
+    """G2' (transformers.js layout): ``input_ids -> inputs_embeds`` with no merge."""
+
+    def __init__(self, embed_tokens: nn.Embedding) -> None:
+        super().__init__()
+        self.embed_tokens = embed_tokens
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.embed_tokens(input_ids)
+
+
+class DecoderWithCache(nn.Module):
+    """G3: language model + LM head over flat past tensors (key, value per layer).
+
+    The cache is rebuilt from the flat inputs as a ``DynamicCache`` on every call (measured in
+    VLM_CONTRACT §3.6 to trace exactly), and the presents are read back from its layers.
+    """
+
+    def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: object, num_layers: int) -> None:
+        super().__init__()
+        self.language_model = language_model
+        self.lm_head = lm_head
+        self.text_config = text_config
+        self.num_layers = int(num_layers)
+
+    def forward(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, *past: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.text_config)
+        for layer in range(self.num_layers):
+            cache.update(past[2 * layer], past[2 * layer + 1], layer)
+        hidden = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=True,
+        ).last_hidden_state
+        logits = self.lm_head(hidden).float()
+        presents: list[torch.Tensor] = []
+        for layer in range(self.num_layers):
+            presents.extend((cache.layers[layer].keys, cache.layers[layer].values))
+        return (logits, *presents)
+
+
+def past_names(num_layers: int) -> list[str]:
+    """Graph input names of the flat past, in contract order (key, value per layer)."""
+    return [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+
+
+def present_names(num_layers: int) -> list[str]:
+    """Graph output names of the flat present, in contract order."""
+    return [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+
+
+def export_embedding(module: MergedEmbedding, hidden: int, path: str, opset: int) -> None:
+    """Export G2 with the TorchScript exporter; batch, sequence and feature rows are dynamic."""
+    ids = torch.tensor([[1, module.image_token_id, module.image_token_id, 2]], dtype=torch.int64)
+    feats = torch.randn(2, hidden)
+    torch.onnx.export(
+        module,
+        (ids, feats),
+        path,
+        input_names=["input_ids", "image_features"],
+        output_names=["inputs_embeds"],
+        dynamic_axes={
+            "input_ids": {0: "batch_size", 1: "sequence_length"},
+            "image_features": {0: "num_image_tokens"},
+            "inputs_embeds": {0: "batch_size", 1: "sequence_length"},
+        },
+        opset_version=opset,
+        dynamo=False,
+    )
+
+
+def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_dim: int, path: str, opset: int) -> None:
+    """Export G3, traced with past length > 0 and seq > 1 so neither axis is frozen."""
+    batch, seq, past_len = 2, 3, 4
+    embeds = torch.randn(batch, seq, hidden)
+    mask = torch.ones(batch, past_len + seq, dtype=torch.int64)
+    positions = torch.arange(past_len, past_len + seq, dtype=torch.int64).unsqueeze(0).expand(batch, seq).contiguous()
+    past = [torch.randn(batch, kv_heads, past_len, head_dim) for _ in range(2 * module.num_layers)]
+    inputs = ["inputs_embeds", "attention_mask", "position_ids", *past_names(module.num_layers)]
+    outputs = ["logits", *present_names(module.num_layers)]
+    axes: dict[str, dict[int, str]] = {
+        "inputs_embeds": {0: "batch_size", 1: "sequence_length"},
+        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+        "position_ids": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size", 1: "sequence_length"},
+    }
+    axes.update({name: {0: "batch_size", 2: "past_sequence_length"} for name in past_names(module.num_layers)})
+    axes.update({name: {0: "batch_size", 2: "total_sequence_length"} for name in present_names(module.num_layers)})
+    torch.onnx.export(
+        module,
+        (embeds, mask, positions, *past),
+        path,
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=axes,
+        opset_version=opset,
+        dynamo=False,
+    )

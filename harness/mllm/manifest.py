@@ -1,0 +1,233 @@
+"""The ``vqa`` block of a ``task: "vqa"`` manifest: its JSON Schema, loader and typed value.
+
+The block says everything the runtime needs and the graphs cannot: tokenizer file, image
+token id and count, prompt template, image preprocessing, KV-cache layout, answer mode. The
+top-level manifest (``graphs``, ``provenance``) is the manifest module's; this module checks
+only what an MLLM adds, and every error names ``manifest.json: vqa.<field>``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import ManifestError
+
+VQA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "family", "tokenizer", "image_token_id", "tokens_per_image", "prompt_template",
+        "bos_token_id", "eos_token_id", "answer_mode", "image", "kv_cache", "hidden_size",
+    ],
+    "properties": {
+        "family": {"enum": ["llava", "idefics3", "smolvlm"]},
+        "architecture": {"type": "string"},
+        "hf_model_type": {"type": "string"},
+        "og_model_type_surrogate": {"const": "gemma3"},
+        "tokenizer": {"type": "string", "minLength": 1},
+        "image_token": {"type": "string"},
+        "image_token_id": {"type": "integer", "minimum": 0},
+        "tokens_per_image": {"type": "integer", "minimum": 1},
+        "prompt_template": {"type": "string"},
+        "add_bos": {"type": "boolean"},
+        "bos_token_id": {"type": "integer", "minimum": 0},
+        "eos_token_id": {"type": "integer", "minimum": 0},
+        "pad_token_id": {"type": "integer", "minimum": 0},
+        "stop_token_ids": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "max_new_tokens": {"type": "integer", "minimum": 1},
+        "answer_mode": {"enum": ["choices", "generate"]},
+        "missing_image": {"enum": ["no_image_tokens", "blank"]},
+        "hidden_size": {"type": "integer", "minimum": 1},
+        "vocab_size": {"type": "integer", "minimum": 1},
+        "chance_level": {"type": "number", "minimum": 0, "maximum": 1},
+        "image": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["layout", "size", "scale", "mean", "std"],
+            "properties": {
+                "layout": {"enum": ["NCHW", "1TCHW"]},
+                "size": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
+                "resize": {"enum": ["bilinear", "nearest"]},
+                "scale": {"type": "number", "exclusiveMinimum": 0},
+                "mean": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+                "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 3, "maxItems": 3},
+                "pixel_attention_mask": {"type": ["string", "null"]},
+            },
+        },
+        "kv_cache": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["num_layers", "num_kv_heads", "head_dim"],
+            "properties": {
+                "num_layers": {"type": "integer", "minimum": 1},
+                "num_kv_heads": {"type": "integer", "minimum": 1},
+                "head_dim": {"type": "integer", "minimum": 1},
+                "dtype": {"enum": ["float32", "float16"]},
+                "layout": {"const": "batch,kv_heads,seq,head_dim"},
+                "past_key": {"type": "string"},
+                "past_value": {"type": "string"},
+                "present_key": {"type": "string"},
+                "present_value": {"type": "string"},
+            },
+        },
+    },
+}
+
+AnswerMode = Literal["choices", "generate"]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How a raw HWC uint8 image becomes the vision graph's ``pixel_values``."""
+
+    layout: str
+    size: tuple[int, int]
+    resize: str
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    pixel_attention_mask: str | None
+
+
+@dataclass(frozen=True)
+class KvSpec:
+    """KV-cache layout of the decoder graph: ``[batch, num_kv_heads, seq, head_dim]`` per layer."""
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    dtype: str
+    past_key: str
+    past_value: str
+    present_key: str
+    present_value: str
+
+    def past_names(self) -> list[str]:
+        return [name % i for i in range(self.num_layers) for name in (self.past_key, self.past_value)]
+
+    def present_names(self) -> list[str]:
+        return [name % i for i in range(self.num_layers) for name in (self.present_key, self.present_value)]
+
+
+@dataclass(frozen=True)
+class VqaSpec:
+    """The typed ``vqa`` block plus the model directory and graph paths it belongs to."""
+
+    model_dir: Path
+    graphs: dict[str, Path]
+    family: str
+    tokenizer: Path
+    image_token_id: int
+    tokens_per_image: int
+    prompt_template: str
+    add_bos: bool
+    bos_token_id: int
+    eos_token_id: int
+    pad_token_id: int
+    stop_token_ids: tuple[int, ...]
+    max_new_tokens: int
+    answer_mode: AnswerMode
+    missing_image: str
+    hidden_size: int
+    chance_level: float | None
+    image: ImageSpec
+    kv: KvSpec
+    raw: dict[str, Any]
+
+
+def _schema_error(where: str, error: Any) -> ManifestError:
+    path = ".".join(["vqa", *(str(part) for part in error.absolute_path)])
+    return ManifestError(f"{where}: {path}: {error.message}; see docs/manifest.md (vqa block)")
+
+
+def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: str) -> VqaSpec:
+    """Validate ``block`` against ``VQA_SCHEMA`` and resolve files; ``where`` names manifest.json."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(VQA_SCHEMA)
+    errors = sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise _schema_error(where, errors[0])
+    template = block["prompt_template"]
+    for placeholder in ("{image}", "{question}"):
+        if placeholder not in template:
+            raise ManifestError(
+                f"{where}: vqa.prompt_template {template!r}: the image token placeholder {placeholder} is absent; add it"
+            )
+    tokenizer = model_dir / block["tokenizer"]
+    if not tokenizer.is_file():
+        raise ManifestError(f"{where}: vqa.tokenizer: file {tokenizer} not found; export the tokenizer.json beside the graphs")
+    resolved: dict[str, Path] = {}
+    for role in ("vision", "embedding", "decoder"):
+        if role not in graphs:
+            raise ManifestError(f"{where}: graphs.{role}: missing; a vqa model needs vision, embedding and decoder graphs")
+        path = (model_dir / graphs[role]).resolve()
+        if model_dir.resolve() not in path.parents:
+            raise ManifestError(f"{where}: graphs.{role}: {graphs[role]!r} points outside the model directory")
+        if not path.is_file():
+            raise ManifestError(f"{where}: graphs.{role}: file {path} not found")
+        resolved[role] = path
+    image, kv = block["image"], block["kv_cache"]
+    return VqaSpec(
+        model_dir=model_dir,
+        graphs=resolved,
+        family=block["family"],
+        tokenizer=tokenizer,
+        image_token_id=block["image_token_id"],
+        tokens_per_image=block["tokens_per_image"],
+        prompt_template=template,
+        add_bos=block.get("add_bos", True),
+        bos_token_id=block["bos_token_id"],
+        eos_token_id=block["eos_token_id"],
+        pad_token_id=block.get("pad_token_id", 0),
+        stop_token_ids=tuple(block.get("stop_token_ids", [block["eos_token_id"]])),
+        max_new_tokens=block.get("max_new_tokens", 16),
+        answer_mode=block["answer_mode"],
+        missing_image=block.get("missing_image", "no_image_tokens"),
+        hidden_size=block["hidden_size"],
+        chance_level=block.get("chance_level"),
+        image=ImageSpec(
+            layout=image["layout"],
+            size=(image["size"][0], image["size"][1]),
+            resize=image.get("resize", "bilinear"),
+            scale=float(image["scale"]),
+            mean=tuple(image["mean"]),  # type: ignore[arg-type]
+            std=tuple(image["std"]),  # type: ignore[arg-type]
+            pixel_attention_mask=image.get("pixel_attention_mask"),
+        ),
+        kv=KvSpec(
+            num_layers=kv["num_layers"],
+            num_kv_heads=kv["num_kv_heads"],
+            head_dim=kv["head_dim"],
+            dtype=kv.get("dtype", "float32"),
+            past_key=kv.get("past_key", "past_key_values.%d.key"),
+            past_value=kv.get("past_value", "past_key_values.%d.value"),
+            present_key=kv.get("present_key", "present.%d.key"),
+            present_value=kv.get("present_value", "present.%d.value"),
+        ),
+        raw=dict(block),
+    )
+
+
+def load_vqa_spec(model_dir: str | Path) -> VqaSpec:
+    """Read ``<model_dir>/manifest.json`` and return its checked ``vqa`` block."""
+    directory = Path(model_dir)
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise ManifestError(f"{path}: not found; a model directory needs a manifest.json (see `mmharness export mllm`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    if not isinstance(manifest, dict) or manifest.get("task") != "vqa":
+        task = manifest.get("task") if isinstance(manifest, dict) else None
+        raise ManifestError(f"{path}: task: expected 'vqa' for an MLLM, got {task!r}; use `mmharness run` for segmentation")
+    if "vqa" not in manifest:
+        raise ManifestError(f"{path}: vqa: missing; a task 'vqa' manifest needs the vqa block (VLM_CONTRACT §3.4)")
+    graphs = manifest.get("graphs")
+    if not isinstance(graphs, dict):
+        raise ManifestError(f"{path}: graphs: expected an object role -> file, got {type(graphs).__name__}")
+    return parse_vqa_block(manifest["vqa"], directory, graphs, str(path))

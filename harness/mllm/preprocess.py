@@ -1,0 +1,52 @@
+"""Image preprocessing in NumPy: raw ``H x W x 3`` uint8 -> the vision graph's feeds.
+
+Order (as the manifest's ``vqa.image`` says): resize to ``size`` (bilinear, OpenCV's
+half-pixel convention, as HF's PIL-based processors) -> ``x * scale`` -> ``(x - mean) / std``
+per channel -> CHW -> ``[N,3,H,W]`` (Llava) or ``[1,N,3,H,W]`` + bool mask (Idefics3, one
+tile per image, no padding tiles: the manifest declares batch 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import DataError
+from harness.mllm.manifest import ImageSpec
+
+
+def normalize(images: Sequence[npt.NDArray[Any]], spec: ImageSpec) -> npt.NDArray[np.float32]:
+    """``[N,3,H,W]`` float32 normalized pixels from raw HWC images (uint8 or float in [0, 255])."""
+    height, width = spec.size
+    batch = np.empty((len(images), 3, height, width), dtype=np.float32)
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(spec.std, dtype=np.float32).reshape(3, 1, 1)
+    for index, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise DataError(f"image {index}: shape {image.shape}, expected H x W x 3 (RGB)")
+        if image.shape[:2] != (height, width):
+            image = _resize(image, (height, width), spec.resize)
+        chw = np.transpose(image.astype(np.float32) * np.float32(spec.scale), (2, 0, 1))
+        batch[index] = (chw - mean) / std
+    return batch
+
+
+def _resize(image: npt.NDArray[Any], size: tuple[int, int], method: str) -> npt.NDArray[Any]:
+    import cv2
+
+    interpolation = cv2.INTER_LINEAR if method == "bilinear" else cv2.INTER_NEAREST
+    return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+
+
+def vision_feeds(images: Sequence[npt.NDArray[Any]], spec: ImageSpec) -> dict[str, npt.NDArray[Any]]:
+    """The vision graph's feeds for ``images`` (at least one) in the manifest's layout."""
+    pixels = normalize(images, spec)
+    if spec.layout == "NCHW":
+        return {"pixel_values": pixels}
+    feeds: dict[str, npt.NDArray[Any]] = {"pixel_values": pixels[np.newaxis]}
+    if spec.pixel_attention_mask:
+        feeds[spec.pixel_attention_mask] = np.ones((1, len(images), *spec.size), dtype=bool)
+    return feeds

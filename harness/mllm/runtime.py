@@ -1,0 +1,170 @@
+"""Generation over the three graphs with a KV cache, in NumPy, on any ``Session``.
+
+``VlmRuntime`` holds the vision, embedding and decoder sessions of one export. It offers:
+``generate`` (greedy, max new tokens, stop tokens; with the KV cache or, for checking, by
+re-running the whole sequence each step) and ``score_choices`` (summed log-likelihood of each
+answer option: one prefill of the prompt, then one batched decoder pass over all options
+with the prompt's cache tiled across the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.backends.interface import Session
+from harness.errors import BadInputError, InternalError
+from harness.mllm.manifest import VqaSpec
+from harness.mllm.preprocess import vision_feeds
+
+Floats = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Greedy output: new token ids (stop token included when hit) and the step logits [n, vocab]."""
+
+    tokens: tuple[int, ...]
+    logits: Floats
+    stopped: bool
+
+
+def log_softmax(logits: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """Row-wise log-softmax in float64 (stable: shift by the max)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class VlmRuntime:
+    """One exported VLM: ``vision``, ``embedding`` and ``decoder`` sessions plus its ``vqa`` spec."""
+
+    def __init__(self, spec: VqaSpec, vision: Session, embedding: Session, decoder: Session) -> None:
+        self.spec = spec
+        self.vision, self.embedding, self.decoder = vision, embedding, decoder
+        self._dtype = np.float16 if spec.kv.dtype == "float16" else np.float32
+        self._past_names = spec.kv.past_names()
+        self._present_names = spec.kv.present_names()
+        self.empty_features = np.zeros((0, spec.hidden_size), dtype=self._dtype)
+
+    # ---- graphs -----------------------------------------------------------------------------
+
+    def image_features(self, images: Sequence[npt.NDArray[Any]]) -> Floats:
+        """``[len(images) * tokens_per_image, hidden]`` features of raw HWC images."""
+        if not images:
+            return self.empty_features
+        features = self.vision.run(vision_feeds(images, self.spec.image))["image_features"]
+        expected = len(images) * self.spec.tokens_per_image
+        if features.shape != (expected, self.spec.hidden_size):
+            raise InternalError(
+                f"vision graph returned {features.shape}, expected ({expected}, {self.spec.hidden_size}) "
+                "from vqa.tokens_per_image and vqa.hidden_size"
+            )
+        return features
+
+    def embed(self, ids: Ids, features: Floats) -> Floats:
+        """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot, §3.2)."""
+        count = int(np.count_nonzero(ids == self.spec.image_token_id))
+        if count != features.shape[0]:
+            raise BadInputError(
+                f"prompt holds {count} image tokens (id {self.spec.image_token_id}) but {features.shape[0]} "
+                "image feature rows were given; one image needs vqa.tokens_per_image tokens"
+            )
+        return self.embedding.run({"input_ids": ids, "image_features": features})["inputs_embeds"]
+
+    def empty_past(self, batch: int) -> dict[str, Floats]:
+        kv = self.spec.kv
+        empty = np.zeros((batch, kv.num_kv_heads, 0, kv.head_dim), dtype=self._dtype)
+        return {name: empty for name in self._past_names}
+
+    def decode(
+        self, embeds: Floats, mask: Ids, positions: Ids, past: dict[str, Floats]
+    ) -> tuple[Floats, dict[str, Floats]]:
+        """One decoder run: logits ``[B,S,V]`` and the presents renamed as the next past."""
+        outputs = self.decoder.run(
+            {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past}
+        )
+        present = {past_name: outputs[name] for past_name, name in zip(self._past_names, self._present_names)}
+        return outputs["logits"], present
+
+    # ---- generation -------------------------------------------------------------------------
+
+    def prefill(self, ids: Ids, features: Floats) -> tuple[Floats, dict[str, Floats]]:
+        """Run the prompt ``ids`` (1-D) once: logits ``[1,S,V]`` and the cache."""
+        row = ids[np.newaxis]
+        length = row.shape[1]
+        mask = np.ones((1, length), dtype=np.int64)
+        positions = np.arange(length, dtype=np.int64)[np.newaxis]
+        return self.decode(self.embed(row, features), mask, positions, self.empty_past(1))
+
+    def generate(
+        self,
+        ids: Ids,
+        features: Floats,
+        max_new_tokens: int | None = None,
+        stop_token_ids: Sequence[int] | None = None,
+        use_cache: bool = True,
+    ) -> Generation:
+        """Greedy decoding of the prompt ``ids`` (1-D int64) with ``features`` for its image tokens."""
+        budget = self.spec.max_new_tokens if max_new_tokens is None else max_new_tokens
+        stops = set(self.spec.stop_token_ids if stop_token_ids is None else stop_token_ids)
+        logits, past = self.prefill(ids, features)
+        steps: list[Floats] = [logits[0, -1]]
+        tokens: list[int] = []
+        sequence = list(int(token) for token in ids)
+        while True:
+            token = int(np.argmax(steps[-1]))
+            tokens.append(token)
+            sequence.append(token)
+            if token in stops:
+                return Generation(tuple(tokens), np.stack(steps), True)
+            if len(tokens) >= budget:
+                return Generation(tuple(tokens), np.stack(steps), False)
+            if use_cache:
+                step = np.asarray([[token]], dtype=np.int64)
+                total = len(sequence)
+                logits, past = self.decode(
+                    self.embed(step, self.empty_features),
+                    np.ones((1, total), dtype=np.int64),
+                    np.asarray([[total - 1]], dtype=np.int64),
+                    past,
+                )
+            else:
+                logits, _ = self.prefill(np.asarray(sequence, dtype=np.int64), features)
+            steps.append(logits[0, -1])
+
+    # ---- choices ----------------------------------------------------------------------------
+
+    def score_choices(self, ids: Ids, features: Floats, choices: Sequence[Sequence[int]]) -> npt.NDArray[np.float64]:
+        """Summed log-likelihood of each option's tokens after the prompt, ``[len(choices)]`` float64.
+
+        The prompt runs once; all options then run in ONE decoder call of batch ``len(choices)``,
+        right-padded (padding sits after every real token, so causal attention never sees it).
+        """
+        if not choices or any(len(choice) == 0 for choice in choices):
+            raise BadInputError("every answer option must encode to at least one token")
+        logits, past = self.prefill(ids, features)
+        first = log_softmax(logits[0, -1])
+        scores = np.asarray([first[choice[0]] for choice in choices], dtype=np.float64)
+        longest = max(len(choice) for choice in choices)
+        if longest == 1:
+            return scores
+        count, width, prompt = len(choices), longest - 1, len(ids)
+        feed = np.full((count, width), self.spec.pad_token_id, dtype=np.int64)
+        valid = np.zeros((count, width), dtype=bool)
+        for row, choice in enumerate(choices):
+            feed[row, : len(choice) - 1] = choice[:-1]
+            valid[row, : len(choice) - 1] = True
+        mask = np.concatenate([np.ones((count, prompt), dtype=np.int64), valid.astype(np.int64)], axis=1)
+        positions = np.broadcast_to(np.arange(prompt, prompt + width, dtype=np.int64), (count, width)).copy()
+        tiled = {name: np.repeat(value, count, axis=0) for name, value in past.items()}
+        step_logits, _ = self.decode(self.embed(feed, self.empty_features), mask, positions, tiled)
+        logp = log_softmax(step_logits)
+        for row, choice in enumerate(choices):
+            for offset, token in enumerate(choice[1:]):
+                scores[row] += logp[row, offset, token]
+        return scores
