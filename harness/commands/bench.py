@@ -1,0 +1,106 @@
+"""``mmharness bench``: latency, throughput and (where the device reports it) power.
+
+Parse flags into a ``BenchConfig``, call ``run_bench``, write ``bench.json`` into ``--out``
+(the folder ``mmharness run`` writes ``results.json`` into, so reports find both), print the
+summary (or the JSON with ``--json``) on stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError, ExitCode
+
+DEFAULT_MODEL = "models/mmss-synth-robust"
+BENCH_NAME = "bench.json"
+
+
+def _options(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--backend-opt: expected key=value, got {pair!r}")
+        out.append((key, value))
+    return tuple(out)
+
+
+@click.command(name="bench")
+@click.argument("model_dir", required=False, default=DEFAULT_MODEL, type=click.Path(file_okay=False))
+@click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu, ort:cuda, ort:tensorrt or trt.")
+@click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE", help="Passed to the backend (repeatable).")
+@click.option("--batch", default=1, show_default=True, type=int, help="Samples per inference.")
+@click.option("--warmup", default=1.0, show_default=True, type=float, help="Warm-up seconds (not measured).")
+@click.option("--iterations", default=100, show_default=True, type=int, help="Minimum measured iterations.")
+@click.option("--duration", default=3.0, show_default=True, type=float, help="Minimum measured seconds.")
+@click.option("--max-iterations", default=None, type=int, help="Stop after this many iterations even if --duration is not reached.")
+@click.option("--data", default="synthetic", show_default=True, help="Dataset whose first --batch samples are the inputs.")
+@click.option("--scenarios", default="", help="Also time every cell of these scenarios (e.g. emm,nm).")
+@click.option("--cell-iterations", default=20, show_default=True, type=int, help="Measured iterations per cell.")
+@click.option("--telemetry", default="auto", show_default=True, help="auto, off, ina3221, tegrastats or nvml.")
+@click.option("--telemetry-interval", default=0.05, show_default=True, type=float, help="Seconds between power samples.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", default="mmharness-results", show_default=True, type=click.Path(file_okay=False), help=f"Folder for {BENCH_NAME}.")
+@click.option("--json", "as_json", is_flag=True, help="Print the bench document as JSON instead of the summary.")
+def command(
+    model_dir: str,
+    backend: str,
+    backend_opts: tuple[str, ...],
+    batch: int,
+    warmup: float,
+    iterations: int,
+    duration: float,
+    max_iterations: int | None,
+    data: str,
+    scenarios: str,
+    cell_iterations: int,
+    telemetry: str,
+    telemetry_interval: float,
+    seed: int,
+    out_dir: str,
+    as_json: bool,
+) -> int:
+    """Measure latency (p50/p90/p95/p99, nearest-rank) and throughput of MODEL_DIR.
+
+    Warm-up by time, then at least --iterations AND at least --duration seconds, one inference
+    in flight at a time (trtexec / MLPerf SingleStream). Power and energy per inference come
+    from tegrastats / INA3221 on Jetson or NVML on desktop GPUs; absent hardware is recorded as
+    skipped. Exit codes: 0 ok, 2 bad flags or model directory, 3 model failed to load.
+    """
+    from harness.bench.api import BenchConfig, run_bench
+    from harness.bench.document import write_bench
+    from harness.bench.measure import Schedule
+    from harness.bench.render import render_text
+
+    schedule = Schedule(warmup_s=warmup, min_iterations=iterations, min_duration_s=duration, max_iterations=max_iterations)
+    cell_schedule = Schedule(warmup_s=min(warmup, 0.1), min_iterations=cell_iterations, min_duration_s=0.0)
+    selected: tuple[str, ...] = ()
+    if scenarios:
+        from harness.scenarios.plan import parse_scenarios
+
+        selected = parse_scenarios(scenarios)
+    config = BenchConfig(
+        model_dir=model_dir,
+        backend=backend,
+        backend_options=_options(backend_opts),
+        batch=batch,
+        schedule=schedule,
+        data=data,
+        scenarios=selected,
+        cell_schedule=cell_schedule,
+        telemetry=telemetry,
+        telemetry_interval_s=telemetry_interval,
+        seed=seed,
+    )
+    doc = run_bench(config)
+    path = write_bench(Path(out_dir), doc)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(doc))
+    click.echo(f"wrote {path}", err=True)
+    return int(ExitCode.OK)

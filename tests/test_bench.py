@@ -1,0 +1,326 @@
+"""``mmharness bench``: statistics against independent definitions, the schedule, the document.
+
+Percentiles are checked against NumPy's ``inverted_cdf`` method (the nearest-rank definition
+implemented independently) and hand-worked examples; end-to-end runs use a tiny ONNX graph on
+ONNX Runtime CPU and fake sessions that sleep, so the CoV warning and device split are
+exercised for real.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.bench.api import BenchConfig, run_bench
+from harness.bench.document import BENCH_NAME, load_bench, problems, write_bench
+from harness.bench.measure import Schedule, measure
+from harness.bench.render import render_text
+from harness.bench.stats import LatencyStats, nearest_rank
+from harness.errors import ConfigError, ExitCode, InfrastructureError
+
+SYNTH = {"rgb": 3, "depth": 3, "event": 3, "lidar": 3}
+FAST = Schedule(warmup_s=0.01, min_iterations=8, min_duration_s=0.0)
+
+
+# --- statistics -------------------------------------------------------------------------
+
+
+def test_nearest_rank_hand_examples():
+    ten = [float(v) for v in range(1, 11)]  # 1..10
+    assert nearest_rank(ten, 50) == 5.0  # rank ceil(5) = 5
+    assert nearest_rank(ten, 90) == 9.0
+    assert nearest_rank(ten, 95) == 10.0  # rank ceil(9.5) = 10
+    assert nearest_rank(ten, 100) == 10.0
+    assert nearest_rank([7.0], 99) == 7.0
+    assert nearest_rank([1.0, 2.0, 3.0, 4.0], 50) == 2.0  # no interpolation (numpy's linear gives 2.5)
+    with pytest.raises(ValueError):
+        nearest_rank(ten, 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 1001])
+def test_stats_match_numpy_inverted_cdf_and_population_std(n):
+    rng = np.random.default_rng(n)
+    samples = rng.lognormal(0.0, 0.3, size=n)
+    stats = LatencyStats.from_ms(samples.tolist())
+    for p in (50, 90, 95, 99):
+        assert getattr(stats, f"p{p}_ms") == float(np.percentile(samples, p, method="inverted_cdf"))
+    assert stats.mean_ms == pytest.approx(float(samples.mean()), rel=1e-12)
+    assert stats.cov == pytest.approx(float(samples.std(ddof=0) / samples.mean()), rel=1e-9)
+    assert (stats.min_ms, stats.max_ms, stats.count) == (samples.min(), samples.max(), n)
+
+
+def test_cov_threshold():
+    assert not LatencyStats.from_ms([10.0, 10.1, 9.9, 10.0]).unstable
+    assert LatencyStats.from_ms([10.0, 12.0, 8.0, 10.0]).unstable
+
+
+# --- schedule ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that only moves when a step runs (``cost_ns`` per step)."""
+
+    def __init__(self, cost_ns):
+        self.t = 0
+        self.costs = iter(cost_ns)
+
+    def __call__(self):
+        return self.t
+
+    def step(self):
+        self.t += next(self.costs)
+
+
+def test_min_iterations_and_min_duration_are_both_required():
+    # 1 ms per step; warm-up 5 ms -> 5 warm-up steps; then 3 iterations minimum but 10 ms minimum
+    clock = FakeClock([1_000_000] * 1000)
+    result = measure(clock.step, Schedule(warmup_s=0.005, min_iterations=3, min_duration_s=0.010), clock_ns=clock)
+    assert result.warmup_iterations == 5
+    assert len(result.latencies_ms) == 10 and all(x == 1.0 for x in result.latencies_ms)
+    # now the iteration count binds: 50 iterations take 50 ms > 10 ms
+    clock = FakeClock([1_000_000] * 1000)
+    result = measure(clock.step, Schedule(warmup_s=0.0, min_iterations=50, min_duration_s=0.010), clock_ns=clock)
+    assert result.warmup_iterations == 0 and len(result.latencies_ms) == 50
+    assert result.wall_s == pytest.approx(0.050)
+
+
+def test_max_iterations_caps_a_long_duration():
+    clock = FakeClock([1_000_000] * 1000)
+    result = measure(clock.step, Schedule(warmup_s=0.0, min_iterations=2, min_duration_s=10.0, max_iterations=7), clock_ns=clock)
+    assert len(result.latencies_ms) == 7
+
+
+@pytest.mark.parametrize(
+    "kwargs, flag",
+    [
+        ({"min_iterations": 0}, "--iterations"),
+        ({"min_iterations": -5}, "--iterations"),
+        ({"warmup_s": -1.0}, "--warmup"),
+        ({"min_duration_s": -0.5}, "--duration"),
+        ({"min_duration_s": float("nan")}, "--duration"),
+        ({"min_iterations": 10, "max_iterations": 5}, "--max-iterations"),
+    ],
+)
+def test_bad_schedules_are_config_errors(kwargs, flag):
+    with pytest.raises(ConfigError, match=flag) as info:
+        Schedule(**kwargs)
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+# --- end to end -------------------------------------------------------------------------
+
+
+class OrtBackend:
+    """Minimal ONNX Runtime CPU backend for these tests (the product's lives in harness.backends)."""
+
+    name = "ort:cpu(test)"
+
+    def __init__(self, path):
+        self.path = path
+
+    def open(self):
+        return OrtSession(self.path)
+
+
+class OrtSession:
+    def __init__(self, path):
+        import onnxruntime as ort
+
+        from harness.backends.interface import TensorSpec
+
+        self._s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        dtype = {"tensor(float)": np.dtype(np.float32), "tensor(int64)": np.dtype(np.int64)}
+        self.inputs = [TensorSpec(i.name, dtype[i.type], tuple(i.shape)) for i in self._s.get_inputs()]
+        self.outputs = [TensorSpec(o.name, dtype[o.type], tuple(o.shape)) for o in self._s.get_outputs()]
+        self.provenance = {"backend": "ort:cpu", "providers": self._s.get_providers()}
+        self.calls = 0
+
+    def run(self, feeds):
+        self.calls += 1
+        names = [o.name for o in self.outputs]
+        return dict(zip(names, self._s.run(names, dict(feeds))))
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from onnx_graphs import build_seg_model_dir
+
+    return build_seg_model_dir(tmp_path_factory.mktemp("tiny"), modalities=SYNTH, num_classes=7, size=(16, 16))
+
+
+def _config(model, **kw):
+    base = dict(model_dir=model.dir, batch=2, schedule=FAST, telemetry="off")
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def test_bench_on_ort_cpu_percentiles_agree_with_raw_samples(tiny_model, tmp_path):
+    doc = run_bench(_config(tiny_model, telemetry="auto"), OrtBackend(tiny_model.path))
+    assert problems(doc) is None
+    result = doc["result"]
+    samples = np.asarray(result["samples_ms"])
+    assert len(samples) == result["iterations"] >= 8
+    for p in (50, 90, 95, 99):
+        assert result["latency_ms"][f"p{p}_ms"] == float(np.percentile(samples, p, method="inverted_cdf"))
+    assert result["latency_ms"]["min_ms"] <= result["latency_ms"]["p50_ms"] <= result["latency_ms"]["p99_ms"] <= result["latency_ms"]["max_ms"]
+    wall = result["throughput"]["wall_s"]
+    assert wall >= samples.sum() / 1000.0 * 0.999  # the loop cannot be faster than its iterations
+    assert result["throughput"]["samples_per_s"] == pytest.approx(2 * len(samples) / wall)
+    assert "skipped" in result["device_ms"]
+    assert doc["methodology"]["anchors"] == ["trtexec", "MLPerf SingleStream"]
+    assert "nearest-rank" in doc["methodology"]["percentiles"]
+    # no Jetson, no GPU here: every power source is recorded as skipped, with a reason
+    telemetry = doc["telemetry"]
+    if telemetry["power"] is None:
+        assert {s["source"] for s in telemetry["skipped"]} >= {"ina3221", "tegrastats", "nvml"}
+        assert all(s["reason"] for s in telemetry["skipped"])
+    path = write_bench(tmp_path, doc)
+    assert path.name == BENCH_NAME and load_bench(tmp_path)["result"] == doc["result"]
+    text = render_text(doc)
+    assert "p99" in text and "trtexec" in text
+
+
+def test_the_inputs_are_the_real_preprocessed_samples(tiny_model):
+    """The feeds are the first ``batch`` synthetic samples, preprocessed, not zeros or noise."""
+    from harness.data.registry import open_dataset
+    from harness.manifest import load_manifest
+
+    seen = {}
+
+    class Recording(OrtSession):
+        def run(self, feeds):
+            seen.update(feeds)
+            return super().run(feeds)
+
+    class RecordingBackend(OrtBackend):
+        def open(self):
+            return Recording(self.path)
+
+    run_bench(_config(tiny_model), RecordingBackend(tiny_model.path))
+    manifest = load_manifest(tiny_model.dir)
+    dataset = open_dataset("synthetic", split="val", size=16)
+    raw = np.stack([dataset[i].modalities["rgb"] for i in range(2)]).astype(np.float32)
+    mean, std = np.asarray([0.485, 0.456, 0.406], np.float32), np.asarray([0.229, 0.224, 0.225], np.float32)
+    expected = ((raw * np.float32(1 / 255) - mean) / std).transpose(0, 3, 1, 2)
+    assert manifest.modality("rgb").preprocess.scale == pytest.approx(1 / 255)
+    np.testing.assert_allclose(seen["rgb"], expected, rtol=1e-6, atol=1e-6)
+
+
+class _SleepySession:
+    """Sleeps a scripted number of milliseconds per run; optionally reports a device split."""
+
+    inputs: list = []
+    outputs: list = []
+    provenance = {"backend": "fake"}
+
+    def __init__(self, delays_ms, split=False):
+        self.delays = delays_ms
+        self.i = 0
+        if split:
+            self.run_timed = self._run_timed
+
+    def run(self, feeds):
+        time.sleep(self.delays[self.i % len(self.delays)] / 1000.0)
+        self.i += 1
+        return {}
+
+    def _run_timed(self, feeds):
+        self.run(feeds)
+        return {}, {"h2d_ms": 0.1, "compute_ms": 1.0 + (self.i % 2), "d2h_ms": 0.05}
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+class _Fixed:
+    name = "fake"
+
+    def __init__(self, session):
+        self.session = session
+
+    def open(self):
+        return self.session
+
+
+def test_cov_warning_on_a_jittery_session(tiny_model):
+    doc = run_bench(_config(tiny_model), _Fixed(_SleepySession([1.0, 6.0])))
+    stats = doc["result"]["latency_ms"]
+    assert stats["cov"] > 0.025 and stats["unstable"]
+    assert any("coefficient of variation" in w for w in doc["result"]["warnings"])
+    assert "WARNING" in render_text(doc)
+
+
+def test_device_split_when_the_session_supports_device_timing(tiny_model):
+    from harness.backends.interface import SupportsDeviceTiming
+
+    session = _SleepySession([0.5], split=True)
+    assert isinstance(session, SupportsDeviceTiming)
+    doc = run_bench(_config(tiny_model), _Fixed(session))
+    device = doc["result"]["device_ms"]
+    assert set(device) == {"h2d_ms", "compute_ms", "d2h_ms"}
+    assert device["h2d_ms"]["p50_ms"] == 0.1
+    assert device["compute_ms"]["min_ms"] == 1.0 and device["compute_ms"]["max_ms"] == 2.0
+    assert problems(doc) is None
+
+
+def test_latency_per_corruption_cell(tiny_model):
+    cells = Schedule(warmup_s=0.0, min_iterations=3, min_duration_s=0.0)
+    doc = run_bench(_config(tiny_model, scenarios=("emm",), cell_schedule=cells), OrtBackend(tiny_model.path))
+    assert len(doc["cells"]) == 2**4 - 2  # every missing set except the clean one (timed as the main result)
+    for entry in doc["cells"].values():
+        assert entry["iterations"] == 3 and entry["p50_ratio_vs_clean"] > 0
+
+
+def test_model_that_fails_to_load_is_infrastructure_error(tiny_model):
+    class Broken:
+        name = "ort:cpu"
+
+        def open(self):
+            raise RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed")
+
+    with pytest.raises(InfrastructureError, match="model failed to load on 'ort:cpu'.*INVALID_PROTOBUF") as info:
+        run_bench(_config(tiny_model), Broken())
+    assert info.value.exit_code == ExitCode.INFRASTRUCTURE
+
+
+@pytest.mark.parametrize("kw, flag", [({"batch": 0}, "--batch"), ({"batch": -2}, "--batch"), ({"telemetry": "jtop"}, "--telemetry")])
+def test_bad_config(tiny_model, kw, flag):
+    with pytest.raises(ConfigError, match=flag):
+        _config(tiny_model, **kw)
+
+
+def test_batch_larger_than_manifest_max_is_bad_input(tiny_model):
+    with pytest.raises(ConfigError, match="batch.max"):
+        run_bench(_config(tiny_model, batch=9), OrtBackend(tiny_model.path))
+
+
+@pytest.mark.parametrize("argv", [["--iterations", "0"], ["--iterations", "-3"], ["--duration", "-1"], ["--batch", "0"]])
+def test_cli_bad_counts_exit_2(tiny_model, argv, capsys):
+    from harness.cli import main
+
+    assert main(["bench", tiny_model.dir, *argv]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mmharness: error:" in err
+
+
+def test_non_finite_samples_never_reach_the_document():
+    assert math.isfinite(LatencyStats.from_ms([0.0, 0.0]).cov)
