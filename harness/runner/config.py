@@ -1,0 +1,63 @@
+"""The run configuration: one frozen value built by ``mmharness run`` and handed to the
+runner. ``identity()`` is the part that defines the results (hashed into ``config_hash``);
+where the files go, resuming, sharding and progress display are not part of it, so shards of
+one sweep share a hash and ``merge`` can check they belong together."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.scenarios.plan import PlanSpec, Shard
+
+ProgressMode = Literal["auto", "rich", "plain", "off"]
+DEFAULT_MODEL = "models/mmss-synth-robust"
+DEFAULT_BATCH = 8
+DEFAULT_BOOTSTRAP = 1000
+EXPECTED_PS: tuple[float, ...] = (0.2, 0.1, 0.05)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``run_sweep`` needs. ``batch`` is the requested batch size; a graph with a
+    fixed batch dimension overrides it (recorded per cell)."""
+
+    model_dir: Path = Path(DEFAULT_MODEL)
+    data: str = "synthetic"
+    split: str = "val"
+    backend: str = "ort:cpu"
+    batch: int = DEFAULT_BATCH
+    limit: int | None = None
+    seed: int = 0
+    plan: PlanSpec = field(default_factory=PlanSpec)
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    expected_ps: tuple[float, ...] = EXPECTED_PS
+    out: Path = Path("mmharness-results")
+    shard: Shard = field(default_factory=Shard)
+    resume: bool = False
+    progress: ProgressMode = "auto"
+    prefetch: bool = True
+
+    def identity(self, model_name: str) -> dict[str, Any]:
+        """The results-defining part of the config, as stored in results.json ``config``."""
+        data = self.data if self.split == "val" else f"{self.data}@{self.split}"
+        return {
+            "model": model_name,
+            "data": data,
+            "backend": self.backend,
+            "batch": self.batch,
+            "limit": self.limit,
+            "seed": self.seed,
+            "plan": self.plan.to_dict(),
+            "bootstrap": self.bootstrap,
+            "expected_ps": list(self.expected_ps),
+        }
+
+
+def config_hash(identity: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``identity`` (sorted keys, no whitespace)."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,156 @@
+"""Clean inputs, computed once per sweep, and the per-cell perturbation that turns a batch of
+them into graph feeds (DESIGN.md §4 processing order: raw-space corruptions -> preprocess ->
+normalized-space perturbations and missing fills -> model).
+
+Every random draw comes from ``harness.seeding`` keyed by (run seed, cell id, sample index,
+modality), so a sample gets the same perturbation whatever its batch, shard or run order. The
+Liao preset is batch-level by definition and keys on the batch's first sample index; the
+batch size is recorded with every cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.backends.interface import TensorSpec
+from harness.corruptions.missing import fill_missing, liao_noise, mask_array, random_missing
+from harness.data.interface import SegmentationDataset
+from harness.errors import DataError
+from harness.manifest import Manifest, Modality
+from harness.scenarios.cells import Cell, Step
+from harness.seeding import rng_for, rngs_for
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class CleanInputs:
+    """The selected samples, raw (kept for raw-space corruptions) and preprocessed once."""
+
+    indices: npt.NDArray[np.int64]
+    sample_ids: tuple[str, ...]
+    raw: dict[str, Array]  # modality -> (n, H, W, C) as the dataset yields it
+    tensors: dict[str, Array]  # modality -> model tensor (n, ...) in the manifest layout/dtype
+    labels: npt.NDArray[np.int64]  # (n, H, W)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) -> None:
+    """The dataset must provide every manifest modality and the model's class count."""
+    missing = [m for m in manifest.modality_names if m not in dataset.modalities]
+    if missing:
+        raise DataError(
+            f"{where}: modalities: model {manifest.name!r} needs {', '.join(missing)} but dataset "
+            f"{dataset.name!r} provides {', '.join(dataset.modalities)}; pick a dataset with those sensors or a matching model"
+        )
+    if len(dataset.classes) != manifest.num_classes:
+        raise DataError(
+            f"{where}: classes: model has {manifest.num_classes} classes but dataset {dataset.name!r} has "
+            f"{len(dataset.classes)} ({', '.join(dataset.classes)}); they must match"
+        )
+
+
+def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None) -> CleanInputs:
+    """Read the first ``limit`` samples (all when None) and preprocess each modality once."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    samples = [dataset[i] for i in range(n)]
+    if not samples:
+        raise DataError(f"dataset {dataset.name!r} is empty; nothing to evaluate")
+    raw = {m.name: np.stack([np.asarray(s.modalities[m.name]) for s in samples]) for m in manifest.modalities}
+    tensors = {m.name: m.preprocess_array(raw[m.name]) for m in manifest.modalities}
+    if any(s.label is None for s in samples):
+        raise DataError(f"dataset {dataset.name!r}: sample without a label; evaluation needs labels for every sample")
+    labels = np.stack([np.asarray(s.label, dtype=np.int64) for s in samples])
+    return CleanInputs(
+        indices=np.asarray([s.index for s in samples], dtype=np.int64),
+        sample_ids=tuple(s.sample_id for s in samples),
+        raw=raw,
+        tensors=tensors,
+        labels=labels,
+    )
+
+
+class FeedBuilder:
+    """Builds the graph feeds of one batch of one cell from the clean inputs."""
+
+    def __init__(self, manifest: Manifest, clean: CleanInputs, inputs: list[TensorSpec], seed: int) -> None:
+        self.manifest = manifest
+        self.clean = clean
+        self.seed = seed
+        self.specs = {spec.name: spec for spec in inputs}
+
+    def feeds(self, cell: Cell, rows: npt.NDArray[np.int64]) -> dict[str, Array]:
+        """Feeds for clean rows ``rows`` (positions in ``CleanInputs``) under ``cell``."""
+        indices = self.clean.indices[rows]
+        tensors = {m.name: self.clean.tensors[m.name][rows] for m in self.manifest.modalities}
+        absent: set[str] = set()
+        # raw-space corruptions first, then everything in normalized space, in step order
+        ordered = sorted(cell.steps, key=lambda step: 0 if self._is_raw(step) else 1)
+        for step in ordered:
+            for name in step.modalities:
+                modality = self.manifest.modality(name)
+                tensors[name] = self._apply(step, modality, tensors[name], rows, indices, cell.id)
+                if step.op == "fill":
+                    absent.add(name)
+        feeds = {self.manifest.modality(name).input: tensor for name, tensor in tensors.items()}
+        for modality in self.manifest.modalities:
+            if modality.missing.mask_input:
+                feeds[modality.missing.mask_input] = self._mask(modality.missing.mask_input, len(rows), modality.name not in absent)
+        for constant in self.manifest.constants:
+            feeds[constant.input] = constant.array()
+        return feeds
+
+    @staticmethod
+    def _is_raw(step: Step) -> bool:
+        if step.op != "corrupt":
+            return False
+        from harness.corruptions import api
+
+        return api.get(step.name).space == "raw"
+
+    def _apply(self, step: Step, modality: Modality, tensor: Array, rows: Array, indices: Array, cell_id: str) -> Array:
+        if step.op == "fill":
+            rngs = rngs_for(self.seed, cell_id, indices, modality.name) if modality.missing.fill == "noise" else ()
+            fill = "zero_normalized" if modality.missing.fill == "mask" else modality.missing.fill
+            return fill_missing(tensor, fill, modality.preprocess, rngs)
+        if step.op == "drop":
+            return random_missing(tensor, step.rate, rngs_for(self.seed, cell_id, indices, modality.name))
+        if step.op == "preset":
+            rng = rng_for(self.seed, cell_id, int(indices[0]), modality.name)
+            return liao_noise(tensor, step.level, modality.kind == "event", rng)
+        return self._corrupt(step, modality, tensor, rows, indices, cell_id)
+
+    def _corrupt(self, step: Step, modality: Modality, tensor: Array, rows: Array, indices: Array, cell_id: str) -> Array:
+        from harness.corruptions import api
+
+        rngs = rngs_for(self.seed, cell_id, indices, modality.name)
+        if api.get(step.name).space == "raw":
+            raw = api.corrupt(self.clean.raw[modality.name][rows], step.name, step.severity, rngs, kind=modality.kind)
+            return modality.preprocess_array(raw)
+        layout = "CHW" if modality.layout == "NCHW" else "HWC"
+        return api.corrupt(tensor, step.name, step.severity, rngs, kind=modality.kind, layout=layout)
+
+    def _mask(self, name: str, batch: int, present: bool) -> Array:
+        spec = self.specs.get(name)
+        if spec is None:
+            return mask_array((batch,), present)
+        shape = (batch,) + tuple(d if isinstance(d, int) and d > 0 else 1 for d in spec.shape[1:])
+        return mask_array(shape, present, spec.dtype)
+
+
+def pad_rows(feeds: dict[str, Array], batch: int, size: int) -> dict[str, Array]:
+    """Repeat the last row of every batched feed up to ``size`` (graphs with a fixed batch)."""
+    if batch == size:
+        return feeds
+    out = {}
+    for name, array in feeds.items():
+        if array.ndim and array.shape[0] == batch:
+            array = np.concatenate([array, np.repeat(array[-1:], size - batch, axis=0)])
+        out[name] = array
+    return out

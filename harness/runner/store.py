@@ -1,0 +1,84 @@
+"""The output folder of a sweep while it runs: ``run.json`` (what this run is) and one
+``cells/<id>.json`` (+ ``.npy`` of per-image matrices) per finished cell, each written
+atomically. ``--resume`` reads them back, after checking the run is the same one: a changed
+config, model, dataset or shard is refused, never silently mixed."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import ConfigError, ResultsError
+from harness.report.io import atomic_write, read_json, write_json
+
+RUN_NAME = "run.json"
+CELLS_DIR = "cells"
+_CHECKED = ("config_hash", "model_hash", "dataset_fingerprint", "shard")
+
+
+def cell_filename(cell_id: str) -> str:
+    """``emm/missing=depth+event`` -> ``emm__missing=depth+event`` (ids hold no other '/')."""
+    return cell_id.replace("/", "__")
+
+
+class RunStore:
+    """Reads and writes the run folder ``out``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.cells = self.out / CELLS_DIR
+
+    def start(self, header: dict[str, Any], resume: bool) -> dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]]:
+        """Write (or, resuming, check) ``run.json``; return the finished cells to reuse."""
+        path = self.out / RUN_NAME
+        if resume:
+            if not path.exists():
+                raise ConfigError(f"--resume: {path} does not exist; nothing to resume (run without --resume first)")
+            previous = read_json(path, "run header")
+            for key in _CHECKED:
+                if previous.get(key) != header[key]:
+                    raise ResultsError(
+                        f"--resume: {path}: {key} changed (was {previous.get(key)!r}, now {header[key]!r}); "
+                        "resume only the same run, or start a fresh one with another --out"
+                    )
+            return self._finished()
+        if self.cells.exists():
+            stale = list(self.cells.glob("*.json"))
+            if stale:
+                print(f"mmharness: starting fresh in {self.out}: dropping {len(stale)} cell(s) of an earlier run (use --resume to keep them)", file=sys.stderr)
+            for file in self.cells.iterdir():
+                file.unlink()
+        write_json(path, header)
+        return {}
+
+    def _finished(self) -> dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]]:
+        done = {}
+        if not self.cells.exists():
+            return done
+        for path in sorted(self.cells.glob("*.json")):
+            entry = read_json(path, "cell record")
+            if not isinstance(entry, dict) or "id" not in entry or "status" not in entry:
+                raise ResultsError(f"{path}: not a cell record of this run; delete it to re-run that cell")
+            per_image = None
+            if entry["status"] == "ok":
+                npy = path.with_suffix(".npy")
+                try:
+                    per_image = np.load(npy, allow_pickle=False)
+                except (OSError, ValueError) as error:
+                    raise ResultsError(f"{npy}: unreadable ({error}); delete {path.name} to re-run that cell") from None
+            done[entry["id"]] = (entry, per_image)
+        return done
+
+    def save_cell(self, entry: dict[str, Any], per_image: npt.NDArray[np.int64] | None) -> None:
+        """Persist one finished cell: the matrices first, then the record that marks it done."""
+        base = self.cells / cell_filename(entry["id"])
+        if per_image is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, per_image, allow_pickle=False)
+            atomic_write(base.with_suffix(".npy"), buffer.getvalue())
+        write_json(base.with_suffix(".json"), entry)

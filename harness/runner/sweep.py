@@ -1,0 +1,200 @@
+"""``run_sweep(config)``: the library call behind ``mmharness run``. It validates everything
+up front (manifest, dataset, plan, shard, resume header), computes the clean inputs once,
+runs the cells of its shard that are not finished yet, writes each finished cell atomically,
+and assembles results.json from the cell records (so a resumed run and an uninterrupted one
+produce the same file)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness import __version__
+from harness.backends.interface import Backend, Session
+from harness.data import open_dataset
+from harness.errors import ConfigError, ManifestError
+from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
+from harness.report.io import sha256_files
+from harness.report.results import FORMAT, SCHEMA_VERSION, headline, save_results
+from harness.report.confusion_state import state_of
+from harness.runner.config import RunConfig, config_hash
+from harness.runner.execute import Batching, CellOutcome, run_cell
+from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
+from harness.runner.progress import Progress, make_progress
+from harness.runner.store import RunStore
+from harness.scenarios.cells import Cell
+from harness.scenarios.plan import build_plan, select_shard
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    path: Path
+    doc: dict[str, Any]
+
+    @property
+    def failed(self) -> list[str]:
+        return [cid for cid, e in self.doc["cells"].items() if e["status"] == "failed"]
+
+
+def model_hash(manifest: Manifest) -> str:
+    """One digest over manifest.json and every graph file it names."""
+    root = Path(manifest.model_dir)
+    files = [root / MANIFEST_NAME] + [root / rel for rel in manifest.graphs.values() if (root / rel).is_file()]
+    return sha256_files(files, root)
+
+
+def logits_output(manifest: Manifest) -> OutputSpec:
+    """The output the runner scores: the first ``logits`` output, else the first ``class_map``."""
+    for role in ("logits", "class_map"):
+        for output in manifest.outputs:
+            if output.role == role:
+                return output
+    raise ManifestError(f"{manifest.model_dir}/manifest.json: outputs: no output with role 'logits' or 'class_map'")
+
+
+def batching_for(manifest: Manifest, session: Session, requested: int) -> Batching:
+    """Fixed batch when the graph's batch axis is static, else ``requested`` capped by the manifest."""
+    first = next(spec for spec in session.inputs if spec.name == manifest.modalities[0].input)
+    static = first.static_dims().get(0)
+    if static is not None:
+        return Batching(size=static, fixed=True)
+    if not manifest.batch.dynamic and manifest.batch.size:
+        return Batching(size=manifest.batch.size, fixed=True)
+    largest = manifest.batch.largest()
+    return Batching(size=min(requested, largest) if largest else requested, fixed=False)
+
+
+def resolve_backend(spec: str, manifest: Manifest) -> Backend:
+    """The backend named by ``--backend`` (``ort:cpu``, ``ort:cuda``, ``trt``...) for the model graph."""
+    from harness.backends import parse_backend
+
+    return parse_backend(spec).for_graph(manifest.graph_path())  # type: ignore[attr-defined]
+
+
+def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progress | None = None) -> SweepResult:
+    """Run (or resume) the sweep described by ``config``; return the written results."""
+    started = time.perf_counter()
+    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    manifest = load_manifest(config.model_dir)
+    if manifest.task != "segmentation":
+        raise ConfigError(f"{config.model_dir}: task {manifest.task!r}; `mmharness run` evaluates segmentation models (use `mmharness bias` for vqa)")
+    dataset = open_dataset(config.data, split=config.split)
+    check_dataset(manifest, dataset, f"--data {config.data}")
+    output = logits_output(manifest)
+    plan = build_plan(manifest.modality_names, config.plan)
+    selected = select_shard(plan, config.shard)
+    identity = config.identity(manifest.name)
+    header = {
+        "config": identity,
+        "config_hash": config_hash(identity),
+        "model_hash": model_hash(manifest),
+        "dataset_fingerprint": dataset.fingerprint(),
+        "shard": config.shard.to_dict(),
+    }
+    store = RunStore(config.out)
+    done = store.start(header, config.resume)
+    backend = backend if backend is not None else resolve_backend(config.backend, manifest)
+    clean = load_clean(manifest, dataset, config.limit)
+    todo = [cell for cell in selected if cell.id not in done]
+    progress = progress or make_progress(config.progress)
+    records = dict(done)
+    with backend.open() as session:
+        batching = batching_for(manifest, session, config.batch)
+        builder = FeedBuilder(manifest, clean, session.inputs, config.seed)
+        progress.start(len(todo), len(todo) * len(clean))
+        try:
+            for cell in todo:
+                outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, config.prefetch)
+                entry = cell_record(cell, outcome, len(clean), manifest.ignore_index)
+                store.save_cell(entry, outcome.per_image)
+                records[cell.id] = (entry, outcome.per_image)
+                figure = _miou(outcome.per_image) if outcome.per_image is not None else None
+                progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
+        finally:
+            progress.close()
+        session_provenance = dict(session.provenance)
+    doc, per_image = assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching)
+    doc["timing"] = {
+        "started": started_at,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 3),
+        "cells_run": len(todo),
+        "cells_resumed": len(selected) - len(todo),
+        "cell_seconds": {cid: rec[0].get("seconds") for cid, rec in records.items()},
+    }
+    path = save_results(config.out, doc, per_image)
+    return SweepResult(path, doc)
+
+
+def _miou(per_image: npt.NDArray[np.int64]) -> float:
+    from harness.metrics.segmentation import mean_iou
+
+    return float(mean_iou(per_image.sum(axis=0)))
+
+
+def cell_record(cell: Cell, outcome: CellOutcome, n_samples: int, ignore_index: int | None) -> dict[str, Any]:
+    """The stored record of a finished cell (id and seconds are stripped into results timing)."""
+    entry: dict[str, Any] = {"id": cell.id, **cell.to_dict(), "status": outcome.status, "reason": outcome.reason}
+    entry["n_samples"] = n_samples
+    entry["batch_size"] = outcome.batch_size
+    entry["state"] = state_of(outcome.per_image.sum(axis=0), ignore_index) if outcome.per_image is not None else None
+    entry["figures"] = None
+    entry["seconds"] = round(outcome.seconds, 4)
+    return entry
+
+
+def provenance(session_provenance: dict[str, Any], batching: Batching, clean: CleanInputs) -> dict[str, Any]:
+    """Where and how it ran; environment facts come from ``harness.env`` when available."""
+    out: dict[str, Any] = {"tool_version": __version__, "backend": session_provenance}
+    try:
+        from harness.env import collect  # type: ignore[attr-defined]
+
+        out["environment"] = collect()
+    except ImportError:
+        import platform
+
+        out["environment"] = {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
+    out["batch"] = {"size": batching.size, "fixed_by_graph": batching.fixed, "note": "Liao NM preset depends on batch size; the reference used 4"}
+    out["samples"] = {"count": len(clean), "first": clean.sample_ids[0], "last": clean.sample_ids[-1]}
+    return out
+
+
+def assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching):  # type: ignore[no-untyped-def]
+    """results.json (without timing) and the per-image sidecar arrays, in plan order."""
+    cells: dict[str, Any] = {}
+    per_image: dict[str, npt.NDArray[np.int64]] = {"sample_index": clean.indices}
+    for cell in selected:
+        entry, matrices = records[cell.id]
+        cells[cell.id] = {k: v for k, v in entry.items() if k not in ("id", "seconds")}
+        if matrices is not None:
+            per_image[cell.id] = matrices
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "mmharness", "version": __version__},
+        "task": "segmentation",
+        "config": header["config"],
+        "config_hash": header["config_hash"],
+        "model": {"name": manifest.name, "hash": header["model_hash"], "graph": manifest.graphs.get("model", "")},
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": header["dataset_fingerprint"],
+            "n_samples": len(clean),
+            "classes": list(manifest.classes),
+            "ignore_index": manifest.ignore_index if manifest.ignore_index is not None else -1,
+            "modalities": list(manifest.modality_names),
+        },
+        "shards": [header["shard"]],
+        "provenance": provenance(session_provenance, batching, clean),
+        "plan": {"cells": [c.id for c in plan], "complete": len(selected) == len(plan)},
+        "cells": cells,
+        "aggregates": {},
+        "per_image": None,
+    }
+    return doc, per_image
