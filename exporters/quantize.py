@@ -16,8 +16,10 @@ quantization expects).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,17 +98,19 @@ def quantize_int8(
     level = quiet.level
     quiet.setLevel(max(level, logging.ERROR))
     try:
-        q.quantize_static(
-            os.fspath(source),
-            os.fspath(out),
-            reader,
-            quant_format=q.QuantFormat.QDQ,
-            activation_type=activation,
-            weight_type=q.QuantType.QInt8,
-            per_channel=per_channel,
-            calibrate_method=methods[method],
-            extra_options=extra,
-        )
+        # onnxruntime's entropy calibrator print()s its progress: keep stdout for data
+        with contextlib.redirect_stdout(sys.stderr):
+            q.quantize_static(
+                os.fspath(source),
+                os.fspath(out),
+                reader,
+                quant_format=q.QuantFormat.QDQ,
+                activation_type=activation,
+                weight_type=q.QuantType.QInt8,
+                per_channel=per_channel,
+                calibrate_method=methods[method],
+                extra_options=extra,
+            )
     except (ValueError, RuntimeError) as error:
         raise InfrastructureError(f"INT8 quantization of {source} failed: {error}") from None
     finally:

@@ -182,9 +182,10 @@ def _histogram(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     zero = v == 0.0
     hist[0] = int(np.count_nonzero(zero))
     pos = v[~zero]
-    with np.errstate(divide="ignore"):
-        idx = np.floor(np.log(pos / HIST_MIN) / math.log(HIST_MAX / HIST_MIN) * HIST_BINS).astype(np.int64) + 1
-    idx = np.clip(idx, 1, HIST_BINS + 1)  # below HIST_MIN -> first bin, above HIST_MAX/inf -> last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        position = np.floor(np.log(pos / HIST_MIN) / math.log(HIST_MAX / HIST_MIN) * HIST_BINS) + 1
+    # below HIST_MIN -> first bin, at/above HIST_MAX (and inf) -> last; clip before the int cast
+    idx = np.clip(position, 1, HIST_BINS + 1).astype(np.int64)
     hist += np.bincount(idx, minlength=HIST_BINS + 2).astype(np.int64)
     return hist
 
