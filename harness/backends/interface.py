@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import BadInputError
+from harness.errors import BadInputError, ConfigError
 
 Dim = int | str | None  # a static size, a symbolic name, or unknown
 
@@ -62,9 +62,20 @@ class Session(Protocol):
 class Backend(Protocol):
     """What to open and how (picklable, cheap); ``open`` creates the live ``Session``."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def open(self) -> Session: ...
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here; when not, exactly why and how to fix it (``mmharness doctor``)."""
+
+    backend: str
+    can_run: bool
+    why: str
+    fix: str = ""
 
 
 @runtime_checkable
@@ -102,3 +113,43 @@ def check_feed(feeds: Mapping[str, npt.NDArray[Any]], specs: list[TensorSpec], w
                 break
     if problems:
         raise BadInputError(f"{where}: " + "; ".join(problems))
+
+
+def cast_feeds_to(feeds: Mapping[str, npt.NDArray[Any]], specs: list[TensorSpec]) -> dict[str, npt.NDArray[Any]]:
+    """Cast floating feeds to the floating dtype each spec asks for (float32 <-> float16 only).
+
+    Sessions check dtypes exactly (``check_feed``); a caller that prepared float32 tensors for
+    an fp16 variant converts them here, once and visibly. Integer/bool feeds and names without
+    a spec are returned unchanged so that ``check_feed`` still reports them.
+    """
+    by_name = {spec.name: spec for spec in specs}
+    out: dict[str, npt.NDArray[Any]] = {}
+    for name, array in feeds.items():
+        spec = by_name.get(name)
+        if (
+            spec is not None
+            and array.dtype != spec.dtype
+            and np.issubdtype(array.dtype, np.floating)
+            and np.issubdtype(spec.dtype, np.floating)
+        ):
+            out[name] = array.astype(spec.dtype)
+        else:
+            out[name] = array
+    return out
+
+
+def parse_options(pairs: list[str] | tuple[str, ...], where: str = "--backend-opt") -> dict[str, str]:
+    """``["device_id=0", "trt_fp16_enable=True"]`` -> ``{"device_id": "0", ...}``.
+
+    A pair without ``=``, an empty key or a repeated key is a ``ConfigError`` (exit 2).
+    """
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{where}: {pair!r} is not key=value (e.g. --backend-opt device_id=0)")
+        if key in options:
+            raise ConfigError(f"{where}: {key!r} given twice ({options[key]!r} and {value!r}); give it once")
+        options[key] = value.strip()
+    return options

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,6 +56,28 @@ class ResolvedContract:
 
     def input_for(self, modality: str) -> ResolvedInput:
         return next(item for item in self.inputs if item.claim == "modality" and item.owner == modality)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (recorded in results provenance, printed by ``validate --json``)."""
+
+        def spec(s: TensorSpec) -> dict[str, Any]:
+            return {"name": s.name, "dtype": str(s.dtype), "shape": list(s.shape)}
+
+        return {
+            "name": self.manifest.name,
+            "task": self.manifest.task,
+            "model_dir": self.manifest.model_dir,
+            "graphs": {
+                role: {"file": self.manifest.graphs[role], "opsets": io.opsets, "external_data": list(io.external_data)}
+                for role, io in self.graphs.items()
+            },
+            "engines": {role: self.manifest.graphs[role] for role in self.engines},
+            "inputs": [{"graph": i.graph, "claim": i.claim, "owner": i.owner, **spec(i.spec)} for i in self.inputs],
+            "outputs": [{"graph": o.graph, "role": o.role, **spec(o.spec)} for o in self.outputs],
+            "batch": {"graph_dynamic": self.batch_dynamic, "graph_size": self.batch_size, "manifest": asdict(self.manifest.batch)},
+            "classes": list(self.manifest.classes),
+            "ignore_index": self.manifest.ignore_index,
+        }
 
 
 def _is_engine(file: str) -> bool:
