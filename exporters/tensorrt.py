@@ -40,7 +40,7 @@ from exporters.precision.features import TrtFeatures, detect_features, import_te
 from exporters.precision.plan import BuildPlan, check_int8_support, plan_build
 from exporters.precision.profiles import ShapeRange, derive_profiles, profiles_as_json
 from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
-from harness.calibration import CalibrationReader, describe, make_entropy_calibrator
+from harness.calibration import CalibrationReader, DeviceMemory, describe, make_entropy_calibrator
 from harness.errors import BackendUnavailable, ConfigError, InfrastructureError
 from harness.manifest.contract import ResolvedContract
 from harness.manifest.model import DEFAULT_GRAPH
@@ -244,11 +244,13 @@ def build_engine(
     graph: str = DEFAULT_GRAPH,
     trt: Any | None = None,
     device: DeviceInfo | None = None,
+    memory: DeviceMemory | None = None,
 ) -> EngineBuildResult:
     """Build ``model.<precision>.engine`` for ``graph`` of a validated model directory.
 
-    ``reader`` makes the calibration reader (only called for INT8). ``trt``/``device`` are
-    injectable for tests; by default ``tensorrt`` is imported and the GPU queried.
+    ``reader`` makes the calibration reader (only called for INT8). ``trt``/``device``/``memory``
+    are injectable for tests; by default ``tensorrt`` is imported, the GPU queried and the
+    calibrator's buffers allocated with cuda-python.
     """
     trt = trt if trt is not None else import_tensorrt()
     features = detect_features(trt)
@@ -294,7 +296,7 @@ def build_engine(
         )
         calib_path = calibration_cache_path(cache_dir, Path(plan.output).stem, key)
         details["calibration"] = {**describe(calib), "cache": calib_path.name, "cache_reused": calib_path.is_file()}
-        calibrator = make_entropy_calibrator(trt, calib, calib_path, CudaPythonMemory())
+        calibrator = make_entropy_calibrator(trt, calib, calib_path, memory if memory is not None else CudaPythonMemory())
         config.int8_calibrator = calibrator
         if profiles:
             calibration_profile(builder, config, shapes)
