@@ -314,8 +314,8 @@ class ConfusionMatrix:
             raise bad("ignore_index", f"expected null or an integer outside [0, {c}), got {ign!r}")
         index, count = data["index"], data["count"]
         for name, seq in (("index", index), ("count", count)):
-            if not isinstance(seq, list) or any(type(v) is not int for v in seq):
-                raise bad(name, "expected a list of integers")
+            if not isinstance(seq, list) or any(type(v) is not int or not -(2**63) <= v < 2**63 for v in seq):
+                raise bad(name, "expected a list of 64-bit integers")
         if len(index) != len(count):
             raise bad("count", f"has {len(count)} entries but 'index' has {len(index)}")
         idx = np.asarray(index, dtype=np.int64) if index else np.zeros(0, np.int64)

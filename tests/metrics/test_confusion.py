@@ -172,6 +172,8 @@ def test_json_round_trip_is_exact_and_compact():
         (lambda d: d.update(index=[9], count=[1]), "'index'"),
         (lambda d: d.update(index=[0], count=[-1]), "'count'"),
         (lambda d: d.update(index=[0], count=[1.5]), "'count'"),
+        (lambda d: d.update(index=[0], count=[2**64]), "'count'"),
+        (lambda d: d.update(index="0,1", count=[1]), "'index'"),
         (lambda d: d.update(index=[0, 1], count=[1]), "'count'"),
     ],
 )
