@@ -12,8 +12,8 @@ calibrated path, ``create_timing_cache``/``set_timing_cache``) -> ``build_serial
 -> ``model.<precision>.engine`` + ``model.<precision>.engine.json``.
 
 Every TensorRT call sits behind feature detection (``TrtFeatures``), never a version switch.
-Device facts (GPU name, SM) come from cuda-python (``cuda.bindings.runtime``), which also
-provides the device buffers the entropy calibrator fills.
+Device facts (GPU name, SM) come from the CUDA runtime (``harness.env``); the entropy
+calibrator's buffers come from the ``trt`` backend's device memory (pycuda or cuda-python).
 """
 
 from __future__ import annotations
@@ -26,9 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from exporters.precision.cache import (
     CACHE_DIR,
     calibration_cache_path,
@@ -40,7 +37,8 @@ from exporters.precision.features import TrtFeatures, detect_features, import_te
 from exporters.precision.plan import BuildPlan, check_int8_support, plan_build
 from exporters.precision.profiles import ShapeRange, derive_profiles, profiles_as_json
 from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
-from harness.calibration import CalibrationReader, DeviceMemory, describe, make_entropy_calibrator
+from harness.backends.cuda_memory import DeviceMemory
+from harness.calibration import CalibrationReader, describe, make_entropy_calibrator
 from harness.errors import BackendUnavailable, ConfigError, InfrastructureError
 from harness.manifest.contract import ResolvedContract
 from harness.manifest.model import DEFAULT_GRAPH
@@ -87,63 +85,25 @@ class EngineBuildResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# CUDA through cuda-python: device query and the calibrator's device buffers.
-
-
-def _cudart() -> Any:
-    try:
-        from cuda.bindings import runtime
-    except ImportError:
-        try:
-            from cuda import cudart as runtime  # cuda-python < 12.6 layout
-        except ImportError as error:
-            raise BackendUnavailable(
-                f"cuda-python is not importable ({error}); install with: pip install 'mmharness[tensorrt]'"
-            ) from None
-    return runtime
-
-
-def _check(rt: Any, result: Any, what: str) -> Any:
-    """Unpack a cuda-python ``(error, *values)`` tuple; a non-success code is an InfrastructureError."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        message = rt.cudaGetErrorString(err)[1]
-        text = message.decode() if isinstance(message, bytes) else str(message)
-        raise InfrastructureError(
-            f"CUDA {what} failed: {getattr(err, 'name', err)} ({text}); a TensorRT build needs an NVIDIA GPU and driver "
-            "(check with: mmharness doctor); CPU variants build with --target ort"
-        )
-    return values[0] if len(values) == 1 else values
+# The GPU: facts from the CUDA runtime (harness.env), buffers from the backends' device memory.
 
 
 def query_device(gpu_id: int) -> DeviceInfo:
-    """Select ``gpu_id`` and return its name and compute capability."""
-    rt = _cudart()
-    count = _check(rt, rt.cudaGetDeviceCount(), "device count")
-    if gpu_id >= int(count):
-        raise ConfigError(f"--gpu-id {gpu_id}: this machine has {count} CUDA device(s) (0..{int(count) - 1})")
-    _check(rt, rt.cudaSetDevice(gpu_id), f"cudaSetDevice({gpu_id})")
-    props = _check(rt, rt.cudaGetDeviceProperties(gpu_id), "device properties")
-    name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
-    return DeviceInfo(gpu_id=gpu_id, name=name, sm=f"{props.major}.{props.minor}")
+    """Name and compute capability of ``gpu_id`` as the CUDA runtime sees it (cuda-python)."""
+    from harness.env import cuda_runtime_devices
+
+    devices = cuda_runtime_devices()
+    if not 0 <= gpu_id < len(devices):
+        raise ConfigError(f"--gpu-id {gpu_id}: this machine has {len(devices)} CUDA device(s)")
+    return DeviceInfo(gpu_id=gpu_id, name=str(devices[gpu_id]["name"]), sm=str(devices[gpu_id]["sm"]))
 
 
-class CudaPythonMemory:
-    """``harness.calibration.DeviceMemory`` over cuda-python's runtime API."""
+def device_memory(gpu_id: int) -> DeviceMemory:
+    """pycuda or cuda-python buffers on ``gpu_id`` (the same choice the ``trt`` backend makes);
+    initializing it makes ``gpu_id`` the current device, so the builder uses that GPU."""
+    from harness.backends.cuda_memory import select_device_memory
 
-    def __init__(self) -> None:
-        self.rt = _cudart()
-
-    def alloc(self, nbytes: int) -> int:
-        return int(_check(self.rt, self.rt.cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
-
-    def copy_to_device(self, pointer: int, array: npt.NDArray[Any]) -> None:
-        host = np.ascontiguousarray(array)
-        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        _check(self.rt, self.rt.cudaMemcpy(pointer, host.ctypes.data, host.nbytes, kind), "cudaMemcpy host->device")
-
-    def free(self, pointer: int) -> None:
-        _check(self.rt, self.rt.cudaFree(pointer), "cudaFree")
+    return select_device_memory("auto", gpu_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +256,7 @@ def build_engine(
         )
         calib_path = calibration_cache_path(cache_dir, Path(plan.output).stem, key)
         details["calibration"] = {**describe(calib), "cache": calib_path.name, "cache_reused": calib_path.is_file()}
-        calibrator = make_entropy_calibrator(trt, calib, calib_path, memory if memory is not None else CudaPythonMemory())
+        calibrator = make_entropy_calibrator(trt, calib, calib_path, memory if memory is not None else device_memory(device.gpu_id))
         config.int8_calibrator = calibrator
         if profiles:
             calibration_profile(builder, config, shapes)

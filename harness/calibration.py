@@ -21,11 +21,12 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from harness.backends.cuda_memory import DeviceBuffer, DeviceMemory
 from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, DataError
 from harness.manifest.contract import ResolvedContract, ResolvedInput
@@ -186,16 +187,6 @@ class OrtCalibrationReader:
         return len(self.reader)
 
 
-class DeviceMemory(Protocol):
-    """The few device-memory calls a calibrator needs (implemented over cuda-python or pycuda)."""
-
-    def alloc(self, nbytes: int) -> int: ...
-
-    def copy_to_device(self, pointer: int, array: npt.NDArray[Any]) -> None: ...
-
-    def free(self, pointer: int) -> None: ...
-
-
 def make_entropy_calibrator(
     trt: Any,
     reader: CalibrationReader,
@@ -204,7 +195,8 @@ def make_entropy_calibrator(
 ) -> Any:
     """A ``trt.IInt8EntropyCalibrator2`` feeding ``reader``'s batches from device memory.
 
-    The class is created here because its base only exists once ``tensorrt`` is imported.
+    ``device`` is the ``trt`` backend's device memory (pycuda or cuda-python). The class is
+    created here because its base only exists once ``tensorrt`` is imported.
     The cache at ``cache_path`` is read when present (TensorRT then skips calibration) and
     written after a calibration run; its name is keyed by network, samples and TensorRT
     version (``exporters.precision.cache.calibration_key``), so a stale cache is never read.
@@ -216,7 +208,8 @@ def make_entropy_calibrator(
         def __init__(self) -> None:
             base.__init__(self)  # pybind11 trampolines need the explicit base init
             self._batches: Iterator[Feed] = reader.batches()
-            self._pointers: dict[str, int] = {}
+            self._buffers: dict[str, DeviceBuffer] = {}
+            self._stream = device.create_stream()
             self.batches_served = 0
 
         def get_batch_size(self) -> int:
@@ -229,10 +222,11 @@ def make_entropy_calibrator(
             pointers = []
             for name in names:
                 array = np.ascontiguousarray(feed[name])
-                if name not in self._pointers:
-                    self._pointers[name] = device.alloc(array.nbytes)
-                device.copy_to_device(self._pointers[name], array)
-                pointers.append(self._pointers[name])
+                if name not in self._buffers:  # every batch has the same shape: allocate once
+                    self._buffers[name] = device.allocate(array.nbytes)
+                device.copy_htod(self._buffers[name], array, self._stream)
+                pointers.append(self._buffers[name].ptr)
+            device.synchronize(self._stream)  # the host arrays die when this returns
             self.batches_served += 1
             return pointers
 
@@ -246,9 +240,9 @@ def make_entropy_calibrator(
             os.replace(tmp, cache)
 
         def release(self) -> None:
-            for pointer in self._pointers.values():
-                device.free(pointer)
-            self._pointers.clear()
+            for buffer in self._buffers.values():
+                device.free(buffer)
+            self._buffers.clear()
 
     return _EntropyCalibrator()
 

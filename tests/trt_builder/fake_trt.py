@@ -155,20 +155,33 @@ def make_trt(major: int, *, fast_int8: bool = True, parse_ok: bool = True, build
 
 
 class HostMemory:
-    """``DeviceMemory`` in host RAM: pointers are keys, copies are kept for inspection."""
+    """``harness.backends.cuda_memory.DeviceMemory`` in host RAM: copies kept for inspection."""
+
+    name = "host"
 
     def __init__(self) -> None:
+        from harness.backends.cuda_memory import DeviceBuffer
+
+        self._buffer = DeviceBuffer
         self.buffers: dict[int, bytes] = {}
         self.freed: list[int] = []
+        self.syncs = 0
         self._next = 4096
 
-    def alloc(self, nbytes: int) -> int:
+    def allocate(self, nbytes: int) -> Any:
         self._next += 4096 + nbytes
         self.buffers[self._next] = b""
-        return self._next
+        return self._buffer(self._next, nbytes)
 
-    def copy_to_device(self, pointer: int, array: Any) -> None:
-        self.buffers[pointer] = array.tobytes()
+    def create_stream(self) -> Any:
+        return "stream"
 
-    def free(self, pointer: int) -> None:
-        self.freed.append(pointer)
+    def copy_htod(self, dst: Any, src: Any, stream: Any) -> None:
+        assert src.nbytes == dst.nbytes
+        self.buffers[dst.ptr] = src.tobytes()
+
+    def synchronize(self, stream: Any) -> None:
+        self.syncs += 1
+
+    def free(self, buffer: Any) -> None:
+        self.freed.append(buffer.ptr)
