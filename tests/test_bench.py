@@ -324,3 +324,51 @@ def test_cli_bad_counts_exit_2(tiny_model, argv, capsys):
 
 def test_non_finite_samples_never_reach_the_document():
     assert math.isfinite(LatencyStats.from_ms([0.0, 0.0]).cov)
+
+
+# --- the command ------------------------------------------------------------------------
+
+QUICK = ["--warmup", "0.02", "--iterations", "5", "--duration", "0", "--telemetry", "off"]
+
+
+def test_cli_bench_writes_bench_json_and_prints_the_method(tiny_model, tmp_path, capsys):
+    from harness.cli import main
+
+    out = tmp_path / "out"
+    assert main(["bench", tiny_model.dir, "--batch", "2", "--out", str(out), *QUICK]) == ExitCode.OK
+    stdout = capsys.readouterr().out
+    assert "nearest-rank" in stdout and "MLPerf SingleStream" in stdout and "p99" in stdout
+    doc = load_bench(out)
+    assert doc["config"]["batch"] == 2 and doc["result"]["iterations"] >= 5
+    assert doc["provenance"]["backend"] == "ort:cpu"  # the product's backend, selected by --backend
+
+
+def test_cli_corrupt_model_exits_3_with_the_reason(tiny_model, tmp_path, capsys):
+    import shutil
+
+    from harness.cli import main
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model.dir, broken)
+    (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes()[:200])  # truncated graph
+    code = main(["bench", str(broken), "--out", str(tmp_path / "o"), *QUICK])
+    err = capsys.readouterr().err
+    assert code == ExitCode.INFRASTRUCTURE, err
+    assert "model failed to load" in err and "model.onnx" in err and err.count("\n") == 1
+
+
+def test_cli_gpu_backend_without_gpu_exits_3(tiny_model, tmp_path, capsys):
+    from harness.cli import main
+
+    code = main(["bench", tiny_model.dir, "--backend", "ort:cuda", "--out", str(tmp_path / "o"), *QUICK])
+    err = capsys.readouterr().err
+    if code == ExitCode.OK:
+        pytest.skip("a CUDA-capable ONNX Runtime and GPU are present here")
+    assert code == ExitCode.INFRASTRUCTURE and "CUDA" in err
+
+
+def test_cli_missing_model_dir_is_bad_input(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["bench", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), *QUICK]) == ExitCode.BAD_INPUT
+    assert "manifest" in capsys.readouterr().err

@@ -19,7 +19,7 @@ import numpy as np
 from harness.backends.interface import Backend, Session, SupportsDeviceTiming
 from harness.bench.measure import Measurement, Schedule, measure
 from harness.bench.stats import COV_METHOD, COV_WARN, PERCENTILE_METHOD, LatencyStats
-from harness.errors import ConfigError, HarnessError, InfrastructureError
+from harness.errors import ConfigError, InfrastructureError
 
 FORMAT = "mmharness.bench"
 SCHEMA_VERSION = 1
@@ -127,7 +127,8 @@ def methodology(config: BenchConfig) -> dict[str, Any]:
         "anchors": ["trtexec", "MLPerf SingleStream"],
         "schedule": config.schedule.describe(),
         "timing": TIMING_METHOD,
-        "device_split": "host->device, compute and device->host from CUDA events when the backend supports it",
+        "device_split": "host->device, compute and device->host as measured by the backend's run_timed "
+        "(each phase synchronized on the device) when the session supports it",
         "percentiles": PERCENTILE_METHOD,
         "cov": COV_METHOD,
         "cov_warn": COV_WARN,
@@ -136,10 +137,18 @@ def methodology(config: BenchConfig) -> dict[str, Any]:
 
 
 def open_session(backend: Backend, where: str) -> Session:
-    """Open ``backend``; any failure that is not already a documented error is exit 3."""
+    """Open ``backend``; a model that fails to load is exit 3 with the runtime's reason.
+
+    The manifest was already validated (bad manifest: exit 2). Whatever goes wrong while the
+    runtime loads the graph (corrupt or unsupported graph, missing provider, engine for another
+    GPU) means this model cannot be benchmarked here, which is infrastructure (exit 3), as
+    trtexec reports a failed engine load. Only flag errors (``ConfigError``) stay exit 2.
+    """
     try:
         return backend.open()
-    except HarnessError:
+    except ConfigError:
+        raise
+    except InfrastructureError:
         raise
     except Exception as error:  # the runtime's own exception types vary by backend and version
         reason = " ".join(str(error).split())[:300]

@@ -11,20 +11,10 @@ from pathlib import Path
 
 import click
 
-from harness.errors import ConfigError, ExitCode
+from harness.errors import ExitCode
 
 DEFAULT_MODEL = "models/mmss-synth-robust"
 BENCH_NAME = "bench.json"
-
-
-def _options(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--backend-opt: expected key=value, got {pair!r}")
-        out.append((key, value))
-    return tuple(out)
 
 
 @click.command(name="bench")
@@ -69,6 +59,7 @@ def command(
     from tegrastats / INA3221 on Jetson or NVML on desktop GPUs; absent hardware is recorded as
     skipped. Exit codes: 0 ok, 2 bad flags or model directory, 3 model failed to load.
     """
+    from harness.backends.interface import parse_options
     from harness.bench.api import BenchConfig, run_bench
     from harness.bench.document import write_bench
     from harness.bench.measure import Schedule
@@ -84,7 +75,7 @@ def command(
     config = BenchConfig(
         model_dir=model_dir,
         backend=backend,
-        backend_options=_options(backend_opts),
+        backend_options=tuple(parse_options(backend_opts).items()),
         batch=batch,
         schedule=schedule,
         data=data,
