@@ -100,12 +100,18 @@ def render(contract: Any, engines: list[EngineCheck]) -> str:
 @click.command("validate")
 @click.argument("model_dir", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved contract as JSON.")
-def command(model_dir: str, as_json: bool) -> int:
+@click.option("--backend", default=None, help="Also check that this backend has what it needs (e.g. trt: an engine).")
+@click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
+def command(model_dir: str, as_json: bool, backend: str | None, backend_opts: tuple[str, ...]) -> int:
     """Check MODEL_DIR's manifest.json against its graphs and print the resolved contract."""
+    from harness.backends import DEFAULT_BACKEND, graph_file_for, parse_backend
     from harness.manifest import load_manifest, validate_against_graph
 
+    request = parse_backend(backend or DEFAULT_BACKEND, backend_opts) if backend is not None or backend_opts else None
     manifest = load_manifest(model_dir)
     contract = validate_against_graph(manifest)
+    if request is not None and manifest.task == "segmentation":
+        graph_file_for(manifest, request)
     engines = check_engines(contract, *_machine_facts()) if contract.engines else []
     if as_json:
         doc = contract.to_dict()

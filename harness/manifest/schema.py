@@ -71,8 +71,6 @@ def _describe(error: Any) -> str:
         return f"{_short(instance)} is not allowed here (must be a plain name / a file inside the model directory)"
     if kind == "not":
         return "field not allowed in this combination (see docs/manifest.md)"
-    if kind == "false":
-        return "field not allowed for this task"
     message = error.message
     return message if len(message) <= 160 else message[:157] + "..."
 
@@ -83,6 +81,9 @@ def _error_path(error: Any) -> list[Any]:
         missing = [name for name in error.validator_value if name not in error.instance]
         if len(missing) == 1:
             path.append(missing[0])
+    forbidden = error.validator_value.get("required", []) if error.validator == "not" and isinstance(error.validator_value, Mapping) else []
+    if len(forbidden) == 1:
+        path.append(forbidden[0])
     return path
 
 
