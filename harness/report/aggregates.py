@@ -26,12 +26,13 @@ def _get(values: Values, cell_id: str) -> float:
     return values[cell_id]
 
 
-def _table(values: Values, modalities: Sequence[str], id_of: Any) -> dict[frozenset[str], float]:
-    """frozenset(missing) -> mIoU over all 2^N - 1 sets; clean from the shared clean cell."""
+def _table(values: Values, modalities: Sequence[str], value_of: Any) -> dict[frozenset[str], float]:
+    """frozenset(missing) -> mIoU over all 2^N - 1 sets; clean from the shared clean cell,
+    ``value_of(ordered missing tuple)`` for the others."""
     out = {}
     for missing in robustness.missing_sets(modalities):
         ordered = tuple(m for m in modalities if m in missing)
-        out[missing] = _get(values, CLEAN_ID if not missing else id_of(ordered))
+        out[missing] = _get(values, CLEAN_ID) if not missing else value_of(ordered)
     return out
 
 
@@ -40,7 +41,7 @@ def _ps(result: Mapping[str, Any]) -> dict[str, float]:
 
 
 def emm_block(values: Values, modalities: Sequence[str], ps: Sequence[float], paper_rounding: bool = False) -> dict[str, Any]:
-    table = _table(values, modalities, lambda s: f"emm/missing={missing_label(s)}")
+    table = _table(values, modalities, lambda s: _get(values, f"emm/missing={missing_label(s)}"))
     result = robustness.aggregate(table, modalities, ps, paper_rounding=paper_rounding, where="EMM")
     shapley = robustness.shapley(table, modalities, where="EMM")
     if paper_rounding:
@@ -61,27 +62,24 @@ def rmm_block(values: Values, modalities: Sequence[str], rate: float, seeds: int
 
 
 def nm_block(values: Values, levels: Sequence[str], suite: Mapping[str, Sequence[str]], severities: Sequence[int], paper_rounding: bool = False) -> dict[str, Any]:
-    """Liao levels (mIoU, ratio to clean) and relative robustness per corruption and overall."""
+    """Liao levels (mIoU, ratio to clean) and relative robustness per corruption; a level or
+    corruption with a failed cell is ``None`` there, and then the overall mean is ``None`` too
+    (a mean over fewer corruptions would change its meaning)."""
     clean = _get(values, CLEAN_ID)
     fix = (lambda v: round(v, 2)) if paper_rounding else (lambda v: v)
     out: dict[str, Any] = {"liao": {}, "suites": {}}
     for level in levels:
-        v = _get(values, f"nm/preset=liao/level={level}")
-        out["liao"][level] = {"miou": fix(v), "relative": v / clean if clean > 0 else None}
-    rrs: list[float] = []
+        v = values.get(f"nm/preset=liao/level={level}")
+        out["liao"][level] = {"miou": None if v is None else fix(v), "relative": v / clean if v is not None and clean > 0 else None}
+    rrs: list[float | None] = []
     for modality, names in suite.items():
-        curves = {name: {s: _get(values, f"nm/{modality}/{name}/s{s}") for s in severities} for name in names}
-        if not curves:
-            continue
-        per = robustness.mean_relative_robustness(clean, curves, where=f"NM {modality}") if clean > 0 else None
-        out["suites"][modality] = {
-            name: {
-                "severity_miou": {str(s): fix(v) for s, v in curve.items()},
-                "relative_robustness": per["per_corruption"][name] if per else None,
-            }
-            for name, curve in curves.items()
-        }
-        if per:
-            rrs.extend(per["per_corruption"].values())
-    out["mean_relative_robustness"] = sum(rrs) / len(rrs) if rrs else None
+        per: dict[str, Any] = {}
+        for name in names:
+            curve = {s: values.get(f"nm/{modality}/{name}/s{s}") for s in severities}
+            complete = all(v is not None for v in curve.values())
+            rr = robustness.relative_robustness(clean, curve, where=f"NM {modality}/{name}") if complete and clean > 0 else None
+            per[name] = {"severity_miou": {str(s): None if v is None else fix(v) for s, v in curve.items()}, "relative_robustness": rr}
+            rrs.append(rr)
+        out["suites"][modality] = per
+    out["mean_relative_robustness"] = sum(rrs) / len(rrs) if rrs and all(r is not None for r in rrs) else None  # type: ignore[arg-type, misc]
     return out

@@ -32,6 +32,7 @@ class StateKind:
 
 STATE_KINDS: Registry[StateKind] = Registry("cell state kind")
 STATE_KINDS.add("confusion", "harness.report.confusion_state:CONFUSION")
+STATE_KINDS.add("records", "harness.mllm.records:RECORDS")  # MLLM probe cells (issue 8)
 
 
 def state_kind(name: str) -> StateKind:

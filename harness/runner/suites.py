@@ -14,9 +14,15 @@ from harness.manifest import Manifest
 SUITES = ("default", "full", "liao")
 DEFAULT_SEVERITIES: tuple[int, ...] = (1, 3, 5)
 FULL_SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
-# image: one noise, one blur, one weather effect (ImageNet-C's families); other kinds take
-# their first registered sensor corruptions.
-_PREFERRED = {"image": ("gaussian_noise", "motion_blur", "fog"), "thermal": ("contrast", "pixelate")}
+# image: one noise, one blur, one weather effect (ImageNet-C's families); other sensors: one
+# noise and one dropout-like fault. Kinds without these fall back to their own family.
+_PREFERRED = {
+    "image": ("gaussian_noise", "motion_blur", "fog"),
+    "depth": ("depth_gaussian_noise", "depth_holes"),
+    "lidar": ("lidar_range_noise", "lidar_beam_dropout"),
+    "event": ("event_background_noise", "event_dropout"),
+    "thermal": ("thermal_noise", "thermal_low_contrast"),
+}
 _PER_SENSOR = 2
 
 
@@ -34,7 +40,8 @@ def resolve_suite(text: str, manifest: Manifest) -> tuple[tuple[tuple[str, tuple
                 names = available
             else:
                 preferred = [n for n in _PREFERRED.get(modality.kind, ()) if n in available]
-                names = preferred or [c.name for c in api.describe(modality.kind)][:_PER_SENSOR]
+                own = [c.name for c in api.describe(modality.kind) if c.family == modality.kind]
+                names = preferred or own[:_PER_SENSOR]
             if names:
                 suite.append((modality.name, tuple(names)))
         return tuple(suite), DEFAULT_SEVERITIES if text == "default" else FULL_SEVERITIES

@@ -1,0 +1,29 @@
+"""``mmharness report RESULTS``: render results.json as Markdown, HTML or JUnit XML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ExitCode
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "junit"]), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
+def command(results: Path, fmt: str, output: Path | None) -> int:
+    """Render a results file (or the folder holding results.json); nothing is recomputed."""
+    from harness.report import render_report
+    from harness.report.io import atomic_write
+    from harness.report.results import load_results
+
+    doc, _ = load_results(results, with_per_image=False)
+    text = render_report(doc, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text.encode("utf-8"))
+        click.echo(f"mmharness: wrote {output}", err=True)
+    return int(ExitCode.OK)

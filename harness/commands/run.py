@@ -1,0 +1,73 @@
+"""``mmharness run``: parse flags into a ``RunConfig``, call ``run_sweep``, print a summary.
+
+With no arguments it evaluates the shipped ``models/mmss-synth-robust`` on the synthetic
+validation split on ``ort:cpu`` under EMM, RMM and the default NM suite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError, ExitCode
+from harness.runner.config import DEFAULT_BATCH, DEFAULT_BOOTSTRAP, DEFAULT_MODEL
+
+
+def default_model_dir() -> Path:
+    """``models/mmss-synth-robust`` relative to the working directory, else to the source tree."""
+    here = Path(DEFAULT_MODEL)
+    if here.exists():
+        return here
+    import harness
+
+    return Path(harness.__file__).resolve().parent.parent / DEFAULT_MODEL
+
+
+def _floats(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"{flag}: expected comma-separated numbers (e.g. 0.75,0.5,0.25), got {text!r}") from None
+
+
+@click.command("run")
+@click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--data", default="synthetic", show_default=True, help="synthetic | deliver:PATH | folder:SPEC")
+@click.option("--split", default="val", show_default=True, help="dataset split")
+@click.option("--scenarios", default="emm,rmm,nm", show_default=True, help="comma-separated subset of emm,rmm,nm")
+@click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu | ort:cuda | ort:tensorrt | trt")
+@click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1), help="batch size (a static graph batch overrides it)")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="evaluate only the first N samples")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--out", default="mmharness-results", show_default=True, type=click.Path(path_type=Path), help="output folder")
+@click.option("--shard", default="1/1", show_default=True, help="run shard I of N of the cells (merge with `mmharness merge`)")
+@click.option("--resume", is_flag=True, help="skip cells already finished in --out (refused if config/model changed)")
+@click.option("--nm-suite", default="default", show_default=True, help="default | full | liao | 'rgb=fog+snow;depth=pixelate'")
+@click.option("--rmm-rates", default="0.75,0.5,0.25", show_default=True, help="RMM drop rates")
+@click.option("--rmm-seeds", default=1, show_default=True, type=click.IntRange(min=1), help="RMM seeds per cell (mean ± std)")
+@click.option("--bootstrap", default=DEFAULT_BOOTSTRAP, show_default=True, type=click.IntRange(min=0), help="bootstrap resamples for CIs (0: none)")
+@click.option("--progress", type=click.Choice(["auto", "rich", "plain", "off"]), default="auto", show_default=True)
+def command(model_dir: Path | None, data: str, split: str, scenarios: str, backend: str, batch: int, limit: int | None, seed: int,
+            out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str) -> int:
+    """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
+    from harness.manifest import load_manifest
+    from harness.runner import RunConfig, run_sweep
+    from harness.runner.suites import resolve_suite
+    from harness.runner.summary import summary
+    from harness.scenarios.plan import PlanSpec, parse_scenarios, parse_shard
+
+    model_dir = model_dir or default_model_dir()
+    selected = parse_scenarios(scenarios)
+    shard_value = parse_shard(shard)
+    manifest = load_manifest(model_dir)
+    suite, severities = resolve_suite(nm_suite, manifest) if "nm" in selected else ((), (1, 3, 5))
+    plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
+                    nm_suite=suite, nm_severities=severities)
+    config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, batch=batch, limit=limit, seed=seed,
+                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress)  # type: ignore[arg-type]
+    result = run_sweep(config)
+    click.echo(summary(result.doc, result.path))
+    if result.failed:
+        click.echo(f"mmharness: warning: {len(result.failed)} cell(s) failed (see results); `mmharness gate` will fail", err=True)
+    return int(ExitCode.OK)

@@ -1,0 +1,55 @@
+"""Markdown report: header, failed cells, the EMM table, aggregates, Shapley bars in text,
+RMM and NM tables, per-class deltas. Everything comes from ``harness.report.view``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.report import view
+
+BAR_WIDTH = 24
+
+
+def _table(table: view.Table) -> list[str]:
+    lines = [f"## {table.title}", "", "| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", f"_{table.note}_"]
+    return lines + [""]
+
+
+def text_bars(items: Mapping[str, tuple[float, Any]]) -> list[str]:
+    """Horizontal bars scaled to the largest magnitude; negative values drawn with '-'."""
+    peak = max((abs(v) for v, _ in items.values()), default=0.0) or 1.0
+    width = max(len(k) for k in items)
+    lines = []
+    for name, (value, ci) in items.items():
+        n = round(BAR_WIDTH * abs(value) / peak)
+        bar = ("█" if value >= 0 else "-") * n
+        lines.append(f"{name.ljust(width)}  {bar.ljust(BAR_WIDTH)}  {value:+.2f}  {view.ci_text(ci) if ci else ''}".rstrip())
+    return lines
+
+
+def render(doc: Mapping[str, Any]) -> str:
+    lines = [f"# mmharness robustness report — {doc['model']['name']}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in view.header(doc)] + [""]
+    failed = view.failed_cells(doc)
+    if failed:
+        lines += [f"## ⚠ {len(failed)} cell(s) did not run cleanly", ""] + [f"- `{cid}`: {reason}" for cid, reason in failed] + [""]
+    for table in (view.emm_table(doc), view.aggregate_table(doc)):
+        if table is not None:
+            lines += _table(table)
+    shapley = view.shapley(doc)
+    if shapley:
+        lines += ["## Shapley attribution per modality (harness extension)", "", "```"] + text_bars(shapley) + ["```", "",
+                  "_φ_m over the EMM table, v(T) = mIoU with only T present, v(∅) = 0; the values sum to the clean mIoU._", ""]
+    rmm = view.rmm_table(doc)
+    if rmm is not None:
+        lines += _table(rmm)
+    for table in view.nm_tables(doc):
+        lines += _table(table)
+    deltas = view.class_delta_table(doc)
+    if deltas is not None:
+        lines += _table(deltas)
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,27 @@
+"""The few lines ``mmharness run`` prints when it finishes: headline figures and what ran."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.report.flat import flatten
+
+
+def summary(doc: Mapping[str, Any], path: Path) -> str:
+    metrics = flatten(doc)
+    plan = doc["config"]["plan"]
+    lines = [f"{doc['model']['name']} on {doc['config']['data']} ({doc['dataset']['n_samples']} samples, {doc['config']['backend']}):"]
+    for name, metric in metrics.items():
+        if name.startswith("cell:") or name.startswith("nm.rr.") or metric.value is None:
+            continue
+        ci = f"  [{metric.ci[0]:.2f}, {metric.ci[1]:.2f}]" if metric.ci else ""
+        unit = "" if name.startswith(("nm.rr", "failed")) else " mIoU"
+        value = f"{metric.value:.0f}" if name == "failed_cells" else f"{metric.value:.2f}"
+        lines.append(f"  {name:<22} {value}{unit}{ci}")
+    suite = "; ".join(f"{m}: {', '.join(n)}" for m, n in plan["nm_suite"].items()) or "(none)"
+    lines.append(f"ran {len(doc['cells'])} cells: scenarios {', '.join(plan['scenarios'])}; RMM rates {plan['rmm_rates']}; "
+                 f"NM Liao levels {', '.join(plan['nm_levels'])}, suite {suite} at severities {plan['nm_severities']}")
+    lines.append(f"results: {path}   (report: mmharness report {path} --format html -o report.html)")
+    return "\n".join(lines)
