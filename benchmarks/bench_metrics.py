@@ -114,7 +114,9 @@ def run_layout(name: str, pred: np.ndarray, label: np.ndarray, repeat: int, slow
         if what not in ("ours", "np.copyto"):
             print(f"ratio: ours is {t / t_ours:.1f}x faster than {what}")
     if kernel is not None:
-        print(f"(not a target) torch.bincount kernel alone on a pre-masked index: {kernel * 1e3:.1f} ms = {kernel / t_ours:.2f}x ours")
+        print(
+            f"(not a target) torch.bincount kernel alone on a pre-masked index: {kernel * 1e3:.1f} ms = {kernel / t_ours:.2f}x ours"
+        )
 
 
 def main() -> None:

@@ -11,4 +11,4 @@ from __future__ import annotations
 from harness.metrics.confusion import ConfusionMatrix, per_image_confusion
 from harness.metrics.segmentation import mean_iou, paper_round, per_class_iou, scores
 
-__all__ = ["ConfusionMatrix", "per_image_confusion", "mean_iou", "per_class_iou", "paper_round", "scores"]
+__all__ = ["ConfusionMatrix", "mean_iou", "paper_round", "per_class_iou", "per_image_confusion", "scores"]

@@ -25,19 +25,19 @@ from numpy.typing import ArrayLike, NDArray
 from harness.errors import DataError
 
 __all__ = [
+    "BiasSummary",
+    "PerceptualScore",
+    "ShapleyShares",
     "accuracy",
+    "blind_gap",
     "chance_accuracy",
     "multimodal_gain",
     "multimodal_leakage",
-    "PerceptualScore",
     "perceptual_score",
-    "swap_sensitivity",
-    "blind_gap",
-    "ShapleyShares",
     "shapley_shares",
-    "vision_reliance",
-    "BiasSummary",
     "summarize",
+    "swap_sensitivity",
+    "vision_reliance",
 ]
 
 
@@ -226,9 +226,7 @@ def summarize(
         multimodal_leakage=None if base_llm is None else multimodal_leakage(image_removed, base_llm),
         perceptual_score=perceptual_score(clean, permuted) if len(permuted) else None,
         swap_sensitivity=(
-            swap_sensitivity(clean_answers, permuted_answers)
-            if clean_answers is not None and len(permuted_answers)
-            else None
+            swap_sensitivity(clean_answers, permuted_answers) if clean_answers is not None and len(permuted_answers) else None
         ),
         shapley=None if text_removed is None else shapley_shares(clean, image_removed, text_removed, chance),
     )

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from harness.errors import DataError, ResultsError
 
-__all__ = ["ConfusionMatrix", "per_image_confusion", "FORMAT"]
+__all__ = ["FORMAT", "ConfusionMatrix", "per_image_confusion"]
 
 FORMAT = "mmharness.confusion/1"
 _CHUNK = 1 << 16  # pixels per pass: intp temporaries of 512 KiB stay in L2
@@ -158,7 +158,7 @@ class ConfusionMatrix:
     (a ``ValueError``) naming the values, never a silent clip.
     """
 
-    __slots__ = ("_num_classes", "_ignore_index", "_matrix", "_binner")
+    __slots__ = ("_binner", "_ignore_index", "_matrix", "_num_classes")
 
     def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
         _check_config(num_classes, ignore_index)

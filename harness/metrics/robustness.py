@@ -16,13 +16,13 @@ from itertools import combinations
 from harness.errors import ConfigError, ResultsError
 
 __all__ = [
-    "missing_sets",
-    "set_label",
-    "aggregate",
-    "shapley",
-    "relative_robustness",
-    "mean_relative_robustness",
     "DEFAULT_PS",
+    "aggregate",
+    "mean_relative_robustness",
+    "missing_sets",
+    "relative_robustness",
+    "set_label",
+    "shapley",
 ]
 
 DEFAULT_PS: tuple[float, ...] = (0.2, 0.1, 0.05)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,21 +28,21 @@ from harness.metrics.confusion import ConfusionMatrix
 
 __all__ = [
     "Absent",
-    "per_class_iou",
-    "mean_iou",
-    "per_class_accuracy",
-    "mean_accuracy",
-    "pixel_accuracy",
-    "per_class_f1",
-    "mean_f1",
-    "paper_round",
     "SegmentationScores",
+    "mean_accuracy",
+    "mean_f1",
+    "mean_iou",
+    "paper_round",
+    "per_class_accuracy",
+    "per_class_f1",
+    "per_class_iou",
+    "pixel_accuracy",
     "scores",
 ]
 
 Absent = Literal["zero", "nan"]
-MatrixLike = Union[ConfusionMatrix, ArrayLike]
-Figure = Union[float, NDArray[np.float64]]
+MatrixLike = ConfusionMatrix | ArrayLike
+Figure = float | NDArray[np.float64]
 
 
 def _counts(cm: MatrixLike) -> NDArray[np.float64]:

@@ -24,9 +24,9 @@ from harness.metrics.segmentation import mean_iou
 
 __all__ = [
     "ConfidenceInterval",
+    "bootstrap_samples",
     "bootstrap_segmentation",
     "paired_bootstrap_segmentation",
-    "bootstrap_samples",
 ]
 
 _BLOCK = 100  # resamples drawn (and scored) per block; part of the determinism contract
@@ -96,7 +96,9 @@ def _interval(estimate: float, replicates: NDArray[np.float64], level: float, n_
 def _stack(per_image: ArrayLike, name: str) -> NDArray[np.int64]:
     m = np.asarray(per_image)
     if m.ndim != 3 or m.shape[1] != m.shape[2] or m.dtype.kind not in "iu":
-        raise ValueError(f"{name}: expected integer per-image confusion matrices of shape (n_images, C, C), got {m.dtype} {m.shape}")
+        raise ValueError(
+            f"{name}: expected integer per-image confusion matrices of shape (n_images, C, C), got {m.dtype} {m.shape}"
+        )
     if m.size and m.min() < 0:
         raise ValueError(f"{name}: confusion counts must be non-negative")
     return m.astype(np.int64, copy=False)

@@ -87,7 +87,12 @@ def test_n4_by_hand():
     # without rgb, total weight 3·(1/12) + 3·(1/12) + 1·(1/4) = 3/4 -> +3.75; each other
     # modality loses 5 only at T = ∅ (weight 1/4) -> −1.25
     phi = shapley(N4, MODS4)
-    assert phi == {"rgb": pytest.approx(18.75), "depth": pytest.approx(13.75), "event": pytest.approx(13.75), "lidar": pytest.approx(13.75)}
+    assert phi == {
+        "rgb": pytest.approx(18.75),
+        "depth": pytest.approx(13.75),
+        "event": pytest.approx(13.75),
+        "lidar": pytest.approx(13.75),
+    }
 
 
 def permutation_shapley(table, mods, empty):

@@ -41,9 +41,13 @@ def test_iou_f1_recall_accuracy_match_sklearn_with_absent_class_as_zero():
     labels = list(range(6))
     np.testing.assert_allclose(per_class_iou(cm), 100 * jaccard_score(label, pred, labels=labels, average=None, zero_division=0))
     np.testing.assert_allclose(per_class_f1(cm), 100 * f1_score(label, pred, labels=labels, average=None, zero_division=0))
-    np.testing.assert_allclose(per_class_accuracy(cm), 100 * recall_score(label, pred, labels=labels, average=None, zero_division=0))
+    np.testing.assert_allclose(
+        per_class_accuracy(cm), 100 * recall_score(label, pred, labels=labels, average=None, zero_division=0)
+    )
     assert pixel_accuracy(cm) == pytest.approx(100 * accuracy_score(label, pred))
-    assert mean_iou(cm, absent="zero") == pytest.approx(100 * jaccard_score(label, pred, labels=labels, average="macro", zero_division=0))
+    assert mean_iou(cm, absent="zero") == pytest.approx(
+        100 * jaccard_score(label, pred, labels=labels, average="macro", zero_division=0)
+    )
 
 
 def test_conventions_differ_only_on_classes_absent_from_labels_and_predictions():
