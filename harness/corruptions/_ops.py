@@ -1,10 +1,9 @@
 """Shared building blocks for corruptions: per-sample draws, channel-stacked OpenCV calls, textures.
 
 Noise is drawn sample by sample from that sample's generator (so results do not depend on
-batch composition) and then applied to the whole batch at once. OpenCV filters treat every
-channel independently, so a batch is run through them as one ``H x W x (N*C)`` image, in
-chunks of at most 512 channels (OpenCV's channel limit): one C++ call instead of N Python
-iterations. ``cv2`` is imported inside functions so that importing the registry stays light.
+batch composition) and then applied to the whole batch at once with NumPy. OpenCV filters
+run once per sample (one C++ call each, never per pixel). ``cv2`` is imported inside
+functions so that importing the registry stays light.
 """
 
 from __future__ import annotations
@@ -41,20 +40,22 @@ def scalars(rngs: Rngs, low: float, high: float) -> npt.NDArray[np.float64]:
 def stacked(
     batch: FloatBatch, fn: Callable[[np.ndarray], np.ndarray], max_channels: int = _CV_MAX_CHANNELS
 ) -> FloatBatch:
-    """Apply a channel-wise OpenCV function to every plane of an ``N x H x W x C`` batch at once.
+    """Apply a channel-wise OpenCV function to every sample of an ``N x H x W x C`` batch.
 
     ``fn`` gets ``H x W x K`` float32 images (``K <= max_channels``; ``cv2.resize`` with
-    ``INTER_AREA`` needs 4) and may change H and W.
+    ``INTER_AREA`` needs 4) and may change H and W. Samples are never stacked into one call:
+    OpenCV picks different SIMD paths for different channel counts, and a sample's result
+    must not depend on how many others share its batch.
     """
     n, h, w, c = batch.shape
-    planes = np.ascontiguousarray(batch.transpose(1, 2, 0, 3).reshape(h, w, n * c))
-    chunks = []
-    for start in range(0, n * c, max_channels):
-        part = np.ascontiguousarray(planes[:, :, start : start + max_channels])
-        result = fn(part)
-        chunks.append(result.reshape(result.shape[0], result.shape[1], -1))
-    out = np.concatenate(chunks, axis=2) if len(chunks) > 1 else chunks[0]
-    return np.ascontiguousarray(out.reshape(out.shape[0], out.shape[1], n, c).transpose(2, 0, 1, 3))
+    outputs = []
+    for sample in batch:
+        chunks = []
+        for start in range(0, c, max_channels):
+            result = fn(np.ascontiguousarray(sample[:, :, start : start + max_channels]))
+            chunks.append(result.reshape(result.shape[0], result.shape[1], -1))
+        outputs.append(np.concatenate(chunks, axis=2) if len(chunks) > 1 else chunks[0])
+    return np.stack(outputs).astype(np.float32, copy=False)
 
 
 def gaussian_ksize(sigma: float, truncate: float = 4.0) -> int:
@@ -100,24 +101,31 @@ def motion_kernel(radius: int, sigma: float, angle_deg: float) -> np.ndarray:
     return kernel
 
 
-def fractal_noise(rng: np.random.Generator, height: int, width: int, decay: float, base: int = 2) -> np.ndarray:
+def fractal_noise(
+    rng: np.random.Generator, height: int, width: int, decay: float, base: int = 2, work: int = 256
+) -> np.ndarray:
     """A ``height x width`` fractal (plasma-like) map in [0, 1].
 
     Octave ``k`` is a ``base*2^k``-cell uniform random grid upsampled bicubically, weighted
     ``decay^-k``; summing octaves to pixel scale gives the cloud texture ImageNet-C builds
-    with diamond-square (larger ``decay``: smoother). All octaves come from ``rng``.
+    with diamond-square (larger ``decay``: smoother). The sum is built at most ``work``
+    pixels wide and then resized, which keeps large images cheap; finer octaves would carry
+    weight below ``decay^-7`` anyway. All octaves come from ``rng``.
     """
     import cv2
 
-    size = max(height, width)
-    total = np.zeros((height, width), np.float32)
+    size = min(max(height, width), work)
+    total = np.zeros((size, size), np.float32)
     cells, amplitude = base, 1.0
     while cells <= size:
         grid = rng.uniform(-1.0, 1.0, size=(cells + 1, cells + 1)).astype(np.float32)
-        up = cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)[:height, :width]
-        total += np.float32(amplitude) * up
+        total += np.float32(amplitude) * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
         cells *= 2
         amplitude /= decay
+    side = max(height, width)
+    if side != size:
+        total = cv2.resize(total, (side, side), interpolation=cv2.INTER_CUBIC)
+    total = total[:height, :width]
     total -= total.min()
     peak = total.max()
     return total / peak if peak > 0 else total

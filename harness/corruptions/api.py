@@ -45,9 +45,17 @@ def names(kind: str | None = None) -> list[str]:
     return [n for n in CORRUPTIONS.names() if kind in CORRUPTIONS.get(n).kinds]
 
 
+FAMILIES = ("imagenet-c", "imagenet-c-extra", "sensor", "depth", "lidar", "event", "thermal", "geometry")
+
+
 def describe(kind: str | None = None) -> list[Corruption]:
-    """The registered corruption records, sorted by family then name."""
-    return sorted((CORRUPTIONS.get(n) for n in names(kind)), key=lambda c: (c.family, c.name))
+    """The registered corruption records: a kind's own family first, then by family order and name."""
+
+    def key(c: Corruption) -> tuple[int, int, str]:
+        family = FAMILIES.index(c.family) if c.family in FAMILIES else len(FAMILIES)
+        return (0 if c.family == kind else 1, family, c.name)
+
+    return sorted((CORRUPTIONS.get(n) for n in names(kind)), key=key)
 
 
 def _check_severity(name: str, severity: object) -> int:

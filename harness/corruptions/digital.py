@@ -22,7 +22,9 @@ ELASTIC_ALPHA = (12.5, 16.25, 21.25, 25.0, 30.0)  # displacement gain; field sig
 
 
 def _value_and_min(x: FloatBatch) -> tuple[FloatBatch, FloatBatch]:
-    return x.max(axis=3, keepdims=True), x.min(axis=3, keepdims=True)
+    """HSV value (max over R, G, B) and the channel minimum, ``N x H x W x 1``."""
+    r, g, b = x[..., 0:1], x[..., 1:2], x[..., 2:3]  # slices beat a reduction over a length-3 axis
+    return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
 
 
 @register("brightness", kinds=("image",), family="imagenet-c", severities=BRIGHTNESS, channels=(3,),

@@ -33,7 +33,7 @@ def event_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.where(drop, np.float32(0.0), x)
 
 
-@register("event_low_resolution", kinds=("event", "lidar", "depth", "thermal"), family="event",
+@register("event_low_resolution", kinds=("event",), family="event",
           severities=LOW_RES_FACTOR, summary="area downsample by factor, nearest upsample")
 def event_low_resolution(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     factor = LOW_RES_FACTOR[severity - 1]

@@ -1,0 +1,99 @@
+"""Speed of the 15 ImageNet-C corruptions, ours vs the ``imagecorruptions`` package, in one run.
+
+Severity 3 on 512 x 512 RGB uint8 images, one image per call (the peer's unit of work), time
+per image as the median over ``--repeats`` calls after one warm-up call. PSNR against the
+clean image is printed for both, so "faster" is read next to "comparable statistics".
+
+    nice -n 10 python benchmarks/bench_corruptions.py [--repeats 3] [--size 512]
+
+The peer is loaded through ``tests/corruptions/corruption_peer.py``, which repairs its glass_blur,
+gaussian_blur and fog for current NumPy/scikit-image in this process only (it needs
+``setuptools<81`` to import at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+IMAGENET_C = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+
+
+def _load_peer() -> object:
+    path = Path(__file__).resolve().parents[1] / "tests" / "corruptions" / "corruption_peer.py"
+    spec = importlib.util.spec_from_file_location("corruptions_peer", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _image(size: int) -> np.ndarray:
+    """A natural photograph (scikit-image's astronaut, a dependency of the peer) at ``size`` x ``size``."""
+    import cv2
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _psnr(clean: np.ndarray, other: np.ndarray) -> float:
+    mse = np.mean((clean.astype(np.float64) - np.clip(other, 0, 255).astype(np.uint8).astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+
+
+def _median_seconds(fn, repeats: int) -> tuple[float, np.ndarray]:
+    out = fn(0)  # warm-up (imports, caches)
+    times = []
+    for seed in range(1, repeats + 1):
+        start = time.perf_counter()
+        out = fn(seed)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--severity", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from harness.corruptions import corrupt
+
+    peer = _load_peer()
+    try:
+        module = peer.load()
+    except ImportError as error:
+        print(f"imagecorruptions is not importable ({error}); pip install imagecorruptions 'setuptools<81'", file=sys.stderr)
+        return 3
+    image = _image(args.size)
+    print(f"{len(IMAGENET_C)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
+          f"median of {args.repeats} (ms per image)")
+    print(f"{'corruption':18s} {'ours ms':>9s} {'peer ms':>9s} {'speedup':>8s} {'PSNR ours':>10s} {'PSNR peer':>10s}")
+    total_ours = total_peer = 0.0
+    for name in IMAGENET_C:
+        ours, out_ours = _median_seconds(
+            lambda seed: corrupt(image, name, args.severity, np.random.default_rng(seed)), args.repeats
+        )
+        theirs, out_peer = _median_seconds(
+            lambda seed: peer.run(module, image, name, args.severity, seed), args.repeats
+        )
+        total_ours += ours
+        total_peer += theirs
+        print(f"{name:18s} {ours * 1e3:9.1f} {theirs * 1e3:9.1f} {theirs / ours:7.1f}x "
+              f"{_psnr(image, out_ours):10.2f} {_psnr(image, out_peer):10.2f}")
+    print(f"{'total':18s} {total_ours * 1e3:9.1f} {total_peer * 1e3:9.1f} {total_peer / total_ours:7.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
