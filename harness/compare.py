@@ -1,0 +1,342 @@
+"""``mmharness run --compare``: the same sweep on several backends/precisions, and what changed.
+
+Is the INT8 build as robust as the FP32 model? The reference sweep runs as usual
+(``--backend``, graph ``model``); each candidate (``int8``, ``fp16``, ``trt``, ``trt@int8``…)
+runs the *same* cells on the *same* samples with the *same* seeds through the runner
+(``run_sweep``), into ``OUT/compare/<label>/results.json`` — a complete results file that
+``mmharness report`` renders and ``mmharness gate`` judges with the reference as
+``--baseline`` (``max_drop: {"cell:emm/missing=depth": 2.0}`` fails a candidate that loses
+more than 2 mIoU points under missing depth; ``significant_only`` uses the paired bootstrap).
+
+``OUT/compare.json`` adds, per candidate: every gateable metric of both runs and the delta
+(``harness.report.flat`` names: ``emm.e@0.1``…), per cell the mIoU delta with a paired
+bootstrap CI over images (same draws for both runs, ``harness.metrics.stats``), and output
+parity against the reference under that cell's corruption (Polygraphy semantics plus cosine
+and class-map agreement, ``harness.metrics.parity``), computed by feeding the identical
+perturbed batches to both sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import ConfigError
+from harness.manifest.model import DEFAULT_GRAPH, Manifest
+from harness.metrics.parity import ParityState, Tolerance
+
+COMPARE_NAME = "compare.json"
+COMPARE_DIR = "compare"
+FORMAT = "mmharness-compare"
+SCHEMA_VERSION = 1
+PRECISION_ALIASES = {"fp32": DEFAULT_GRAPH}
+# parity tolerances for reduced-precision builds: Polygraphy's 1e-5 defaults are for FP32
+# twins; an INT8/FP16 build is judged by its statistics, with the elementwise count reported
+DEFAULT_TOLERANCE = Tolerance(atol=1e-2, rtol=1e-2, check="elemwise")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ``--compare`` token resolved: which backend runs which manifest graph role."""
+
+    label: str
+    backend: str
+    role: str
+
+    @property
+    def slug(self) -> str:
+        """Folder name under ``OUT/compare`` (``trt@int8`` -> ``trt_int8``)."""
+        return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in self.label)
+
+
+def parse_candidate(token: str, reference_backend: str, backend_names: Sequence[str]) -> Candidate:
+    """``VARIANT`` (graph ``model.VARIANT`` on the reference backend), ``BACKEND`` (graph
+    ``model`` on that backend) or ``BACKEND@VARIANT``; ``fp32`` names the ``model`` graph."""
+    text = token.strip()
+    if not text:
+        raise ConfigError("--compare: empty candidate; expected e.g. int8, fp16, trt or trt@int8")
+    backend, sep, variant = text.partition("@")
+    if not sep:
+        backend, variant = (text, "") if text in backend_names else (reference_backend, text)
+    if backend not in backend_names:
+        import difflib
+
+        close = difflib.get_close_matches(backend, backend_names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"--compare {token}: unknown backend {backend!r}{hint} (backends: {', '.join(backend_names)})")
+    role = PRECISION_ALIASES.get(variant, f"{DEFAULT_GRAPH}.{variant}") if variant else DEFAULT_GRAPH
+    return Candidate(label=text, backend=backend, role=role)
+
+
+def parse_candidates(tokens: Sequence[str], reference_backend: str) -> tuple[Candidate, ...]:
+    """Resolve every token (comma lists allowed); a candidate equal to the reference is refused."""
+    from harness.backends.select import BACKENDS
+
+    names = BACKENDS.names()
+    out: list[Candidate] = []
+    for token in (t for group in tokens for t in group.split(",") if t.strip()):
+        cand = parse_candidate(token, reference_backend, names)
+        if (cand.backend, cand.role) == (reference_backend, DEFAULT_GRAPH):
+            raise ConfigError(f"--compare {token}: that is the reference itself (--backend {reference_backend}, graph model)")
+        if any(c.slug == cand.slug for c in out):
+            raise ConfigError(f"--compare {token}: given twice")
+        out.append(cand)
+    if not out:
+        raise ConfigError("--compare: no candidate given; expected e.g. --compare int8 --compare fp16")
+    return tuple(out)
+
+
+def candidate_backend(manifest: Manifest, cand: Candidate, options: Sequence[str] = ()) -> Any:
+    """The backend recipe for a candidate; a variant missing from the manifest is a
+    ``ManifestError`` that says how to build it."""
+    from harness.backends.select import backend_for, graph_file_for, parse_backend
+    from harness.errors import ManifestError
+
+    request = parse_backend(cand.backend, options)
+    try:
+        graph_file_for(manifest, request, cand.role)
+    except ManifestError as error:
+        precision = cand.role.rpartition(".")[2] if cand.role != DEFAULT_GRAPH else "fp32"
+        target = "trt" if request.needs_engine else "ort"
+        raise ManifestError(f"{error}; for --compare {cand.label} run: mmharness build {manifest.model_dir} "
+                            f"--precision {precision} --target {target}") from None
+    return backend_for(manifest, request, cand.role)
+
+
+# ---- deltas from two results files ----------------------------------------------------------
+
+
+def metric_deltas(reference: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Every gateable metric (``harness.report.flat`` names) of both runs and candidate − reference."""
+    from harness.report.flat import flatten
+
+    ref, cand = flatten(reference), flatten(candidate)
+    out: dict[str, dict[str, float | None]] = {}
+    for name, metric in ref.items():
+        if name.startswith("cell:") or name not in cand:
+            continue
+        a, b = metric.value, cand[name].value
+        out[name] = {"reference": a, "candidate": b, "delta": None if a is None or b is None else b - a}
+    return out
+
+
+def cell_deltas(
+    reference: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    ref_images: Mapping[str, npt.NDArray[np.int64]] | None,
+    cand_images: Mapping[str, npt.NDArray[np.int64]] | None,
+    *,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> dict[str, dict[str, Any]]:
+    """Per cell: reference and candidate mIoU (percent), delta = candidate − reference, and its
+    paired percentile-bootstrap CI over images when both runs kept per-image matrices of the
+    same samples (``significant``: the CI excludes 0)."""
+    from harness.metrics.stats import paired_bootstrap_segmentation
+    from harness.report.results import headline
+
+    same_images = (
+        ref_images is not None and cand_images is not None
+        and np.array_equal(ref_images["sample_index"], cand_images["sample_index"])
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for cid, entry in reference["cells"].items():
+        other = candidate["cells"].get(cid)
+        if entry.get("kind") != "confusion" or other is None:
+            continue
+        a, b = headline(entry), headline(other)
+        row: dict[str, Any] = {"reference": a, "candidate": b, "delta": None if a is None or b is None else b - a}
+        if a is None or b is None:
+            row["reason"] = entry.get("reason") if a is None else other.get("reason")
+        elif same_images and n_boot > 0 and cid in ref_images and cid in cand_images:  # type: ignore[operator]
+            ci = paired_bootstrap_segmentation(cand_images[cid], ref_images[cid], n_boot=n_boot, level=level, seed=seed)  # type: ignore[index]
+            row["delta_ci"] = [ci.low, ci.high]
+            row["significant"] = ci.excludes(0.0)
+        out[cid] = row
+    return out
+
+
+# ---- output parity under each cell's perturbation --------------------------------------------
+
+
+def _chunks(n: int, size: int) -> list[npt.NDArray[np.int64]]:
+    return [np.arange(start, min(start + size, n), dtype=np.int64) for start in range(0, n, size)]
+
+
+def parity_pass(
+    manifest: Manifest,
+    clean: Any,
+    cells: Sequence[Any],
+    reference: Any,
+    candidate: Any,
+    *,
+    batch: int,
+    seed: int,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+) -> dict[str, dict[str, Any]]:
+    """Feed the identical perturbed batches of every cell to both backends and measure the
+    candidate's output against the reference's (``ParityState`` summary per cell id).
+
+    ``clean`` is the runner's ``CleanInputs``; each side gets feeds built for its own input
+    specs (dtypes) by the runner's ``FeedBuilder`` with the same seed, so the perturbations
+    are the same draws. Graphs with a fixed batch get their tail padded, as the runner does.
+    """
+    from harness.runner.execute import Batching
+    from harness.runner.feeds import FeedBuilder, pad_rows
+    from harness.runner.sweep import batching_for, logits_output
+
+    output = logits_output(manifest)
+    class_axis = None if output.role == "class_map" else (1 if output.layout == "NCHW" else 3)
+    results: dict[str, dict[str, Any]] = {}
+    with reference.open() as ref_session, candidate.open() as cand_session:
+        sides = []
+        for session in (ref_session, cand_session):
+            batching: Batching = batching_for(manifest, session, batch)
+            sides.append((session, FeedBuilder(manifest, clean, session.inputs, seed), batching))
+        step = min(b.size for _, _, b in sides)
+        for cell in cells:
+            state = ParityState(tolerance, class_axis=class_axis)
+            agree = [0, 0]
+            for rows in _chunks(len(clean), step):
+                outs = []
+                for session, builder, batching in sides:
+                    feeds = builder.feeds(cell, rows)
+                    if batching.fixed:
+                        feeds = pad_rows(feeds, len(rows), batching.size)
+                    outs.append(np.asarray(session.run(feeds)[output.name])[: len(rows)])
+                ref_out, cand_out = outs
+                if class_axis is None:  # class maps: only agreement is meaningful
+                    agree[0] += int(np.count_nonzero(ref_out == cand_out))
+                    agree[1] += int(ref_out.size)
+                state.update(cand_out, ref_out)
+            summary = state.summary()
+            if class_axis is None:
+                summary["class_agreement"] = agree[0] / agree[1] if agree[1] else None
+            results[cell.id] = summary
+    return results
+
+
+# ---- the sweep ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    path: Path
+    doc: dict[str, Any]
+    reference: Any  # SweepResult
+    candidates: Mapping[str, Any]  # label -> SweepResult
+
+
+def run_compare(
+    config: Any,
+    candidates: Sequence[Candidate],
+    *,
+    backend_options: Sequence[str] = (),
+    parity: bool = True,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+    progress: Any = None,
+) -> CompareResult:
+    """Run the reference sweep of ``config`` (a ``RunConfig``) and every candidate's, then write
+    ``compare.json`` beside the reference results. Every candidate is resolved before any
+    sweep starts, so a missing variant fails in the first second."""
+    from harness.data import open_dataset
+    from harness.manifest import load_manifest
+    from harness.report.io import write_json
+    from harness.report.results import load_results
+    from harness.runner import run_sweep
+    from harness.runner.feeds import load_clean
+    from harness.scenarios.plan import build_plan, select_shard
+
+    manifest = load_manifest(config.model_dir)
+    reference_cand = Candidate(label=config.backend, backend=config.backend, role=DEFAULT_GRAPH)
+    ref_backend = candidate_backend(manifest, reference_cand, backend_options)
+    backends = {c.label: candidate_backend(manifest, c, backend_options) for c in candidates}
+
+    ref_run = run_sweep(config, backend=ref_backend, progress=progress)
+    ref_doc, ref_images = load_results(ref_run.path)
+    out_dir = Path(config.out)
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "reference": {"label": config.backend, "backend": config.backend, "graph": manifest.graphs[DEFAULT_GRAPH],
+                      "results": str(Path(ref_run.path).relative_to(out_dir))},
+        "parity_tolerance": dataclasses.asdict(tolerance) if parity else None,
+        "candidates": {},
+        "gate_hint": "mmharness gate OUT/compare/<label>/results.json --baseline OUT/results.json "
+                     "--thresholds T.yaml  (max_drop: {\"cell:emm/missing=depth\": 2.0}; significant_only: true)",
+    }
+    runs: dict[str, Any] = {}
+    clean = cells = None
+    if parity:
+        dataset = open_dataset(config.data, split=config.split)
+        clean = load_clean(manifest, dataset, config.limit)
+        cells = select_shard(build_plan(manifest.modality_names, config.plan), config.shard)
+    for cand in candidates:
+        sub = dataclasses.replace(config, out=out_dir / COMPARE_DIR / cand.slug, backend=f"{cand.backend}@{cand.role}")
+        run = run_sweep(sub, backend=backends[cand.label], progress=progress)
+        runs[cand.label] = run
+        cand_doc, cand_images = load_results(run.path)
+        entry: dict[str, Any] = {
+            "backend": cand.backend,
+            "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),
+            "role": cand.role,
+            "results": str(Path(run.path).relative_to(out_dir)),
+            "metrics": metric_deltas(ref_doc, cand_doc),
+            "cells": cell_deltas(ref_doc, cand_doc, ref_images, cand_images, n_boot=config.bootstrap, seed=config.seed),
+        }
+        if parity:
+            per_cell = parity_pass(manifest, clean, cells, ref_backend, backends[cand.label],  # type: ignore[arg-type]
+                                   batch=config.batch, seed=config.seed, tolerance=tolerance)
+            for cid, figures in per_cell.items():
+                entry["cells"].setdefault(cid, {})["parity"] = figures
+            entry["parity_summary"] = _parity_summary(per_cell)
+        doc["candidates"][cand.label] = entry
+    path = out_dir / COMPARE_NAME
+    write_json(path, doc)
+    return CompareResult(path=path, doc=doc, reference=ref_run, candidates=runs)
+
+
+def _parity_summary(per_cell: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Worst cell by cosine and by class agreement, and how many cells pass the tolerance."""
+    if not per_cell:
+        return {"cells": 0}
+    def worst(key: str) -> tuple[str, Any]:
+        scored = [(cid, f.get(key)) for cid, f in per_cell.items() if f.get(key) is not None]
+        return min(scored, key=lambda item: item[1]) if scored else ("", None)
+
+    cos_cell, cos = worst("cosine")
+    agree_cell, agree = worst("class_agreement")
+    return {
+        "cells": len(per_cell),
+        "passed": sum(1 for f in per_cell.values() if f["passed"]),
+        "worst_cosine": {"cell": cos_cell, "value": cos},
+        "worst_class_agreement": {"cell": agree_cell, "value": agree},
+    }
+
+
+def summary_lines(doc: Mapping[str, Any], metrics: Sequence[str] = ("clean", "emm.avg", "emm.e@0.1")) -> list[str]:
+    """A few human lines per candidate (stderr chatter of ``mmharness run --compare``)."""
+    lines = []
+    for label, entry in doc["candidates"].items():
+        parts = []
+        for name in metrics:
+            row = entry["metrics"].get(name)
+            if row and row["delta"] is not None:
+                parts.append(f"{name} {row['candidate']:.2f} ({row['delta']:+.2f})")
+        worst = min(((cid, c["delta"]) for cid, c in entry["cells"].items() if c.get("delta") is not None),
+                    key=lambda item: item[1], default=None)
+        if worst is not None:
+            parts.append(f"worst cell {worst[0]} {worst[1]:+.2f}")
+        ps = entry.get("parity_summary")
+        if ps and ps.get("cells"):
+            parts.append(f"parity {ps['passed']}/{ps['cells']} cells within tolerance, "
+                         f"min class agreement {ps['worst_class_agreement']['value']:.4f}")
+        lines.append(f"compare {label} vs {doc['reference']['label']}: " + "; ".join(parts))
+    return lines

@@ -1,0 +1,107 @@
+"""``run --compare`` plumbing: candidates resolve to backend + graph, the report holds per-cell
+mIoU deltas with paired CIs and parity under each cell's corruption, cross-checked against
+results files and a hand-run of both sessions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.compare import Candidate, parse_candidate, parse_candidates, run_compare
+from harness.errors import ConfigError, ManifestError
+from harness.metrics.parity import parity
+from harness.metrics.segmentation import mean_iou
+from onnx_graphs import build_seg_model_dir
+
+BACKENDS = ["ort:cpu", "ort:cuda", "ort:tensorrt", "trt"]
+DATA = "synthetic:size=16,length=6"
+
+
+def test_candidate_tokens_resolve_to_backend_and_graph_role():
+    assert parse_candidate("int8", "ort:cpu", BACKENDS) == Candidate("int8", "ort:cpu", "model.int8")
+    assert parse_candidate("trt", "ort:cpu", BACKENDS) == Candidate("trt", "trt", "model")
+    assert parse_candidate("trt@int8", "ort:cpu", BACKENDS) == Candidate("trt@int8", "trt", "model.int8")
+    assert parse_candidate("ort:cuda@fp32", "ort:cpu", BACKENDS).role == "model"
+    assert Candidate("trt@int8", "trt", "model.int8").slug == "trt_int8"
+    with pytest.raises(ConfigError, match="did you mean 'trt'"):
+        parse_candidate("trr@int8", "ort:cpu", BACKENDS)
+    with pytest.raises(ConfigError, match="reference itself"):
+        parse_candidates(["fp32"], "ort:cpu")
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_candidates(["int8,int8"], "ort:cpu")
+
+
+@pytest.fixture()
+def variant_model(tmp_path):
+    from harness.calibration import CalibrationPlan, CalibrationReader
+    from harness.data import open_dataset
+    from harness.manifest import load_manifest, validate_against_graph
+    from exporters.variants import build_ort_variant
+
+    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 3}, size=(16, 16), num_classes=7)
+    contract = validate_against_graph(load_manifest(model.dir))
+    reader = lambda: CalibrationReader(contract, open_dataset("synthetic:size=16,length=8", split="train"), CalibrationPlan(8, 4))  # noqa: E731
+    build_ort_variant(contract, "int8", reader)
+    return model
+
+
+def test_compare_report_has_deltas_cis_and_parity(variant_model, tmp_path):
+    from harness.backends.select import backend_for, parse_backend
+    from harness.data import open_dataset
+    from harness.manifest import load_manifest
+    from harness.report.results import load_results
+    from harness.runner import RunConfig
+    from harness.runner.feeds import FeedBuilder, load_clean
+    from harness.scenarios.plan import PlanSpec, build_plan
+
+    out = tmp_path / "out"
+    config = RunConfig(model_dir=Path(variant_model.dir), data=DATA, plan=PlanSpec(scenarios=("emm",)), batch=4,
+                       bootstrap=50, out=out, progress="off")
+    result = run_compare(config, parse_candidates(["int8"], "ort:cpu"))
+    doc = json.loads((out / "compare.json").read_text())
+    assert doc == json.loads(json.dumps(result.doc))
+    entry = doc["candidates"]["int8"]
+    assert entry["graph"] == "model.int8.onnx" and entry["results"] == "compare/int8/results.json"
+
+    ref_doc, ref_images = load_results(out / "results.json")
+    cand_doc, cand_images = load_results(out / "compare" / "int8" / "results.json")
+    assert set(entry["cells"]) == set(ref_doc["plan"]["cells"]) and len(entry["cells"]) == 3  # 2^2 - 1 EMM sets
+    for cid, row in entry["cells"].items():
+        ref_miou = float(mean_iou(ref_images[cid].sum(0)))  # independent: from the per-image matrices
+        cand_miou = float(mean_iou(cand_images[cid].sum(0)))
+        assert row["reference"] == pytest.approx(ref_miou) and row["candidate"] == pytest.approx(cand_miou)
+        assert row["delta"] == pytest.approx(cand_miou - ref_miou)
+        lo, hi = row["delta_ci"]
+        assert lo <= row["delta"] + 1e-9 and row["delta"] <= hi + 1e-9
+        assert row["significant"] == (not lo <= 0.0 <= hi)
+        assert 0.0 <= row["parity"]["class_agreement"] <= 1.0 and row["parity"]["numel"] == 6 * 7 * 16 * 16
+    emm = entry["metrics"]["emm.avg"]
+    assert emm["delta"] == pytest.approx(cand_doc["aggregates"]["emm"]["values"]["avg"] - ref_doc["aggregates"]["emm"]["values"]["avg"])
+
+    # parity of the missing-depth cell, recomputed by running both graphs by hand on the runner's feeds
+    manifest = load_manifest(variant_model.dir)
+    clean = load_clean(manifest, open_dataset(DATA, split="val"), None)
+    cell = next(c for c in build_plan(manifest.modality_names, PlanSpec(scenarios=("emm",))) if c.id == "emm/missing=depth")
+    outs = []
+    for role in ("model", "model.int8"):
+        with backend_for(manifest, parse_backend("ort:cpu"), role).open() as session:
+            feeds = FeedBuilder(manifest, clean, session.inputs, 0).feeds(cell, np.arange(len(clean)))
+            outs.append(session.run(feeds)["logits"])
+    expected = parity(outs[1], outs[0], class_axis=1)
+    got = entry["cells"]["emm/missing=depth"]["parity"]
+    assert got["class_agreement"] == pytest.approx(expected["class_agreement"])
+    assert got["abs"]["max"] == pytest.approx(expected["abs"]["max"], rel=1e-6)
+    assert got["cosine"] == pytest.approx(expected["cosine"], rel=1e-9)
+
+
+def test_a_variant_missing_from_the_manifest_says_how_to_build_it(tmp_path):
+    from harness.runner import RunConfig
+
+    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 3}, size=(16, 16), num_classes=7)
+    config = RunConfig(model_dir=Path(model.dir), data=DATA, out=tmp_path / "out", progress="off")
+    with pytest.raises(ManifestError, match="mmharness build .* --precision fp16 --target ort"):
+        run_compare(config, parse_candidates(["fp16"], "ort:cpu"))
+    assert not (tmp_path / "out" / "results.json").exists()  # refused before any sweep ran
