@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 
 from harness.errors import ConfigError, ResultsError
+from harness.metrics.segmentation import paper_round
 
 __all__ = [
     "DEFAULT_PS",
@@ -95,10 +96,6 @@ def _check_p(p: object) -> float:
     return float(p)
 
 
-def _round2(x: float) -> float:
-    return round(x, 2)
-
-
 def aggregate(
     table: Mapping[frozenset[str], float],
     modalities: Sequence[str],
@@ -118,7 +115,7 @@ def aggregate(
     mods = _modalities(modalities)
     cells = _check_table(table, mods, where)
     if paper_rounding:
-        cells = {k: _round2(v) for k, v in cells.items()}
+        cells = {k: paper_round(v) for k, v in cells.items()}
     order = missing_sets(mods)
     avg = math.fsum(cells[s] for s in order) / len(order)
     n = len(mods)
@@ -127,7 +124,7 @@ def aggregate(
         weights = [p ** len(s) * (1.0 - p) ** (n - len(s)) for s in order]
         expected[p] = math.fsum(w * cells[s] for w, s in zip(weights, order)) / math.fsum(weights)
     if paper_rounding:
-        avg, expected = _round2(avg), {p: _round2(v) for p, v in expected.items()}
+        avg, expected = paper_round(avg), {p: paper_round(v) for p, v in expected.items()}
     return {"avg": avg, "E": expected}
 
 

@@ -12,7 +12,7 @@ absent from labels; F1: absent from both) is handled by a convention that is alw
 - ``absent="nan"`` — mmsegmentation: NaN, and means are NaN-means over the defined classes.
 
 Values are never rounded unless asked: :func:`paper_round` rounds to 2 decimals, as the
-reference code does (NumPy round-half-to-even).
+reference code does.
 """
 
 from __future__ import annotations
@@ -121,9 +121,14 @@ def mean_f1(cm: MatrixLike, *, absent: Absent = "zero") -> Figure:
 
 
 def paper_round(x: Any) -> Any:
-    """Round to 2 decimals (percent values), NumPy round-half-to-even; floats stay Python floats."""
-    r = np.round(np.asarray(x, dtype=np.float64), 2)
-    return float(r) if r.ndim == 0 else r
+    """Round percent values to 2 decimals as DELIVER's ``Metrics`` does.
+
+    Scalars go through Python's ``round(x, 2)`` (DELIVER's ``round(miou, 2)``: correctly
+    rounded, half to even) and come back as ``float``; arrays through ``np.round(x, 2)``
+    (DELIVER's ``.numpy().round(2)`` for per-class values).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    return round(float(a), 2) if a.ndim == 0 else np.round(a, 2)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ computed for a whole block of resamples at once as ``counts @ matrices`` (counts
 each image was drawn). Paired variants apply the same draws to two cells evaluated on the
 same images, which is what a gate needs to call a drop "larger than its CI".
 
+A replicate that is NaN (e.g. a figure undefined on some resample) makes the interval NaN:
+the interval is then not trustworthy, and saying so beats silently dropping resamples.
+
 Determinism: the draws depend only on (seed, number of items, n_boot); they are taken in
 fixed blocks of resamples from one ``numpy.random.Generator``, so results are bit-identical
 across runs and machines for the same inputs.
