@@ -37,6 +37,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--split", default="val", show_default=True, help="dataset split")
 @click.option("--scenarios", default="emm,rmm,nm", show_default=True, help="comma-separated subset of emm,rmm,nm")
 @click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu | ort:cuda | ort:tensorrt | trt")
+@click.option("--backend-opt", "backend_opt", multiple=True, help="backend option key=value (repeatable), e.g. threads=2")
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1), help="batch size (a static graph batch overrides it)")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="evaluate only the first N samples")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
@@ -48,7 +49,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--rmm-seeds", default=1, show_default=True, type=click.IntRange(min=1), help="RMM seeds per cell (mean ± std)")
 @click.option("--bootstrap", default=DEFAULT_BOOTSTRAP, show_default=True, type=click.IntRange(min=0), help="bootstrap resamples for CIs (0: none)")
 @click.option("--progress", type=click.Choice(["auto", "rich", "plain", "off"]), default="auto", show_default=True)
-def command(model_dir: Path | None, data: str, split: str, scenarios: str, backend: str, batch: int, limit: int | None, seed: int,
+def command(model_dir: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
@@ -64,7 +65,7 @@ def command(model_dir: Path | None, data: str, split: str, scenarios: str, backe
     suite, severities = resolve_suite(nm_suite, manifest) if "nm" in selected else ((), (1, 3, 5))
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)
-    config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, batch=batch, limit=limit, seed=seed,
+    config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress)  # type: ignore[arg-type]
     result = run_sweep(config)
     click.echo(summary(result.doc, result.path))

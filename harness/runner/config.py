@@ -29,6 +29,7 @@ class RunConfig:
     data: str = "synthetic"
     split: str = "val"
     backend: str = "ort:cpu"
+    backend_options: tuple[str, ...] = ()
     batch: int = DEFAULT_BATCH
     limit: int | None = None
     seed: int = 0
@@ -48,6 +49,7 @@ class RunConfig:
             "model": model_name,
             "data": data,
             "backend": self.backend,
+            "backend_options": list(self.backend_options),
             "batch": self.batch,
             "limit": self.limit,
             "seed": self.seed,

@@ -70,11 +70,11 @@ def batching_for(manifest: Manifest, session: Session, requested: int) -> Batchi
     return Batching(size=min(requested, largest) if largest else requested, fixed=False)
 
 
-def resolve_backend(spec: str, manifest: Manifest) -> Backend:
+def resolve_backend(spec: str, options: tuple[str, ...], manifest: Manifest) -> Backend:
     """The backend named by ``--backend`` (``ort:cpu``, ``ort:cuda``, ``trt``...) for the model graph."""
-    from harness.backends import parse_backend
+    from harness.backends import backend_for, parse_backend
 
-    return parse_backend(spec).for_graph(manifest.graph_path())  # type: ignore[attr-defined]
+    return backend_for(manifest, parse_backend(spec, options))
 
 
 def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progress | None = None) -> SweepResult:
@@ -99,7 +99,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     }
     store = RunStore(config.out)
     done = store.start(header, config.resume)
-    backend = backend if backend is not None else resolve_backend(config.backend, manifest)
+    backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     clean = load_clean(manifest, dataset, config.limit)
     todo = [cell for cell in selected if cell.id not in done]
     progress = progress or make_progress(config.progress)
@@ -150,16 +150,11 @@ def cell_record(cell: Cell, outcome: CellOutcome, n_samples: int, ignore_index: 
 
 
 def provenance(session_provenance: dict[str, Any], batching: Batching, clean: CleanInputs) -> dict[str, Any]:
-    """Where and how it ran; environment facts come from ``harness.env`` when available."""
+    """Where and how it ran: the session's own account plus ``harness.env`` probes."""
     out: dict[str, Any] = {"tool_version": __version__, "backend": session_provenance}
-    try:
-        from harness.env import collect  # type: ignore[attr-defined]
+    from harness.env import collect_environment
 
-        out["environment"] = collect()
-    except ImportError:
-        import platform
-
-        out["environment"] = {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
+    out["environment"] = collect_environment()
     out["batch"] = {"size": batching.size, "fixed_by_graph": batching.fixed, "note": "Liao NM preset depends on batch size; the reference used 4"}
     out["samples"] = {"count": len(clean), "first": clean.sample_ids[0], "last": clean.sample_ids[-1]}
     return out

@@ -49,8 +49,8 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
         raise ConfigError(f"--scenarios: empty selection; choose from {', '.join(SCENARIOS)}")
     for name in names:
         if name not in SCENARIOS:
-            close = difflib.get_close_matches(name, SCENARIOS, n=1, cutoff=0.4)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = difflib.get_close_matches(name, SCENARIOS, n=2, cutoff=0.4)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"--scenarios: unknown scenario {name!r}{hint} (available: {', '.join(SCENARIOS)})")
     return tuple(s for s in SCENARIOS if s in names)
 
