@@ -105,6 +105,11 @@ class CalibrationReader:
                 f"pass --calib-samples {len(dataset) - len(dataset) % plan.batch_size or len(dataset)} "
                 "(a multiple of --calib-batch) or use a larger split"
             )
+        if not contract.batch_dynamic and contract.batch_size not in (None, plan.batch_size):
+            raise ConfigError(
+                f"{where}: --calib-batch {plan.batch_size}, but the graph has a fixed batch of {contract.batch_size}; "
+                f"pass --calib-batch {contract.batch_size} (and --calib-samples a multiple of it)"
+            )
         self.where = where
         self.indices: tuple[int, ...] = spread_indices(len(dataset), plan.num_samples)
 

@@ -82,11 +82,16 @@ class BuildPlan:
 
 def variant_names(source_file: str, base_role: str, precision: str, target: str) -> tuple[str, str]:
     """(file name, manifest role) of a variant: ``model.onnx`` -> ``model.int8.onnx`` / role
-    ``model.int8`` for ONNX Runtime; ``model.int8.engine`` / role ``model.int8.engine`` for TensorRT."""
+    ``model.int8`` for ONNX Runtime; ``model.int8.engine`` / role ``model.int8.engine`` for TensorRT.
+
+    Engine roles follow the ``trt`` backend's rule (it runs ``graphs[role + ".engine"]``): the
+    FP32 engine is the plain ``model.engine`` role (``--backend trt``), a reduced-precision one
+    sits beside its ONNX variant's role (``--compare trt@int8`` -> ``model.int8.engine``)."""
     stem = source_file[: -len(".onnx")] if source_file.endswith(".onnx") else source_file
     if target == "ort":
         return f"{stem}.{precision}.onnx", f"{base_role}.{precision}"
-    return f"{stem}.{precision}.engine", f"{base_role}.{precision}.engine"
+    role = f"{base_role}.engine" if precision == "fp32" else f"{base_role}.{precision}.engine"
+    return f"{stem}.{precision}.engine", role
 
 
 def typed_onnx_name(source_file: str, transform: Transform, recipe: QuantRecipe | None) -> str | None:

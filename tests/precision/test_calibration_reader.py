@@ -74,3 +74,11 @@ def test_spread_indices_are_distinct_sorted_and_cover_the_range():
             idx = spread_indices(length, count)
             assert len(set(idx)) == count and list(idx) == sorted(idx)
             assert idx[0] == 0 and idx[-1] < length
+
+
+def test_calibration_batch_must_match_a_fixed_graph_batch(tmp_path):
+    m = build_seg_model_dir(tmp_path / "fixed", modalities={"rgb": 3, "depth": 3}, size=(16, 16), batch=2)
+    with pytest.raises(ConfigError, match="fixed batch of 2; pass --calib-batch 2"):
+        CalibrationReader(_contract(m.dir), ArrayDataset(length=8), CalibrationPlan(8, 4))
+    reader = CalibrationReader(_contract(m.dir), ArrayDataset(length=8), CalibrationPlan(4, 2))
+    assert next(reader.batches())["rgb"].shape == (2, 3, 16, 16)

@@ -34,33 +34,36 @@ def test_candidate_tokens_resolve_to_backend_and_graph_role():
         parse_candidates(["int8,int8"], "ort:cpu")
 
 
-@pytest.fixture()
-def variant_model(tmp_path):
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """A tiny model, its INT8 ORT variant, and one ``run_compare`` (EMM only) shared by the tests."""
+    from exporters.variants import build_ort_variant
     from harness.calibration import CalibrationPlan, CalibrationReader
     from harness.data import open_dataset
     from harness.manifest import load_manifest, validate_against_graph
-    from exporters.variants import build_ort_variant
+    from harness.runner import RunConfig
+    from harness.scenarios.plan import PlanSpec
 
-    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 3}, size=(16, 16), num_classes=7)
+    tmp = tmp_path_factory.mktemp("compare")
+    model = build_seg_model_dir(tmp / "m", modalities={"rgb": 3, "depth": 3}, size=(16, 16), num_classes=7)
     contract = validate_against_graph(load_manifest(model.dir))
     reader = lambda: CalibrationReader(contract, open_dataset("synthetic:size=16,length=8", split="train"), CalibrationPlan(8, 4))  # noqa: E731
     build_ort_variant(contract, "int8", reader)
-    return model
+    out = tmp / "out"
+    config = RunConfig(model_dir=Path(model.dir), data=DATA, plan=PlanSpec(scenarios=("emm",)), batch=4,
+                       bootstrap=50, out=out, progress="off")
+    return model, out, run_compare(config, parse_candidates(["int8"], "ort:cpu"))
 
 
-def test_compare_report_has_deltas_cis_and_parity(variant_model, tmp_path):
+def test_compare_report_has_deltas_cis_and_parity(compared):
     from harness.backends.select import backend_for, parse_backend
     from harness.data import open_dataset
     from harness.manifest import load_manifest
     from harness.report.results import load_results
-    from harness.runner import RunConfig
     from harness.runner.feeds import FeedBuilder, load_clean
     from harness.scenarios.plan import PlanSpec, build_plan
 
-    out = tmp_path / "out"
-    config = RunConfig(model_dir=Path(variant_model.dir), data=DATA, plan=PlanSpec(scenarios=("emm",)), batch=4,
-                       bootstrap=50, out=out, progress="off")
-    result = run_compare(config, parse_candidates(["int8"], "ort:cpu"))
+    variant_model, out, result = compared
     doc = json.loads((out / "compare.json").read_text())
     assert doc == json.loads(json.dumps(result.doc))
     entry = doc["candidates"]["int8"]
@@ -105,3 +108,25 @@ def test_a_variant_missing_from_the_manifest_says_how_to_build_it(tmp_path):
     with pytest.raises(ManifestError, match="mmharness build .* --precision fp16 --target ort"):
         run_compare(config, parse_candidates(["fp16"], "ort:cpu"))
     assert not (tmp_path / "out" / "results.json").exists()  # refused before any sweep ran
+
+
+def test_gate_fails_a_candidate_that_loses_more_than_x_in_a_cell(compared):
+    """The coordination with the gate: candidate results + the reference as --baseline, and a
+    max_drop rule on ``cell:<id>`` (e.g. ``cell:emm/missing=depth``)."""
+    from harness.gate import Rule, Thresholds, evaluate, load_thresholds
+    from harness.report.results import load_results
+
+    _, out, result = compared
+    ref_doc, _ = load_results(out / "results.json")
+    cand_doc, _ = load_results(out / "compare" / "int8" / "results.json")
+    drops = {cid: -row["delta"] for cid, row in result.doc["candidates"]["int8"]["cells"].items()}
+    cid, drop = max(drops.items(), key=lambda item: item[1])
+    assert drop > 0, "the INT8 variant loses something in at least one cell"
+    tight = Thresholds((Rule("max_drop", f"cell:{cid}", drop / 2),))
+    loose = Thresholds((Rule("max_drop", f"cell:{cid}", drop * 2),))
+    assert not evaluate(cand_doc, tight, baseline=ref_doc).passed
+    assert evaluate(cand_doc, loose, baseline=ref_doc).passed
+    path = out / "t.yaml"
+    path.write_text('max_drop:\n  "cell:emm/missing=depth": 2.0\n')
+    report = evaluate(cand_doc, load_thresholds(path), baseline=ref_doc)
+    assert [c.metric for c in report.checks if c.rule.startswith("drop")] == ["cell:emm/missing=depth"]

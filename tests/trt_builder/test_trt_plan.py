@@ -62,7 +62,8 @@ def test_plan_per_tensorrt_major(major, precision, strategy, flags, net, transfo
     plan = plan_build(precision, "trt", detect_features(make_trt(major)))
     assert (plan.strategy, plan.builder_flags, plan.network_flags, plan.transform, plan.calibrator, plan.typed_onnx) == (
         strategy, flags, net, transform, calibrator, typed)
-    assert plan.output == f"model.{precision}.engine" and plan.role == f"model.{precision}.engine"
+    assert plan.output == f"model.{precision}.engine"
+    assert plan.role == ("model.engine" if precision == "fp32" else f"model.{precision}.engine")
     assert plan.needs_calibration_data == (precision == "int8")
 
 
@@ -140,3 +141,19 @@ def test_cache_keys_change_with_every_ingredient(tmp_path):
     blob = tmp_path / "f.bin"
     blob.write_bytes(b"abc")
     assert file_sha256(blob) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 "abc"
+
+
+def test_engine_roles_are_where_the_trt_backend_looks(model):
+    """``--backend trt`` runs graphs["model.engine"]; ``--compare trt@int8`` runs graphs["model.int8.engine"]."""
+    from harness.backends.select import graph_file_for, parse_backend
+    from harness.manifest.model import Manifest
+
+    features = detect_features(make_trt(10))
+    graphs = {"model": "model.onnx"}
+    for precision in ("fp32", "int8"):
+        plan = plan_build(precision, "trt", features)
+        graphs[plan.role] = plan.output
+    manifest = Manifest(schema_version=1, name="m", task="segmentation", graphs=graphs, model_dir="/m")
+    request = parse_backend("trt")
+    assert graph_file_for(manifest, request, "model") == "/m/model.fp32.engine"
+    assert graph_file_for(manifest, request, "model.int8") == "/m/model.int8.engine"
