@@ -372,3 +372,26 @@ def test_cli_missing_model_dir_is_bad_input(tmp_path, capsys):
 
     assert main(["bench", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), *QUICK]) == ExitCode.BAD_INPUT
     assert "manifest" in capsys.readouterr().err
+
+
+def test_report_shows_latency_when_bench_json_sits_beside_results(tmp_path, capsys):
+    from onnx_graphs import build_seg_model_dir
+
+    from harness.cli import main
+    from harness.runner.config import RunConfig
+    from harness.runner.sweep import run_sweep
+    from harness.scenarios.plan import PlanSpec
+
+    model = build_seg_model_dir(tmp_path / "m", modalities=SYNTH, num_classes=7, size=(64, 64))
+    out = tmp_path / "out"
+    run_sweep(RunConfig(model_dir=Path(model.dir), plan=PlanSpec(scenarios=("emm",)), limit=2, bootstrap=0, out=out, progress="off", batch=2))
+    assert main(["report", str(out), "--format", "md"]) == ExitCode.OK
+    assert "## Latency" not in capsys.readouterr().out
+    assert main(["bench", model.dir, "--out", str(out), *QUICK]) == ExitCode.OK
+    capsys.readouterr()
+    assert main(["report", str(out / "results.json"), "--format", "md"]) == ExitCode.OK
+    text = capsys.readouterr().out
+    doc = load_bench(out)
+    assert "## Latency — ort:cpu, batch 1" in text
+    assert f"| {doc['result']['latency_ms']['p50_ms']:.3f} |" in text
+    assert "Power: not measured (" in text or "Power:" in text

@@ -57,3 +57,11 @@ def load_bench(path: Path) -> dict[str, Any]:
     if problem is not None:
         raise ResultsError(f"{path}: {problem}")
     return doc
+
+
+def bench_beside(results: Path) -> dict[str, Any] | None:
+    """The validated ``bench.json`` in the folder of ``results`` (a results.json or its
+    folder), or None when there is none."""
+    folder = results if results.is_dir() else results.parent
+    path = folder / BENCH_NAME
+    return load_bench(path) if path.exists() else None

@@ -62,3 +62,34 @@ def _telemetry_lines(telemetry: dict[str, Any]) -> list[str]:
     for skipped in telemetry.get("skipped", []):
         lines.append(f"telemetry skipped: {skipped['source']}: {skipped['reason']}")
     return lines
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """The latency section appended to the Markdown report when ``bench.json`` sits beside
+    ``results.json`` (so the job summary shows robustness and latency together)."""
+    result, config, method = doc["result"], doc["config"], doc["methodology"]
+    lat, tput = result["latency_ms"], result["throughput"]
+    lines = [
+        f"## Latency — {config['backend']}, batch {config['batch']}",
+        "",
+        "| p50 ms | p90 ms | p95 ms | p99 ms | mean ms | min ms | max ms | CoV | samples/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {lat['p50_ms']:.3f} | {lat['p90_ms']:.3f} | {lat['p95_ms']:.3f} | {lat['p99_ms']:.3f} | {lat['mean_ms']:.3f} "
+        f"| {lat['min_ms']:.3f} | {lat['max_ms']:.3f} | {lat['cov']:.2%} | "
+        + (f"{tput['samples_per_s']:.2f}" if tput["samples_per_s"] is not None else "-")
+        + " |",
+        "",
+        f"_{result['iterations']} iterations; {method['schedule']}. Percentiles {method['percentiles']}._",
+    ]
+    for warning in result["warnings"]:
+        lines += ["", f"> ⚠ {warning}"]
+    power = (doc.get("telemetry") or {}).get("power")
+    if power and power.get("status") == "ok":
+        per_inf = power.get("energy_per_inference_mj")
+        lines += ["", f"Power: {power['mean_power_w']:.2f} W mean ({power['total_from']})"
+                  + (f", {per_inf:.2f} mJ per inference" if per_inf is not None else "") + "."]
+    else:
+        skipped = (doc.get("telemetry") or {}).get("skipped", [])
+        if skipped:
+            lines += ["", "Power: not measured (" + "; ".join(f"{s['source']}: {s['reason']}" for s in skipped) + ")."]
+    return "\n".join(lines) + "\n"

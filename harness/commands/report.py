@@ -21,6 +21,13 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
 
     doc, _ = load_results(results, with_per_image=False)
     text = render_report(doc, fmt)
+    if fmt == "md":  # latency from `mmharness bench --out` into the same folder (harness/bench)
+        from harness.bench.document import bench_beside
+        from harness.bench.render import render_markdown
+
+        bench = bench_beside(results)
+        if bench is not None:
+            text += "\n" + render_markdown(bench)
     if output is None:
         click.echo(text, nl=False)
     else:
