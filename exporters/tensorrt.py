@@ -89,12 +89,15 @@ class EngineBuildResult:
 
 
 def query_device(gpu_id: int) -> DeviceInfo:
-    """Name and compute capability of ``gpu_id`` as the CUDA runtime sees it (cuda-python)."""
+    """Make ``gpu_id`` the current CUDA device (TensorRT builds on the current device) and
+    return its name and compute capability as the CUDA runtime (cuda-python) sees them."""
+    from harness.backends.cuda_memory import cudart_call, import_cudart
     from harness.env import cuda_runtime_devices
 
     devices = cuda_runtime_devices()
     if not 0 <= gpu_id < len(devices):
         raise ConfigError(f"--gpu-id {gpu_id}: this machine has {len(devices)} CUDA device(s)")
+    cudart_call(import_cudart(), "cudaSetDevice", gpu_id)
     return DeviceInfo(gpu_id=gpu_id, name=str(devices[gpu_id]["name"]), sm=str(devices[gpu_id]["sm"]))
 
 
@@ -235,7 +238,7 @@ def build_engine(
     profiles = derive_profiles(inputs, manifest, opt_batch=options.opt_batch, max_batch=options.max_batch)
 
     network = builder.create_network(network_flags(trt, plan))
-    parse_onnx(trt, network, logger, parsed)
+    parser = parse_onnx(trt, network, logger, parsed)  # keep it alive: it owns the parsed weights until the build
     config = builder.create_builder_config()
     configure(trt, config, plan, features, options.workspace_mib)
     add_profiles(builder, config, profiles)
@@ -266,6 +269,7 @@ def build_engine(
     finally:
         if calibrator is not None:
             calibrator.release()
+        del parser
     if serialized is None:
         raise InfrastructureError(
             f"TensorRT failed to build {plan.output} from {parsed.name} (see the TensorRT log above); "

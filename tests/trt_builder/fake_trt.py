@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import enum
 import types
+import weakref
 from typing import Any
 
 
 def make_trt(major: int, *, fast_int8: bool = True, parse_ok: bool = True, build_ok: bool = True) -> types.SimpleNamespace:
     calls: list[tuple[Any, ...]] = []
+    parsers: list[Any] = []  # weak references: TensorRT needs the parser alive until the build
     weak = major < 11
 
     flag_names = ["FP16", "INT8", "TF32"] if weak else ["TF32"]
@@ -96,6 +98,7 @@ def make_trt(major: int, *, fast_int8: bool = True, parse_ok: bool = True, build
     class OnnxParser:
         def __init__(self, network: Network, logger: Logger) -> None:
             self.num_errors = 0 if parse_ok else 1
+            parsers.append(weakref.ref(self))
 
         def parse_from_file(self, path: str) -> bool:
             calls.append(("parse_from_file", path))
@@ -120,6 +123,7 @@ def make_trt(major: int, *, fast_int8: bool = True, parse_ok: bool = True, build
 
         def build_serialized_network(self, network: Network, config: IBuilderConfig) -> bytes | None:
             calls.append(("build_serialized_network", network.flags))
+            assert any(ref() is not None for ref in parsers), "the OnnxParser (owner of the weights) was freed before the build"
             if config._calibrator is not None:
                 cal = config._calibrator
                 cache = cal.read_calibration_cache()
