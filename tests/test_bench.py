@@ -8,6 +8,7 @@ exercised for real.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -387,6 +388,10 @@ def test_report_shows_latency_when_bench_json_sits_beside_results(tmp_path, caps
     run_sweep(RunConfig(model_dir=Path(model.dir), plan=PlanSpec(scenarios=("emm",)), limit=2, bootstrap=0, out=out, progress="off", batch=2))
     assert main(["report", str(out), "--format", "md"]) == ExitCode.OK
     assert "## Latency" not in capsys.readouterr().out
+    # the sweep itself carries telemetry in its timing block: sampled, or skipped with reasons
+    telemetry = json.loads((out / "results.json").read_text())["timing"]["telemetry"]
+    assert telemetry["requested"] == "auto"
+    assert telemetry["power"] is not None or all(s["reason"] for s in telemetry["skipped"])
     assert main(["bench", model.dir, "--out", str(out), *QUICK]) == ExitCode.OK
     capsys.readouterr()
     assert main(["report", str(out / "results.json"), "--format", "md"]) == ExitCode.OK

@@ -30,6 +30,8 @@ from harness.runner.progress import Progress, make_progress
 from harness.runner.store import RunStore
 from harness.scenarios.cells import Cell
 from harness.scenarios.plan import build_plan, select_shard
+from harness.telemetry.probe import Telemetry
+from harness.telemetry.sampler import now
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         batching = batching_for(manifest, session, config.batch)
         builder = FeedBuilder(manifest, clean, session.inputs, config.seed)
         progress.start(len(todo), len(todo) * len(clean))
+        telemetry = Telemetry("auto").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
+        t_start = now()
         try:
             for cell in todo:
                 outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, config.prefetch)
@@ -118,6 +122,8 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
                 progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
         finally:
             progress.close()
+            t_end = now()
+            telemetry.stop()
         session_provenance = dict(session.provenance)
     doc, per_image = assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching)
     doc["timing"] = {
@@ -126,6 +132,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "seconds": round(time.perf_counter() - started, 3),
         "cells_run": len(todo),
         "cells_resumed": len(selected) - len(todo),
+        "telemetry": telemetry.record(t_start, t_end, inferences=len(todo) * len(clean)),  # per image
         "cell_seconds": {cid: rec[0].get("seconds") for cid, rec in records.items()},
     }
     path = save_results(config.out, doc, per_image)

@@ -99,6 +99,15 @@ class Telemetry:
         self.skipped: list[Skipped] = []
         self.power_config: dict[str, Any] = {}
 
+    def start(self) -> Telemetry:
+        """Probe, read the power configuration and start sampling (same as entering)."""
+        return self.__enter__()
+
+    def stop(self) -> None:
+        """Stop sampling (idempotent); ``record`` still works afterwards."""
+        if self.sampler is not None:
+            self.sampler.stop()
+
     def __enter__(self) -> Telemetry:
         source, self.skipped = open_power_source(self.kind, self.interval_s, self._sysfs_root, self._openers)
         if self.kind != "off":
@@ -109,8 +118,7 @@ class Telemetry:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.sampler is not None:
-            self.sampler.stop()
+        self.stop()
 
     def record(self, t0: float, t1: float, inferences: int) -> dict[str, Any]:
         """The ``telemetry`` section of the results for the window ``[t0, t1]``."""

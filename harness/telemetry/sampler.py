@@ -76,6 +76,7 @@ class Sampler:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def start(self) -> Sampler:
         if self._thread is not None:
@@ -86,6 +87,9 @@ class Sampler:
 
     def stop(self) -> None:
         """Stop polling (idempotent) and close the source."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(2.0, 4 * self.interval_s))
