@@ -58,6 +58,20 @@ def _shape(shape: tuple[Any, ...]) -> str:
     return "[" + ", ".join("?" if dim is None else str(dim) for dim in shape) + "]"
 
 
+def _vqa_lines(contract: Any) -> list[str]:
+    """Every graph's inputs and outputs (the VLM runtime feeds them per VLM_CONTRACT.md)."""
+    rows = [["graph", "direction", "name", "dtype", "shape"]]
+    for role, io in contract.graphs.items():
+        rows += [[role, "in", s.name, str(s.dtype), _shape(s.shape)] for s in io.inputs]
+        rows += [[role, "out", s.name, str(s.dtype), _shape(s.shape)] for s in io.outputs]
+    vqa = contract.manifest.vqa or {}
+    summary = (
+        f"vqa: family {vqa.get('family')}, image token {vqa.get('image_token_id')} x {vqa.get('tokens_per_image')}, "
+        f"answer mode {vqa.get('answer_mode')}, tokenizer {vqa.get('tokenizer')}"
+    )
+    return ["tensors:", *_table(rows), summary]
+
+
 def render(contract: Any, engines: list[EngineCheck]) -> str:
     """The resolved contract as plain aligned text."""
     manifest = contract.manifest
@@ -80,6 +94,8 @@ def render(contract: Any, engines: list[EngineCheck]) -> str:
         else:
             fed = f"constant ({item.owner})"
         rows.append([item.graph, item.spec.name, str(item.spec.dtype), _shape(item.spec.shape), fed])
+    if manifest.task == "vqa":
+        return "\n".join([*lines, *_vqa_lines(contract), "ok: manifest agrees with its graphs"])
     lines += ["inputs:", *_table(rows)]
     rows = [["graph", "output", "dtype", "shape", "role"]]
     rows += [[o.graph, o.spec.name, str(o.spec.dtype), _shape(o.spec.shape), o.role] for o in contract.outputs]

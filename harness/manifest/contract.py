@@ -9,6 +9,7 @@ batch axis is dynamic), so nothing downstream re-reads the ONNX file to find out
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -234,10 +235,46 @@ def read_graphs(manifest: Manifest, where: str) -> tuple[dict[str, GraphIO], dic
     return graphs, engines
 
 
-def validate_against_graph(manifest: Manifest, where: str | None = None) -> ResolvedContract:
-    """Prove ``manifest`` consistent with its graphs; ``ManifestError`` names the field otherwise."""
+def verify_checksums(manifest: Manifest, where: str) -> None:
+    """Every file listed in ``checksums`` exists inside the model directory and hashes as stated."""
+    root = os.path.realpath(manifest.model_dir)
+    for file, expected in manifest.checksums.items():
+        path = os.path.realpath(os.path.join(root, file))
+        if os.path.commonpath([root, path]) != root:
+            raise ManifestError(f"{where}: checksums.{file}: points outside the model directory; refused")
+        if not os.path.isfile(path):
+            raise ManifestError(f"{where}: checksums.{file}: file does not exist in {manifest.model_dir}")
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise ManifestError(
+                f"{where}: checksums.{file}: sha256 {digest.hexdigest()[:12]}..., expected {expected[:12]}...; "
+                "the file changed after export: re-export, or update the manifest if the change is intended"
+            )
+
+
+def _check_vqa(manifest: Manifest, where: str) -> None:
+    """The ``vqa`` block's own rules live with the MLLM runtime (``harness.mllm.manifest``)."""
+    from pathlib import Path
+
+    from harness.mllm.manifest import parse_vqa_block
+
+    parse_vqa_block(manifest.vqa, Path(manifest.model_dir), dict(manifest.graphs), where)
+
+
+def validate_against_graph(manifest: Manifest, where: str | None = None, checksums: bool = True) -> ResolvedContract:
+    """Prove ``manifest`` consistent with its graphs; ``ManifestError`` names the field otherwise.
+
+    ``checksums`` (default on) also hashes every file listed under ``checksums``.
+    """
     where = where or os.path.join(manifest.model_dir, "manifest.json")
+    if checksums:
+        verify_checksums(manifest, where)
     graphs, engines = read_graphs(manifest, where)
+    if manifest.task == "vqa":
+        _check_vqa(manifest, where)
     checker = _Checker(manifest, where, graphs)
     for index in range(len(manifest.modalities)):
         checker.modality(index)

@@ -262,3 +262,14 @@ def test_repeated_backend_opt(model_dir, capsys):
 
 def test_trt_backend_without_engine(model_dir, capsys):
     assert "graphs.model.engine: not present" in _validate(capsys, model_dir, "--backend", "trt")
+
+
+def test_checksum_mismatch(model_dir, capsys):
+    _edit_manifest(model_dir, lambda d: d.update(checksums={"model.onnx": "0" * 64}))
+    line = _validate(capsys, model_dir)
+    assert "checksums.model.onnx: sha256" in line and "expected 000000000000" in line
+
+
+def test_checksum_file_outside_model_dir(model_dir, capsys):
+    _edit_manifest(model_dir, lambda d: d.update(checksums={"../x.onnx": "0" * 64}))
+    assert "checksums.../x.onnx: points outside the model directory" in _validate(capsys, model_dir)

@@ -224,3 +224,31 @@ def test_validate_command_json(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["outputs"] == [{"graph": "model", "role": "class_map", "name": "logits", "dtype": "int64", "shape": [1, 8, 8]}]
     assert doc["batch"]["graph_dynamic"] is False
+
+
+def test_matching_checksums_pass(tmp_path):
+    import hashlib
+
+    model = build_seg_model_dir(tmp_path / "m")
+    with open(model.path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    doc = seg_manifest_doc({"rgb": 3, "depth": 1})
+    doc["checksums"] = {"model.onnx": digest}
+    manifest = write_manifest(model.dir, doc)
+    assert validate_against_graph(manifest).manifest.checksums == {"model.onnx": digest}
+
+
+SHIPPED_VLM = os.path.join(os.path.dirname(__file__), "..", "..", "models", "vlm-synth-tiny")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(SHIPPED_VLM, "manifest.json")), reason="shipped VLM not built")
+def test_shipped_vqa_model_validates_and_its_block_is_checked(tmp_path, capsys):
+    import shutil
+
+    assert main(["validate", SHIPPED_VLM]) == 0
+    assert "vqa: family llava" in capsys.readouterr().out
+    copy = tmp_path / "vlm"
+    shutil.copytree(SHIPPED_VLM, copy, ignore=shutil.ignore_patterns("_build"))
+    os.remove(copy / "tokenizer.json")
+    assert main(["validate", str(copy)]) == 2
+    assert "vqa.tokenizer" in capsys.readouterr().err
