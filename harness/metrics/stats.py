@@ -107,11 +107,22 @@ def _stack(per_image: ArrayLike, name: str) -> NDArray[np.int64]:
     return m.astype(np.int64, copy=False)
 
 
-def _resampled_sums(counts: NDArray[np.int64], flat: NDArray[np.int64], total: int) -> NDArray[np.int64]:
-    """(b, C*C) = counts @ flat, in float64 BLAS when provably exact, else integer matmul."""
-    if float(counts.max(initial=0)) * float(total) < _EXACT:
-        return np.rint(counts.astype(np.float64) @ flat.astype(np.float64)).astype(np.int64)
-    return counts @ flat
+class _Summer:
+    """Resampled sums ``counts @ flat`` of one stack of per-image matrices, flat (n, C*C).
+
+    A count is at most n, so every partial sum is at most n * total: below 2^53 float64 BLAS
+    is exact (and much faster than NumPy's integer matmul), above it the integer path is used.
+    """
+
+    def __init__(self, flat: NDArray[np.int64]) -> None:
+        n, total = flat.shape[0], int(flat.sum())
+        self.exact_float = float(n) * float(total) < _EXACT
+        self.flat = flat.astype(np.float64) if self.exact_float else flat
+
+    def __call__(self, counts: NDArray[np.int64]) -> NDArray[np.int64]:
+        if self.exact_float:
+            return np.rint(counts.astype(np.float64) @ self.flat).astype(np.int64)
+        return counts @ self.flat
 
 
 def _scores(metric: MatrixMetric, stack: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -144,16 +155,13 @@ def paired_bootstrap_segmentation(
         raise ValueError(f"paired bootstrap needs the same images in both cells: shapes {a.shape} vs {b.shape}")
     n = a.shape[0]
     _check(n, n_boot, level, seed)
-    fa, fb = a.reshape(n, -1), b.reshape(n, -1)
-    ta, tb = int(fa.sum()), int(fb.sum())
     c = a.shape[1]
-    estimate = float(_scores(metric, fa.sum(0).reshape(1, c, c))[0] - _scores(metric, fb.sum(0).reshape(1, c, c))[0])
+    estimate = float(_scores(metric, a.sum(0)[None])[0] - _scores(metric, b.sum(0)[None])[0])
+    sum_a, sum_b = _Summer(a.reshape(n, -1)), _Summer(b.reshape(n, -1))
     reps = []
     for idx in _draws(n, n_boot, seed):
         counts = _counts(idx, n)
-        sa = _resampled_sums(counts, fa, ta).reshape(-1, c, c)
-        sb = _resampled_sums(counts, fb, tb).reshape(-1, c, c)
-        reps.append(_scores(metric, sa) - _scores(metric, sb))
+        reps.append(_scores(metric, sum_a(counts).reshape(-1, c, c)) - _scores(metric, sum_b(counts).reshape(-1, c, c)))
     return _interval(estimate, np.concatenate(reps), level, n_boot, seed)
 
 
@@ -174,10 +182,9 @@ def bootstrap_segmentation(
     m = _stack(per_image, "per_image")
     n, c = m.shape[0], m.shape[1]
     _check(n, n_boot, level, seed)
-    flat = m.reshape(n, -1)
-    total = int(flat.sum())
-    estimate = float(_scores(metric, flat.sum(0).reshape(1, c, c))[0])
-    reps = [_scores(metric, _resampled_sums(_counts(idx, n), flat, total).reshape(-1, c, c)) for idx in _draws(n, n_boot, seed)]
+    estimate = float(_scores(metric, m.sum(0)[None])[0])
+    summer = _Summer(m.reshape(n, -1))
+    reps = [_scores(metric, summer(_counts(idx, n)).reshape(-1, c, c)) for idx in _draws(n, n_boot, seed)]
     return _interval(estimate, np.concatenate(reps), level, n_boot, seed)
 
 

@@ -32,22 +32,40 @@ def test_deterministic_given_seed():
     assert s == bootstrap_samples(col, lambda d: bias.accuracy(d["x"]), n_boot=150, seed=3)
 
 
-def test_matches_a_naive_resampling_loop():
+def naive_replicates(m, metric, n_boot, seed):
     """The documented draws (blocks of 100 from default_rng(seed)), summed image by image."""
-    m = per_image(1, n=23)
-    metric = functools.partial(mean_iou, absent="nan")
-    ci = bootstrap_segmentation(m, metric, n_boot=230, level=0.9, seed=5)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
+    n, c = m.shape[0], m.shape[1]
     reps = []
-    for b in (100, 100, 30):
-        for row in rng.integers(0, 23, size=(b, 23)):
-            total = np.zeros((4, 4), np.int64)
+    for start in range(0, n_boot, 100):
+        for row in rng.integers(0, n, size=(min(100, n_boot - start), n)):
+            total = np.zeros((c, c), np.int64)
             for i in row:
                 total += m[i]
             reps.append(metric(total))
-    low, high = np.percentile(reps, [5.0, 95.0])
+    return reps
+
+
+def test_matches_a_naive_resampling_loop():
+    m = per_image(1, n=23)
+    metric = functools.partial(mean_iou, absent="nan")
+    ci = bootstrap_segmentation(m, metric, n_boot=230, level=0.9, seed=5)
+    low, high = np.percentile(naive_replicates(m, metric, 230, 5), [5.0, 95.0])
     assert (ci.low, ci.high) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12))
     assert ci.estimate == pytest.approx(metric(m.sum(0)))
+
+
+def test_huge_counts_stay_exact():
+    """n * total >= 2^53: float64 sums would drop low bits, so the integer path must be taken."""
+    rng = np.random.default_rng(9)
+    m = rng.integers(2**50, 2**51, (30, 3, 3))  # resampled sums reach ~2^55
+
+    def low_bits(s):  # a figure that only exact sums reproduce
+        return np.asarray(s)[..., 0, 0] % 1024
+
+    ci = bootstrap_segmentation(m, low_bits, n_boot=120, seed=2)
+    low, high = np.percentile(naive_replicates(m, low_bits, 120, 2), [2.5, 97.5])
+    assert (ci.low, ci.high) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
 
 
 def test_identical_images_give_a_zero_width_interval():
