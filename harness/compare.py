@@ -238,14 +238,15 @@ def run_compare(
     config: Any,
     candidates: Sequence[Candidate],
     *,
-    backend_options: Sequence[str] = (),
+    backend_options: Sequence[str] | None = None,
     parity: bool = True,
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     progress: Any = None,
 ) -> CompareResult:
     """Run the reference sweep of ``config`` (a ``RunConfig``) and every candidate's, then write
     ``compare.json`` beside the reference results. Every candidate is resolved before any
-    sweep starts, so a missing variant fails in the first second."""
+    sweep starts, so a missing variant fails in the first second. ``backend_options`` (default:
+    the config's ``--backend-opt``) apply to every backend."""
     from harness.data import open_dataset
     from harness.manifest import load_manifest
     from harness.report.io import write_json
@@ -255,6 +256,8 @@ def run_compare(
     from harness.scenarios.plan import build_plan, select_shard
 
     manifest = load_manifest(config.model_dir)
+    if backend_options is None:
+        backend_options = tuple(getattr(config, "backend_options", ()))
     reference_cand = Candidate(label=config.backend, backend=config.backend, role=DEFAULT_GRAPH)
     ref_backend = candidate_backend(manifest, reference_cand, backend_options)
     backends = {c.label: candidate_backend(manifest, c, backend_options) for c in candidates}

@@ -49,8 +49,12 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--rmm-seeds", default=1, show_default=True, type=click.IntRange(min=1), help="RMM seeds per cell (mean ± std)")
 @click.option("--bootstrap", default=DEFAULT_BOOTSTRAP, show_default=True, type=click.IntRange(min=0), help="bootstrap resamples for CIs (0: none)")
 @click.option("--progress", type=click.Choice(["auto", "rich", "plain", "off"]), default="auto", show_default=True)
+@click.option("--compare", "compare", multiple=True,
+              help="also run the same cells on a precision variant and/or backend and report deltas + parity "
+                   "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
 def command(model_dir: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
-            out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str) -> int:
+            out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str,
+            compare: tuple[str, ...] = ()) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -67,8 +71,16 @@ def command(model_dir: Path | None, data: str, split: str, scenarios: str, backe
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress)  # type: ignore[arg-type]
-    result = run_sweep(config)
-    click.echo(summary(result.doc, result.path))
+    if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
+        from harness.compare import parse_candidates, run_compare, summary_lines
+
+        compared = run_compare(config, parse_candidates(compare, backend))
+        result = compared.reference
+        click.echo(summary(result.doc, result.path))
+        click.echo("\n".join([*summary_lines(compared.doc), f"compare report: {compared.path}"]))
+    else:
+        result = run_sweep(config)
+        click.echo(summary(result.doc, result.path))
     if result.failed:
         click.echo(f"mmharness: warning: {len(result.failed)} cell(s) failed (see results); `mmharness gate` will fail", err=True)
     return int(ExitCode.OK)

@@ -130,3 +130,20 @@ def test_gate_fails_a_candidate_that_loses_more_than_x_in_a_cell(compared):
     path.write_text('max_drop:\n  "cell:emm/missing=depth": 2.0\n')
     report = evaluate(cand_doc, load_thresholds(path), baseline=ref_doc)
     assert [c.metric for c in report.checks if c.rule.startswith("drop")] == ["cell:emm/missing=depth"]
+
+
+def test_run_compare_from_the_command_line(compared, tmp_path, capsys):
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    model, _, _ = compared
+    out = tmp_path / "cli"
+    args = ["run", model.dir, "--data", DATA, "--scenarios", "emm", "--batch", "4", "--bootstrap", "20",
+            "--progress", "off", "--out", str(out)]
+    assert main([*args, "--compare", "int8"]) == ExitCode.OK
+    stdout = capsys.readouterr().out
+    assert "compare int8 vs ort:cpu:" in stdout and "compare report:" in stdout
+    doc = json.loads((out / "compare.json").read_text())
+    assert set(doc["candidates"]) == {"int8"} and (out / "compare" / "int8" / "results.json").is_file()
+    assert main([*args, "--compare", "fp16"]) == ExitCode.BAD_INPUT
+    assert "--precision fp16 --target ort" in capsys.readouterr().err
