@@ -32,6 +32,7 @@ from harness.manifest.model import DEFAULT_GRAPH, Manifest
 from harness.metrics.parity import ParityState, Tolerance
 
 COMPARE_NAME = "compare.json"
+COMPARE_MD = "compare.md"
 COMPARE_DIR = "compare"
 FORMAT = "mmharness-compare"
 SCHEMA_VERSION = 1
@@ -303,6 +304,7 @@ def run_compare(
         doc["candidates"][cand.label] = entry
     path = out_dir / COMPARE_NAME
     write_json(path, doc)
+    (out_dir / COMPARE_MD).write_text(render_markdown(doc), encoding="utf-8")
     return CompareResult(path=path, doc=doc, reference=ref_run, candidates=runs)
 
 
@@ -343,3 +345,39 @@ def summary_lines(doc: Mapping[str, Any], metrics: Sequence[str] = ("clean", "em
                          f"min class agreement {ps['worst_class_agreement']['value']:.4f}")
         lines.append(f"compare {label} vs {doc['reference']['label']}: " + "; ".join(parts))
     return lines
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def render_markdown(doc: Mapping[str, Any], metrics: Sequence[str] = ("clean", "emm.avg", "emm.e@0.2", "emm.e@0.1", "emm.e@0.05")) -> str:
+    """``compare.md``: per candidate, headline metric deltas and the per-cell table (mIoU in
+    percent, delta with its paired 95 % CI, parity under the cell's perturbation). Rendered from
+    ``compare.json`` only."""
+    ref = doc["reference"]
+    lines = [f"# Precision / backend comparison against `{ref['label']}` ({ref['graph']})", ""]
+    for label, entry in doc["candidates"].items():
+        lines += [f"## `{label}` ({entry['backend']}, {entry['graph']})", "", "| metric | reference | candidate | delta |", "|---|---:|---:|---:|"]
+        for name in metrics:
+            row = entry["metrics"].get(name)
+            if row is not None:
+                lines.append(f"| {name} | {_fmt(row['reference'])} | {_fmt(row['candidate'])} | {_fmt(row['delta'], '+.2f')} |")
+        lines += ["", "| cell | reference | candidate | delta [95% CI] | cosine | class agreement | parity |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for cid, row in entry["cells"].items():
+            ci = row.get("delta_ci")
+            delta = _fmt(row.get("delta"), "+.2f") + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+            if row.get("significant"):
+                delta += " *"
+            par = row.get("parity") or {}
+            status = "" if not par else ("pass" if par["passed"] else f"{par['mismatches']} / {par['numel']} outside tol")
+            lines.append(f"| {cid} | {_fmt(row.get('reference'))} | {_fmt(row.get('candidate'))} | {delta} | "
+                         f"{_fmt(par.get('cosine'), '.6f')} | {_fmt(par.get('class_agreement'), '.4f')} | {status} |")
+        lines.append("")
+    tol = doc.get("parity_tolerance")
+    if tol:
+        lines.append(f"Parity: Polygraphy semantics, check={tol['check']}, atol={tol['atol']:g}, rtol={tol['rtol']:g}; "
+                     "`*` marks a delta whose paired bootstrap CI excludes 0.")
+    lines += ["", f"Gate a candidate: `{doc['gate_hint']}`", ""]
+    return "\n".join(lines)

@@ -81,6 +81,8 @@ def test_compare_report_has_deltas_cis_and_parity(compared):
         assert lo <= row["delta"] + 1e-9 and row["delta"] <= hi + 1e-9
         assert row["significant"] == (not lo <= 0.0 <= hi)
         assert 0.0 <= row["parity"]["class_agreement"] <= 1.0 and row["parity"]["numel"] == 6 * 7 * 16 * 16
+    markdown = (out / "compare.md").read_text()
+    assert "| emm/missing=depth |" in markdown and "## `int8` (ort:cpu, model.int8.onnx)" in markdown
     emm = entry["metrics"]["emm.avg"]
     assert emm["delta"] == pytest.approx(cand_doc["aggregates"]["emm"]["values"]["avg"] - ref_doc["aggregates"]["emm"]["values"]["avg"])
 
