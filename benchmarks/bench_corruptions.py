@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = peer.load()
     except ImportError as error:
-        print(f"imagecorruptions is not importable ({error}); pip install imagecorruptions 'setuptools<81'", file=sys.stderr)
+        print(f"imagecorruptions is not importable ({error}); pip install --no-deps imagecorruptions && "
+              "pip install scikit-image 'setuptools<81'", file=sys.stderr)
         return 3
     image = _image(args.size)
     print(f"{len(IMAGENET_C)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
