@@ -99,9 +99,9 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "dataset_fingerprint": dataset.fingerprint(),
         "shard": config.shard.to_dict(),
     }
+    backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     store = RunStore(config.out)
     done = store.start(header, config.resume)
-    backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     clean = load_clean(manifest, dataset, config.limit)
     todo = [cell for cell in selected if cell.id not in done]
     progress = progress or make_progress(config.progress)
