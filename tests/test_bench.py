@@ -400,3 +400,18 @@ def test_report_shows_latency_when_bench_json_sits_beside_results(tmp_path, caps
     assert "## Latency — ort:cpu, batch 1" in text
     assert f"| {doc['result']['latency_ms']['p50_ms']:.3f} |" in text
     assert "Power: not measured (" in text or "Power:" in text
+
+
+def test_cli_noise_cells_and_bad_scenario(tiny_model, tmp_path, capsys):
+    from harness.cli import main
+
+    out = tmp_path / "o"
+    argv = ["bench", tiny_model.dir, "--out", str(out), "--scenarios", "nm", "--nm-suite", "rgb=gaussian_noise", "--cell-iterations", "2", *QUICK]
+    assert main(argv) == ExitCode.OK
+    cells = load_bench(out)["cells"]
+    assert sum("liao" in c for c in cells) == 3  # low / mid / high
+    assert sum("gaussian_noise" in c for c in cells) == 5  # an explicit suite runs severities 1..5
+    assert all(e["iterations"] == 2 for e in cells.values())
+    assert "p50 / clean" in capsys.readouterr().out
+    assert main(["bench", tiny_model.dir, "--out", str(out), "--scenarios", "nmm", *QUICK]) == ExitCode.BAD_INPUT
+    assert "did you mean 'nm'" in capsys.readouterr().err

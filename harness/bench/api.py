@@ -41,6 +41,7 @@ class BenchConfig:
     schedule: Schedule = field(default_factory=Schedule)
     data: str = "synthetic"
     scenarios: tuple[str, ...] = ()
+    nm_suite: str = "default"
     cell_schedule: Schedule = field(default_factory=lambda: Schedule(warmup_s=0.1, min_iterations=20, min_duration_s=0.0))
     telemetry: str = "auto"
     telemetry_interval_s: float = 0.05
@@ -68,6 +69,7 @@ class BenchConfig:
             "min_duration_s": self.schedule.min_duration_s,
             "max_iterations": self.schedule.max_iterations,
             "scenarios": list(self.scenarios),
+            "nm_suite": self.nm_suite,
             "cell_iterations": self.cell_schedule.min_iterations,
             "telemetry": self.telemetry,
             "telemetry_interval_s": self.telemetry_interval_s,
@@ -222,9 +224,12 @@ def _cells(config: BenchConfig, manifest: Any) -> list[Any]:
 
     if not config.scenarios:
         return [clean_cell()]
+    from harness.runner.suites import resolve_suite
     from harness.scenarios.plan import PlanSpec, build_plan
 
-    cells = build_plan(manifest.modality_names, PlanSpec(scenarios=config.scenarios))
+    suite, severities = resolve_suite(config.nm_suite, manifest) if "nm" in config.scenarios else ((), (1, 3, 5))
+    spec = PlanSpec(scenarios=config.scenarios, nm_suite=suite, nm_severities=severities)
+    cells = build_plan(manifest.modality_names, spec)
     clean = [c for c in cells if c.id == clean_cell().id]
     return clean + [c for c in cells if c.id != clean_cell().id]
 

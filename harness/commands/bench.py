@@ -28,6 +28,7 @@ BENCH_NAME = "bench.json"
 @click.option("--max-iterations", default=None, type=int, help="Stop after this many iterations even if --duration is not reached.")
 @click.option("--data", default="synthetic", show_default=True, help="Dataset whose first --batch samples are the inputs.")
 @click.option("--scenarios", default="", help="Also time every cell of these scenarios (e.g. emm,nm).")
+@click.option("--nm-suite", default="default", show_default=True, help="NM corruptions for --scenarios nm: default | full | liao | 'rgb=fog+snow'.")
 @click.option("--cell-iterations", default=20, show_default=True, type=int, help="Measured iterations per cell.")
 @click.option("--telemetry", default="auto", show_default=True, help="auto, off, ina3221, tegrastats or nvml.")
 @click.option("--telemetry-interval", default=0.05, show_default=True, type=float, help="Seconds between power samples.")
@@ -45,6 +46,7 @@ def command(
     max_iterations: int | None,
     data: str,
     scenarios: str,
+    nm_suite: str,
     cell_iterations: int,
     telemetry: str,
     telemetry_interval: float,
@@ -80,6 +82,7 @@ def command(
         schedule=schedule,
         data=data,
         scenarios=selected,
+        nm_suite=nm_suite,
         cell_schedule=cell_schedule,
         telemetry=telemetry,
         telemetry_interval_s=telemetry_interval,
