@@ -118,6 +118,7 @@ class VqaSpec:
 
     model_dir: Path
     graphs: dict[str, Path]
+    raw_graphs: dict[str, str]
     family: str
     tokenizer: Path
     image_token_id: int
@@ -174,6 +175,7 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
     return VqaSpec(
         model_dir=model_dir,
         graphs=resolved,
+        raw_graphs=dict(graphs),
         family=block["family"],
         tokenizer=tokenizer,
         image_token_id=block["image_token_id"],

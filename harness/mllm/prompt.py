@@ -7,6 +7,7 @@ so the count the embedding graph sees always equals the feature rows the vision 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,18 +22,23 @@ IntIds = npt.NDArray[np.int64]
 class PromptTokenizer:
     """Encodes prompts and answer options for one model (its ``vqa`` block)."""
 
-    def __init__(self, spec: VqaSpec) -> None:
+    def __init__(self, tokenizer: Path, template: str, image_token_id: int, tokens_per_image: int, bos_token_id: int | None) -> None:
         from tokenizers import Tokenizer
 
         try:
-            self._tokenizer: Any = Tokenizer.from_file(str(spec.tokenizer))
+            self._tokenizer: Any = Tokenizer.from_file(str(tokenizer))
         except Exception as error:  # tokenizers raises a bare Exception on malformed JSON
             raise ManifestError(
-                f"{spec.tokenizer}: vqa.tokenizer: not a HF tokenizers JSON ({str(error).splitlines()[0]}); re-export it"
+                f"{tokenizer}: vqa.tokenizer: not a HF tokenizers JSON ({str(error).splitlines()[0]}); re-export it"
             ) from None
-        self.spec = spec
-        head, _, tail = spec.prompt_template.partition("{image}")
+        self.image_token_id, self.tokens_per_image, self.bos_token_id = image_token_id, tokens_per_image, bos_token_id
+        head, _, tail = template.partition("{image}")
         self._head, self._tail = head, tail
+
+    @classmethod
+    def from_spec(cls, spec: VqaSpec) -> PromptTokenizer:
+        bos = spec.bos_token_id if spec.add_bos else None
+        return cls(spec.tokenizer, spec.prompt_template, spec.image_token_id, spec.tokens_per_image, bos)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` without special tokens (answer options, hints)."""
@@ -43,9 +49,8 @@ class PromptTokenizer:
 
     def prompt_ids(self, question: str, num_images: int = 1) -> IntIds:
         """``[bos] head <image>*T*num_images tail`` with ``{question}`` filled, as int64 1-D."""
-        spec = self.spec
-        ids: list[int] = [spec.bos_token_id] if spec.add_bos else []
+        ids: list[int] = [] if self.bos_token_id is None else [self.bos_token_id]
         ids += self.encode(self._head.replace("{question}", question))
-        ids += [spec.image_token_id] * (spec.tokens_per_image * num_images)
+        ids += [self.image_token_id] * (self.tokens_per_image * num_images)
         ids += self.encode(self._tail.replace("{question}", question))
         return np.asarray(ids, dtype=np.int64)

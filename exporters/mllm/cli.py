@@ -1,0 +1,65 @@
+"""``mmharness export mllm``: a saved transformers VLM folder -> three graphs + manifest (+ parity).
+
+Torch and transformers are imported inside the command, so listing the exporters stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError, ExitCode
+
+
+def load_pretrained(folder: Path) -> object:
+    """The model saved in ``folder`` (``save_pretrained``), by its config's architecture, offline."""
+    import transformers
+
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"--model {folder}: no config.json; pass a folder written by save_pretrained")
+    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    architectures = getattr(config, "architectures", None) or []
+    if not architectures:
+        raise ConfigError(f"{folder / 'config.json'}: architectures: empty; set it to the model class name")
+    from exporters.mllm.families import FAMILIES
+
+    supported = {arch for family in FAMILIES for arch in family.architectures}
+    if architectures[0] not in supported:
+        raise ConfigError(
+            f"{folder / 'config.json'}: architecture {architectures[0]!r} is not supported by the MLLM exporter "
+            f"(supported: {', '.join(sorted(supported))})"
+        )
+    return getattr(transformers, architectures[0]).from_pretrained(folder, local_files_only=True).eval()
+
+
+@click.command("mllm")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path), help="Folder from save_pretrained.")
+@click.option("--tokenizer", required=True, type=click.Path(path_type=Path), help="HF tokenizers JSON (tokenizer.json).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Model directory to write.")
+@click.option("--prompt-template", default="{image} {question}", show_default=True,
+              help="Prompt with {image} (image tokens) and {question} placeholders.")
+@click.option("--answer-mode", type=click.Choice(["choices", "generate"]), default="generate", show_default=True)
+@click.option("--max-new-tokens", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--parity/--no-parity", default=True, show_default=True,
+              help="Compare greedy tokens and logits with transformers' generate; recorded in manifest.json.")
+@click.option("--parity-question", multiple=True, default=("what is in the image ?",), show_default=True)
+def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
+            max_new_tokens: int, parity: bool, parity_question: tuple[str, ...]) -> int:
+    """Export a vision-language model (Llava, Idefics3/SmolVLM) to vision/embedding/decoder ONNX."""
+    try:
+        from exporters.mllm.export import ExportOptions, export_mllm
+    except ImportError as error:
+        raise ConfigError(f"exporting needs torch and transformers ({error}); pip install 'mmharness[export]'") from None
+    model = load_pretrained(model_dir)
+    options = ExportOptions(tokenizer=tokenizer, prompt_template=prompt_template, answer_mode=answer_mode,
+                            max_new_tokens=max_new_tokens, source=str(model_dir))
+    export_mllm(model, out, options)
+    if parity:
+        from exporters.mllm.parity import check_parity
+
+        result = check_parity(model, out, list(parity_question))
+        click.echo(f"parity: greedy tokens equal: {result['greedy_tokens_equal']}, "
+                   f"max |logit diff| {result['max_abs_logit_diff']:.3g}", err=True)
+    click.echo(str(out / "manifest.json"))
+    return int(ExitCode.OK)

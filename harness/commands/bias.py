@@ -1,0 +1,67 @@
+"""``mmharness bias [MODEL_DIR]``: modality-bias probes of a VLM (thin CLI over ``harness.mllm.bias``).
+
+Parse flags -> ``BiasConfig`` -> ``run_bias`` -> write results.json -> print the summary table
+(data to stdout, progress to stderr). With no arguments it probes the shipped tiny VLM on
+``synthetic-vqa``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError, ExitCode
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated integers, e.g. 1,3,5") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@click.command(name="bias")
+@click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--data", default="synthetic-vqa", show_default=True, help="synthetic-vqa[:split] or a VQA JSONL file.")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=2), help="Number of items.")
+@click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu | ort:cuda | ort:tensorrt | trt")
+@click.option("--backend-opt", "backend_opts", multiple=True, help="key=value passed to the backend (repeatable).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--permutations", default=3, show_default=True, type=click.IntRange(min=1), help="K seeds of image=permuted.")
+@click.option("--corruptions", default="gaussian_noise,defocus_blur,contrast", show_default=True,
+              help="Image corruptions probed ('' for none).")
+@click.option("--severities", default="1,3,5", show_default=True, help="Corruption severities (1..5).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0), help="Resamples for CIs (0: none).")
+@click.option("--base-llm", type=click.Path(path_type=Path), default=None,
+              help="Text-only base model directory; enables multi-modal leakage (ML).")
+@click.option("--mode", type=click.Choice(["choices", "generate"]), default=None, help="Override the manifest's answer mode.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/bias"), show_default=True,
+              help="Folder for results.json.")
+def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
+            permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
+            mode: str | None, out: Path) -> int:
+    """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
+    corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
+    from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
+    from harness.mllm.summary import render_summary, write_results
+    from harness.scenarios.bias import BiasPlan
+
+    plan = BiasPlan(permutations=permutations, corruptions=_names(corruptions),
+                    severities=_ints(severities, "--severities"))
+    config = BiasConfig(model=model_dir or DEFAULT_MODEL, data=data, limit=limit, backend=backend,
+                        backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,
+                        base_llm=base_llm, mode=mode)
+
+    def progress(cell_id: str, done: int, total: int, seconds: float) -> None:
+        click.echo(f"[{done:>2}/{total}] {cell_id:<40} {seconds:6.2f}s", err=True)
+
+    doc = run_bias(config, progress)
+    path = write_results(out, doc)
+    click.echo(render_summary(doc))
+    click.echo(f"results: {path}", err=True)
+    return int(ExitCode.OK)

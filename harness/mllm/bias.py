@@ -1,0 +1,236 @@
+"""``mmharness bias`` as a library call: run the probe cells on a VLM, score, write results.json.
+
+``run_bias(config)`` opens the model's three graphs on the requested backend, evaluates every
+probe cell of ``harness.scenarios.bias`` over the VQA items (records per sample), derives the
+bias figures of ``harness.metrics.bias`` with paired bootstrap CIs over samples
+(``harness.metrics.stats.bootstrap_samples``: the same resampled items in every probe), and
+returns the results document (the same format as ``mmharness run``; cell states of kind
+``records``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data.vqa import VqaDataset, open_vqa
+from harness.errors import ConfigError
+from harness.metrics import bias as metrics
+from harness.metrics.stats import bootstrap_samples
+from harness.mllm.answer import Answerer
+from harness.mllm.manifest import load_vqa_spec
+from harness.mllm.records import figures as record_figures
+from harness.mllm.sessions import open_runtime
+from harness.scenarios.bias import CLEAN_ID, REMOVED_ID, TEXT_REMOVED_ID, BiasPlan, Prober, bias_cells
+from harness.scenarios.cells import Cell
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "vlm-synth-tiny"
+BASE_LLM_ID = "bias/base_llm"
+
+
+@dataclass(frozen=True)
+class BiasConfig:
+    """Everything that defines a bias run (hashed into ``config_hash``)."""
+
+    model: Path = DEFAULT_MODEL
+    data: str = "synthetic-vqa"
+    limit: int = 200
+    backend: str = "ort:cpu"
+    backend_options: tuple[str, ...] = ()
+    seed: int = 0
+    plan: BiasPlan = field(default_factory=BiasPlan)
+    bootstrap: int = 1000
+    base_llm: Path | None = None
+    mode: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model), "data": self.data, "backend": self.backend, "batch": 1, "limit": self.limit,
+            "seed": self.seed, "bootstrap": self.bootstrap, "expected_ps": [],
+            "plan": {"scenarios": ["bias"], "rmm_rates": [], "rmm_seeds": 1, "nm_levels": [], "nm_suite": {},
+                     "nm_severities": list(self.plan.severities), "bias": self.plan.to_dict()},
+            "base_llm": None if self.base_llm is None else str(self.base_llm),
+            "mode": self.mode,
+        }
+
+
+Progress = Callable[[str, int, int, float], None]
+
+
+def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset, image_free: bool = False) -> dict[str, Any]:
+    state: dict[str, list[Any]] = {k: [] for k in ("sample_index", "sample_id", "prediction", "choice", "correct", "n_choices")}
+    for item in data:
+        probe = prober.perturb(cell, item)
+        image = None if image_free else probe.image
+        answer = answerer.answer(image, probe.question, item.choices)
+        state["sample_index"].append(item.index)
+        state["sample_id"].append(item.sample_id)
+        state["prediction"].append(answer.text)
+        state["choice"].append(answer.choice)
+        state["correct"].append(int(answerer.is_correct(answer, item.answer)))
+        state["n_choices"].append(len(item.choices))
+    return state
+
+
+def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
+    digest = hashlib.sha256((model_dir / "manifest.json").read_bytes())
+    for role in sorted(graphs):
+        digest.update(graphs[role].read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate every probe cell and return the results document (not yet written)."""
+    spec = load_vqa_spec(config.model)
+    image_size = spec.image.size[0]
+    data = open_vqa(config.data, size=config.limit, seed=config.seed, image_size=image_size)
+    if config.limit and len(data) > config.limit:
+        data = VqaDataset(data.name, data.items[: config.limit], data.meta)
+    if config.mode == "choices" and any(not item.choices for item in data):
+        raise ConfigError(f"--mode choices: {data.name} has items without choices; use --mode generate")
+    cells = bias_cells(config.plan)
+    prober = Prober(data, config.seed, spec.missing_image)
+    entries: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    started = time.time()
+    with open_runtime(config.model, config.backend, config.backend_options, spec) as runtime:
+        answerer = Answerer(runtime, config.mode)
+        provenance = {"sessions": {role: s.provenance for role, s in
+                                   zip(("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}}
+        for position, cell in enumerate(cells):
+            start = time.perf_counter()
+            state = _records(answerer, prober, cell, data)
+            seconds[cell.id] = time.perf_counter() - start
+            entries[cell.id] = _entry(cell, state)
+            if progress:
+                progress(cell.id, position + 1, len(cells), seconds[cell.id])
+    if config.base_llm is not None:
+        with open_runtime(config.base_llm, config.backend, config.backend_options) as base_runtime:
+            base_cell = Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records")
+            start = time.perf_counter()
+            state = _records(Answerer(base_runtime, config.mode), prober, base_cell, data, image_free=True)
+            seconds[BASE_LLM_ID] = time.perf_counter() - start
+            entries[BASE_LLM_ID] = _entry(base_cell, state)
+            cells = [*cells, base_cell]
+    doc = _document(config, spec, data, cells, entries, provenance)
+    doc["aggregates"] = {"bias": bias_aggregates(entries, data, config.plan, config.bootstrap, config.seed)}
+    doc["timing"] = {"started": started, "seconds": round(time.time() - started, 3),
+                     "cell_seconds": {k: round(v, 4) for k, v in seconds.items()},
+                     "per_sample_ms": {k: round(1000 * v / len(data), 3) for k, v in seconds.items()}}
+    return doc
+
+
+def _entry(cell: Cell, state: dict[str, Any]) -> dict[str, Any]:
+    return {**cell.to_dict(), "status": "ok", "reason": None, "n_samples": len(state["correct"]), "batch_size": 1,
+            "state": state, "figures": record_figures(state, {})}
+
+
+def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell], entries: dict[str, Any],
+              provenance: dict[str, Any]) -> dict[str, Any]:
+    from harness import __version__
+
+    config_dict = config.to_dict()
+    canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":")).encode()
+    answers = sorted({choice for item in data for choice in item.choices} | {item.answer for item in data})
+    return {
+        "format": "mmharness.results",
+        "schema_version": 1,
+        "tool": {"name": "mmharness", "version": __version__},
+        "task": "vqa",
+        "config": config_dict,
+        "config_hash": "sha256:" + hashlib.sha256(canonical).hexdigest(),
+        "model": {"name": config.model.name, "hash": _model_hash(config.model, spec.graphs)},
+        "dataset": {"name": data.name, "fingerprint": data.fingerprint(), "n_samples": len(data),
+                    "classes": answers, "ignore_index": -1, "modalities": ["image", "text"], "meta": data.meta},
+        "shards": [{"index": 1, "count": 1}],
+        "provenance": provenance,
+        "plan": {"cells": [cell.id for cell in cells], "complete": True},
+        "cells": entries,
+        "aggregates": {},
+        "per_image": None,
+        "timing": {},
+    }
+
+
+def _column(entries: Mapping[str, Any], cell_id: str, key: str = "correct") -> np.ndarray:
+    return np.asarray(entries[cell_id]["state"][key])
+
+
+def _ci(columns: Mapping[str, np.ndarray], statistic: Callable[[Mapping[str, np.ndarray]], float],
+        n_boot: int, seed: int) -> dict[str, Any] | None:
+    if n_boot <= 0:
+        return None
+    interval = bootstrap_samples(columns, lambda c: _finite(statistic(c)), n_boot=n_boot, seed=seed)
+    return {"low": _json_float(interval.low), "high": _json_float(interval.high), "level": interval.level}
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else math.nan
+
+
+def bias_aggregates(entries: Mapping[str, Any], data: VqaDataset, plan: BiasPlan, n_boot: int, seed: int) -> dict[str, Any]:
+    """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs."""
+    permuted = [f"bias/image=permuted/k={k}" for k in range(plan.permutations)]
+    columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice")}
+    if REMOVED_ID not in entries:
+        raise ConfigError("the image=removed probe is needed for MG and the blind gap; keep it in --image-probes")
+    columns["removed"] = _column(entries, REMOVED_ID)
+    for k, cell_id in enumerate(permuted):
+        columns[f"perm{k}"] = _column(entries, cell_id)
+        columns[f"perm{k}_choice"] = _column(entries, cell_id, "choice")
+    if TEXT_REMOVED_ID in entries:
+        columns["text_removed"] = _column(entries, TEXT_REMOVED_ID)
+    if BASE_LLM_ID in entries:
+        columns["base"] = _column(entries, BASE_LLM_ID)
+    chance = metrics.chance_accuracy(np.asarray([len(item.choices) for item in data]))
+    stats: dict[str, Callable[[Mapping[str, np.ndarray]], float]] = {
+        "accuracy": lambda c: metrics.accuracy(c["clean"]),
+        "accuracy_image_removed": lambda c: metrics.accuracy(c["removed"]),
+        "multimodal_gain": lambda c: metrics.multimodal_gain(c["clean"], c["removed"]),
+        "blind_gap": lambda c: metrics.blind_gap(c["removed"], chance),
+        "vision_reliance": lambda c: metrics.vision_reliance(c["clean"], c["removed"], chance),
+        "perceptual_score": lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in range(len(permuted))]).absolute,
+        "perceptual_score_relative": lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in range(len(permuted))]).relative,
+        "swap_sensitivity": lambda c: metrics.swap_sensitivity(c["clean_choice"], [c[f"perm{k}_choice"] for k in range(len(permuted))]),
+    }
+    if "text_removed" in columns:
+        stats["shapley_image"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image
+        stats["shapley_text"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).text
+        stats["shapley_image_share"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image_share
+    if "base" in columns:
+        stats["multimodal_leakage"] = lambda c: metrics.multimodal_leakage(c["removed"], c["base"])
+    values = {name: _json_float(fn(columns)) for name, fn in stats.items()}
+    cis = {name: _ci(columns, fn, n_boot, seed) for name, fn in stats.items()}
+    return {
+        "available": True,
+        "units": "accuracies, MG, ML, blind gap, perceptual score, Shapley values: percent points; "
+                 "relative perceptual score, swap sensitivity, shares, vision reliance: fractions",
+        "chance": chance,
+        "values": values,
+        "ci": cis if n_boot > 0 else None,
+        "ci_method": f"paired percentile bootstrap over samples, {n_boot} resamples, seed {seed}",
+        "by_tag": _by_tag(entries, data),
+        "shapley_empty_value": chance,
+    }
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _by_tag(entries: Mapping[str, Any], data: VqaDataset) -> dict[str, dict[str, float]]:
+    """Accuracy of every cell on each tag subset (e.g. ``tempting``: the image contradicts the prior)."""
+    tags = sorted({tag for item in data for tag in item.tags})
+    out: dict[str, dict[str, float]] = {}
+    for tag in tags:
+        mask = np.asarray([tag in item.tags for item in data])
+        out[tag] = {cid: float(100.0 * np.asarray(e["state"]["correct"])[mask].mean()) for cid, e in entries.items()}
+    return out

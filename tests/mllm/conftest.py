@@ -1,0 +1,63 @@
+"""Tiny random VLMs built offline from config objects, exported once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+WORDS = [f"w{i}" for i in range(40)]
+
+
+def _text_config():  # type: ignore[no-untyped-def]
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=128, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+
+
+def tiny_llava():  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=16, patch_size=8, projection_dim=32)
+    config = LlavaConfig(vision_config=vision, text_config=_text_config(), image_token_id=4, vision_feature_layer=-2,
+                         vision_feature_select_strategy="default")
+    return LlavaForConditionalGeneration(config).eval()
+
+
+def tiny_idefics3():  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3VisionConfig
+
+    torch.manual_seed(1)
+    vision = Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=32, patch_size=8)
+    config = Idefics3Config(vision_config=vision.to_dict(), text_config=_text_config().to_dict(), image_token_id=4,
+                            scale_factor=2)
+    return Idefics3ForConditionalGeneration(config).eval()
+
+
+def _export(builder, root: Path, mode: str = "generate"):  # type: ignore[no-untyped-def]
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+
+    build_word_tokenizer(WORDS, root / "src" / "tokenizer.json")
+    model = builder()
+    export_mllm(model, root / "export", ExportOptions(tokenizer=root / "src" / "tokenizer.json", answer_mode=mode))
+    return model, root / "export"
+
+
+@pytest.fixture(scope="session")
+def llava_export(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return _export(tiny_llava, tmp_path_factory.mktemp("llava"), mode="choices")
+
+
+@pytest.fixture(scope="session")
+def idefics3_export(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return _export(tiny_idefics3, tmp_path_factory.mktemp("idefics3"))
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vlm-synth-tiny"
