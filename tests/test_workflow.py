@@ -81,3 +81,22 @@ def test_every_command_and_flag_exists(workflow):
         for token in call[2:]:
             if re.match(r"^--?[A-Za-z]", token):
                 assert token.split("=")[0] in known, f"mmharness {name} has no option {token} (has: {sorted(known)})"
+
+
+def test_thresholds_file_named_by_the_workflow_is_valid_for_a_real_sweep(workflow, tmp_path):
+    """The example thresholds parse with the gate's loader and every metric they name exists
+    in the results of an EMM+NM sweep (a tiny graph, so only names are checked, not values)."""
+    from onnx_graphs import build_seg_model_dir
+
+    from harness import gate
+    from harness.runner.config import RunConfig
+    from harness.runner.sweep import run_sweep
+    from harness.scenarios.plan import PlanSpec
+
+    path = WORKFLOW.parent.parent.parent / workflow["env"]["THRESHOLDS"]
+    rules = gate.load_thresholds(path)
+    assert rules.rules
+    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 3, "event": 3, "lidar": 3}, num_classes=7, size=(64, 64))
+    result = run_sweep(RunConfig(model_dir=Path(model.dir), plan=PlanSpec(scenarios=("emm",)), limit=2, bootstrap=0, out=tmp_path / "o", progress="off", batch=2))
+    report = gate.evaluate(result.doc, rules)  # unknown metric names would raise ConfigError
+    assert {c.metric for c in report.checks} >= {"clean", "emm.avg", "emm.e@0.1", "failed_cells"}
