@@ -1,0 +1,410 @@
+"""Export a multi-modal segmentation model (CMNeXt-style) to ONNX + ``manifest.json``.
+
+The source model takes its modalities as a list (``model([rgb, depth, event, lidar])``, as
+CMNeXt does), a dict, or keyword tensors. The export gives every modality its own named graph
+input, traced from distinct example tensors (identical tensors would let the tracer alias
+them) with batch >= 2 when the batch is dynamic (a batch of 1 gets specialised away). The
+opset is pinned and the exporter that actually ran is recorded. Afterwards the graph is
+checked (every modality is a consumed input: a model whose traced path ignores one would
+otherwise ship a graph that silently cannot see it) and compared with the torch model on
+random inputs and with each modality missing, before the manifest is written through
+``harness.manifest.write_manifest`` (which validates it against the graph).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from exporters.verify import ParityCase, ParityReport, compare, ort_session, random_feed, require_parity
+from harness.errors import BadInputError, ConfigError
+from harness.metrics.parity import Tolerance
+
+Call = Literal["list", "dict", "kwargs"]
+Exporter = Literal["dynamo", "torchscript"]
+CALLS: tuple[str, ...] = ("list", "dict", "kwargs")
+EXPORTERS: tuple[str, ...] = ("dynamo", "torchscript")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+KIND_BY_NAME = {"rgb": "image", "img": "image", "image": "image", "depth": "depth", "hha": "depth",
+                "lidar": "lidar", "event": "event", "thermal": "thermal"}
+
+
+class ExportError(BadInputError):
+    """The model cannot be exported as asked; the message says which part and how to fix it."""
+
+
+@dataclass(frozen=True)
+class MmssExportConfig:
+    """Everything an MMSS export needs besides the model. ``modalities`` are manifest entries."""
+
+    name: str
+    modalities: tuple[Mapping[str, Any], ...]
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    call: Call = "list"
+    opset: int = 18
+    exporter: Exporter = "dynamo"
+    dynamic_batch: bool = True
+    batch_max: int = 16
+    static_batch: int = 1
+    argmax: bool = False
+    ignore_index: int = 255
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    seed: int = 0
+    source_model: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.call not in CALLS:
+            raise ConfigError(f"--call {self.call!r} is invalid; expected one of {', '.join(CALLS)}")
+        if self.exporter not in EXPORTERS:
+            raise ConfigError(f"--exporter {self.exporter!r} is invalid; expected one of {', '.join(EXPORTERS)}")
+        if not self.modalities:
+            raise ConfigError("--modalities is empty; name at least one modality, e.g. --modalities rgb,depth")
+        names = [m["name"] for m in self.modalities]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"--modalities {names} repeats a name; every modality needs its own input")
+        if self.dynamic_batch and self.batch_max < 2:
+            raise ConfigError(f"--batch-max {self.batch_max} is invalid; a dynamic batch needs a maximum >= 2")
+        if not 7 <= self.opset <= 23:
+            raise ConfigError(f"--opset {self.opset} is invalid; expected 7..23 (default 18)")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m["input"] for m in self.modalities)
+
+    @property
+    def output(self) -> str:
+        return "class_map" if self.argmax else "logits"
+
+
+def default_modality(name: str, channels: int = 3) -> dict[str, Any]:
+    """A manifest modality entry with the usual preprocessing: ImageNet for RGB, ``/255`` otherwise."""
+    kind = KIND_BY_NAME.get(name, "image")
+    image = kind == "image" and channels == 3
+    return {
+        "name": name,
+        "input": name,
+        "kind": kind,
+        "layout": "NCHW",
+        "dtype": "float32",
+        "channels": channels,
+        "preprocess": {
+            "scale": 1.0 / 255.0,
+            "mean": list(IMAGENET_MEAN) if image else [0.0] * channels,
+            "std": list(IMAGENET_STD) if image else [1.0] * channels,
+        },
+        "missing": {"fill": "zero_normalized"},
+    }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_path: Path
+    manifest_path: Path
+    parity: ParityReport
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -- loading the user's model ----------------------------------------------------------------
+def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Module:
+    """Call ``pkg.module:factory`` or ``path/to/file.py:factory`` with ``args``; must return an ``nn.Module``."""
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--model {target!r} is not MODULE:FACTORY; expected e.g. mypkg.models:build or models/net.py:build")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise FileNotFoundError(str(path))
+            spec = importlib.util.spec_from_file_location(f"_mmss_user_{path.stem}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as error:  # the user's module may raise anything on import
+        raise ConfigError(f"--model {target}: cannot import {module_name!r} ({type(error).__name__}: {error}); "
+                          f"check the module path and that its dependencies are installed") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"--model {target}: {module_name!r} has no callable {attr!r}")
+    try:
+        model = factory(**dict(args or {}))
+    except TypeError as error:
+        raise ConfigError(f"--model {target}: calling {attr}(**{dict(args or {})}) failed ({error}); check --factory-arg") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"--model {target}: {attr}() returned {type(model).__name__}; expected a torch.nn.Module")
+    return model
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a state dict: ``.safetensors``, or a torch file read with ``weights_only=True`` (no code runs)."""
+    if not path.is_file():
+        raise ConfigError(f"--weights {path}: file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except ImportError:
+        raise ConfigError(f"--weights {path}: reading .safetensors needs: pip install safetensors") from None
+    except Exception as error:  # unpickling refusals, key mismatches, corrupt files
+        raise ConfigError(f"--weights {path}: cannot load into {type(model).__name__} ({str(error).splitlines()[0][:200]})") from None
+
+
+def _forward_parameters(model: nn.Module) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def check_call(model: nn.Module, names: Sequence[str], call: Call) -> None:
+    """Modality names and the calling convention must fit ``model.forward``'s signature."""
+    params = _forward_parameters(model)
+    if not params:
+        return
+    described = f"{type(model).__name__}.forward({', '.join(p.name for p in params)})"
+    if call == "kwargs":
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return
+        accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        unknown = [n for n in names if n not in accepted]
+        if unknown:
+            raise ExportError(f"modality names {unknown} do not match the forward signature {described}; "
+                              f"rename with --modalities to its parameter names, or use --call list/dict")
+        required = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        left = [n for n in required if n not in names]
+        if left:
+            raise ExportError(f"{described} requires {left}, which --modalities {list(names)} does not provide")
+    else:
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        if not positional:
+            raise ExportError(f"{described} takes no positional argument; --call {call} passes one {call} of tensors")
+
+
+class NamedInputs(nn.Module):
+    """``forward(*tensors)`` in modality order -> the model called its own way; logits or class map out."""
+
+    def __init__(self, model: nn.Module, names: Sequence[str], call: Call, argmax: bool) -> None:
+        super().__init__()
+        self.model, self.names, self.call, self.argmax = model, tuple(names), call, argmax
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.call == "list":
+            out = self.model(list(inputs))
+        elif self.call == "dict":
+            out = self.model(dict(zip(self.names, inputs)))
+        else:
+            out = self.model(**dict(zip(self.names, inputs)))
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        elif isinstance(out, Mapping):
+            out = out.get("logits", out.get("out", next(iter(out.values()))))
+        return out.argmax(1) if self.argmax else out
+
+
+# -- export --------------------------------------------------------------------------------
+def _shapes(config: MmssExportConfig, batch: int) -> dict[str, tuple[int, ...]]:
+    h, w = config.input_size
+    return {m["input"]: (batch, int(m["channels"]), h, w) for m in config.modalities}
+
+
+def _run_torch(wrapper: NamedInputs, config: MmssExportConfig):
+    names = config.names
+
+    def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            out = wrapper(*[torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names])
+        if not isinstance(out, torch.Tensor):
+            raise ExportError(f"the model returned {type(out).__name__}; expected a tensor of N x C x H x W logits")
+        return {config.output: out.numpy()}
+
+    return run
+
+
+def _op_from(error: BaseException) -> str | None:
+    """The operator an export error is about (``ns::name``), searched through the chain of causes."""
+    patterns = (r"OpOverload\(op='(\w+)\.(\w+)'", r"operator '(\w+)::(\w+)'", r"\b(aten)::(\w+)", r"\b(\w+)::(\w+)")
+    seen: BaseException | None = error
+    while seen is not None:
+        for pattern in patterns:
+            match = re.search(pattern, str(seen))
+            if match:
+                return f"{match.group(1)}::{match.group(2)}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path: Path, config: MmssExportConfig) -> None:
+    names = list(config.names)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if config.exporter == "dynamo":
+                dynamic = None
+                if config.dynamic_batch:
+                    batch = torch.export.Dim("batch", min=1, max=config.batch_max)
+                    dynamic = (tuple({0: batch} for _ in names),)
+                torch.onnx.export(wrapper, examples, str(path), input_names=names, output_names=[config.output],
+                                  opset_version=config.opset, dynamo=True, external_data=False,
+                                  dynamic_shapes=dynamic, verbose=False)
+            else:
+                axes = {n: {0: "batch"} for n in [*names, config.output]} if config.dynamic_batch else None
+                torch.onnx.export(wrapper, examples, str(path), input_names=names, output_names=[config.output],
+                                  opset_version=config.opset, dynamo=False, dynamic_axes=axes)
+    except Exception as error:  # torch raises many unrelated types here; all mean "cannot export"
+        op = _op_from(error)
+        first = re.sub(r"\x1b\[[0-9;]*m", "", next((ln.strip() for ln in str(error).splitlines() if ln.strip()), type(error).__name__))
+        what = f"operator {op} is not supported" if op else "export failed"
+        other = "torchscript" if config.exporter == "dynamo" else "dynamo"
+        raise ExportError(f"{config.name}: {what} by the {config.exporter} exporter at opset {config.opset} ({first[:200]}); "
+                          f"try --exporter {other}, another --opset, or replace the op in the model") from None
+
+
+def check_inputs_kept(path: Path, names: Sequence[str]) -> None:
+    """Every modality must be a graph input that some node consumes; otherwise the export is useless for it."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inputs = {i.name for i in graph.input}
+    consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    for name in names:
+        if name not in inputs or name not in consumed:
+            state = "is not a graph input" if name not in inputs else "is a graph input that no node reads"
+            raise ExportError(
+                f"{path.name}: modality {name!r} {state}: the traced forward ignores it (folded away); "
+                f"the model cannot use {name} (check that forward reads every modality, or drop it from --modalities)"
+            )
+
+
+def _actual_opset(path: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def parity_cases(config: MmssExportConfig) -> list[ParityCase]:
+    """Random inputs, then each modality replaced by its missing fill (zero after normalization)."""
+    batch = min(3, config.batch_max) if config.dynamic_batch else config.static_batch
+    base = random_feed(_shapes(config, batch), seed=config.seed + 1)
+    cases = [ParityCase("random", base)]
+    for m in config.modalities:
+        fill = missing_value(m)
+        feed = dict(base)
+        feed[m["input"]] = np.broadcast_to(fill, base[m["input"]].shape).astype(np.float32).copy()
+        cases.append(ParityCase(f"missing={m['name']}", feed))
+    return cases
+
+
+def missing_value(modality: Mapping[str, Any]) -> np.ndarray:
+    """The normalized-space value a missing modality is fed with (per channel, broadcastable to NCHW)."""
+    fill = modality.get("missing", {}).get("fill", "zero_normalized")
+    channels = int(modality["channels"])
+    if fill == "zero_raw":
+        pre = modality.get("preprocess", {})
+        mean = np.asarray(pre.get("mean", [0.0] * channels), np.float32)
+        std = np.asarray(pre.get("std", [1.0] * channels), np.float32)
+        return ((0.0 - mean) / std).reshape(1, channels, 1, 1)
+    return np.zeros((1, channels, 1, 1), np.float32)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_manifest(config: MmssExportConfig, onnx_file: str, provenance: Mapping[str, Any], report: ParityReport) -> dict[str, Any]:
+    batch: dict[str, Any] = {"dynamic": True, "max": config.batch_max} if config.dynamic_batch else {"dynamic": False, "size": config.static_batch}
+    output = {"name": config.output, "role": "class_map" if config.argmax else "logits", "layout": "NHW" if config.argmax else "NCHW"}
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "name": config.name,
+        "task": "segmentation",
+        "graphs": {"model": onnx_file},
+        "modalities": [dict(m) for m in config.modalities],
+        "outputs": [output],
+        "classes": list(config.classes),
+        "ignore_index": config.ignore_index,
+        "batch": batch,
+        "input_size": list(config.input_size),
+        "constants": [],
+        "provenance": dict(provenance),
+        "parity": report.summary(),
+    }
+    if config.description:
+        doc["description"] = config.description
+    return doc
+
+
+def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig, onnx_file: str = "model.onnx") -> ExportResult:
+    """Export ``model`` to ``out_dir/onnx_file`` + ``manifest.json``; raises on any failed check.
+
+    Order: signature check -> eager run on the examples (a clear error before any tracing) ->
+    export -> inputs kept -> ORT parity (random + each modality missing) -> manifest.
+    """
+    import onnx
+    import onnxruntime
+
+    from harness.manifest import write_manifest
+
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"export_mmss: model is a {type(model).__name__}; expected a torch.nn.Module")
+    model = model.eval()
+    check_call(model, config.names, config.call)
+    wrapper = NamedInputs(model, config.names, config.call, config.argmax).eval()
+    example_batch = 2 if config.dynamic_batch else config.static_batch
+    generator = torch.Generator().manual_seed(config.seed)
+    examples = tuple(torch.randn(shape, generator=generator) for shape in _shapes(config, example_batch).values())
+    reference = _run_torch(wrapper, config)
+    try:
+        reference({n: t.numpy() for n, t in zip(config.names, examples)})
+    except (TypeError, KeyError, IndexError, ValueError) as error:
+        raise ExportError(f"{type(model).__name__} cannot be called with --call {config.call} and modalities "
+                          f"{list(config.names)} ({type(error).__name__}: {error}); match the names and calling "
+                          f"convention to the model's forward") from None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / onnx_file
+    _export_graph(wrapper, examples, path, config)
+    onnx.checker.check_model(str(path))
+    check_inputs_kept(path, config.names)
+    class_axis = None if config.argmax else {config.output: 1}
+    report = compare(reference, ort_session(path), parity_cases(config), Tolerance(config.atol, config.rtol), class_axis)
+    require_parity(report, f"{path}")
+    provenance = {
+        "exporter": f"torch.onnx ({config.exporter})",
+        "opset": _actual_opset(path),
+        "torch": torch.__version__.split("+")[0],
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "source_model": config.source_model or f"{type(model).__module__}.{type(model).__name__}",
+        "seed": config.seed,
+        "example_batch": example_batch,
+        "call": config.call,
+    }
+    doc = build_manifest(config, onnx_file, provenance, report)
+    doc["checksums"] = {onnx_file: _sha256(path)}
+    manifest_path = out / "manifest.json"
+    write_manifest(manifest_path, doc)
+    return ExportResult(onnx_path=path, manifest_path=manifest_path, parity=report, provenance=provenance)

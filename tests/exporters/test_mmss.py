@@ -1,0 +1,214 @@
+"""MMSS export: round trips for list/dict/kwargs models, the folded-input and parity failures, bad input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from exporters.mmss import ExportError, MmssExportConfig, default_modality, export_mmss, load_factory
+from exporters.verify import ParityError
+from harness.cli import main
+from harness.errors import ConfigError, ExitCode
+from harness.manifest import load_manifest, validate_against_graph
+
+SIZE = (8, 8)
+NAMES = ("rgb", "depth", "event")
+
+
+class Fusion(nn.Module):
+    """Every modality matters and each has its own weights (so a swapped input would show)."""
+
+    def __init__(self, n: int = 3, classes: int = 4) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(3, classes, 3, padding=1) for _ in range(n))
+
+    def fuse(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return sum(conv(x) * (i + 1) for i, (conv, x) in enumerate(zip(self.convs, xs)))
+
+
+class ListModel(Fusion):
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        return self.fuse(x)
+
+
+class DictModel(Fusion):
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.fuse([batch["rgb"], batch["depth"], batch["event"]])
+
+
+class KwargsModel(Fusion):
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
+        return self.fuse([rgb, depth, event])
+
+
+class IgnoresDepth(Fusion):
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        return self.fuse([x[0], torch.zeros_like(x[0]), x[2]])
+
+
+class Mismatched(Fusion):
+    """Computes something else while being exported: the parity check must catch it."""
+
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        out = self.fuse(x)
+        if torch.onnx.is_in_onnx_export():
+            out = out + 0.01
+        return out
+
+
+def config(**overrides) -> MmssExportConfig:
+    values = dict(
+        name="tiny",
+        modalities=tuple(default_modality(n) for n in NAMES),
+        classes=("a", "b", "c", "d"),
+        input_size=SIZE,
+    )
+    values.update(overrides)
+    return MmssExportConfig(**values)
+
+
+def run_onnx(path, feed):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feed)[0]
+
+
+def distinct_inputs(batch: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {n: rng.standard_normal((batch, 3, *SIZE)).astype(np.float32) for n in NAMES}
+
+
+def test_list_model_round_trip_with_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = ListModel().eval()
+    result = export_mmss(model, tmp_path, config())
+    graph = onnx.load(str(result.onnx_path))
+    assert [i.name for i in graph.graph.input] == list(NAMES)
+    assert [o.name for o in graph.graph.output] == ["logits"]
+    manifest = load_manifest(str(tmp_path))
+    contract = validate_against_graph(manifest)
+    assert contract is not None
+    doc = json.loads(result.manifest_path.read_text())
+    assert doc["provenance"]["exporter"] == "torch.onnx (dynamo)" and doc["provenance"]["opset"] == 18
+    assert doc["batch"] == {"dynamic": True, "max": 16}
+    assert set(doc["parity"]["cases"]) == {"random", "missing=rgb", "missing=depth", "missing=event"}
+    assert doc["parity"]["passed"] is True
+    # a batch size never seen at export time, checked against an independent torch evaluation
+    feed = distinct_inputs(5)
+    with torch.no_grad():
+        expected = model([torch.from_numpy(feed[n]) for n in NAMES]).numpy()
+    np.testing.assert_allclose(run_onnx(result.onnx_path, feed), expected, atol=1e-5)
+    # inputs are not interchangeable: swapping two modalities changes the output
+    swapped = dict(feed, rgb=feed["depth"], depth=feed["rgb"])
+    assert np.abs(run_onnx(result.onnx_path, swapped) - expected).max() > 1e-3
+
+
+def test_dict_model_with_torchscript_exporter_and_static_batch(tmp_path):
+    model = DictModel().eval()
+    result = export_mmss(model, tmp_path, config(call="dict", exporter="torchscript", opset=17, dynamic_batch=False, static_batch=2))
+    doc = json.loads(result.manifest_path.read_text())
+    assert doc["provenance"]["exporter"] == "torch.onnx (torchscript)" and doc["provenance"]["opset"] == 17
+    assert doc["batch"] == {"dynamic": False, "size": 2}
+    feed = distinct_inputs(2)
+    with torch.no_grad():
+        expected = model({n: torch.from_numpy(v) for n, v in feed.items()}).numpy()
+    np.testing.assert_allclose(run_onnx(result.onnx_path, feed), expected, atol=1e-5)
+
+
+def test_kwargs_model_argmax_variant(tmp_path):
+    model = KwargsModel().eval()
+    result = export_mmss(model, tmp_path, config(call="kwargs", argmax=True))
+    doc = json.loads(result.manifest_path.read_text())
+    assert doc["outputs"] == [{"name": "class_map", "role": "class_map", "layout": "NHW"}]
+    feed = distinct_inputs(3)
+    with torch.no_grad():
+        logits = model(**{n: torch.from_numpy(v) for n, v in feed.items()}).numpy()
+    out = run_onnx(result.onnx_path, feed)
+    assert out.shape == (3, *SIZE) and out.dtype == np.int64
+    assert np.array_equal(out, logits.argmax(1))
+
+
+def test_input_folded_away_is_an_error(tmp_path):
+    with pytest.raises(ExportError, match="modality 'depth' .*folded away"):
+        export_mmss(IgnoresDepth().eval(), tmp_path, config())
+
+
+def test_parity_failure_fails_the_export(tmp_path):
+    with pytest.raises(ParityError, match=r"parity FAILED on case 'random', output 'logits': max abs error 0\.01"):
+        export_mmss(Mismatched().eval(), tmp_path, config())
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_modality_names_must_match_the_forward_signature(tmp_path):
+    bad = config(call="kwargs", modalities=tuple(default_modality(n) for n in ("rgb", "depth", "thermal")))
+    with pytest.raises(ExportError, match=r"modality names \['thermal'\] do not match the forward signature"):
+        export_mmss(KwargsModel().eval(), tmp_path, bad)
+    with pytest.raises(ExportError, match="cannot be called with --call dict"):
+        export_mmss(DictModel().eval(), tmp_path, config(call="dict", modalities=bad.modalities))
+
+
+@torch.library.custom_op("mmharness_test::mystery", mutates_args=())
+def _mystery(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
+@_mystery.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class Unsupported(Fusion):
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        return _mystery(self.fuse(x))
+
+
+def test_unsupported_op_names_op_and_opset(tmp_path):
+    with pytest.raises(ExportError, match=r"operator mmharness_test::mystery is not supported by the dynamo exporter at opset 18"):
+        export_mmss(Unsupported().eval(), tmp_path, config())
+
+
+def test_factory_loading_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot import 'no_such_pkg.models'"):
+        load_factory("no_such_pkg.models:build")
+    source = tmp_path / "net.py"
+    source.write_text("def build():\n    return 42\n")
+    with pytest.raises(ConfigError, match="returned int; expected a torch.nn.Module"):
+        load_factory(f"{source}:build")
+    with pytest.raises(ConfigError, match="not MODULE:FACTORY"):
+        load_factory("just_a_name")
+
+
+def test_cli_exports_and_reports_bad_input(tmp_path, capsys):
+    source = tmp_path / "net.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        class Net(torch.nn.Module):
+            def __init__(self, classes):
+                super().__init__()
+                self.a = torch.nn.Conv2d(3, classes, 1)
+                self.b = torch.nn.Conv2d(3, classes, 1)
+            def forward(self, x):
+                return self.a(x[0]) + self.b(x[1])
+        def build(classes=2):
+            return Net(classes)
+    """))
+    out = tmp_path / "exported"
+    def args(modalities: str) -> list[str]:
+        return ["export", "mmss", "--model", f"{source}:build", "--factory-arg", "classes=3", "--modalities", modalities,
+                "--classes", "x,y,z", "--input-size", "8x8", "--out", str(out), "--exporter", "torchscript"]
+
+    assert main(args("rgb,lidar")) == ExitCode.OK
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["name"] == "exported" and doc["classes"] == ["x", "y", "z"]
+    assert [m["kind"] for m in doc["modalities"]] == ["image", "lidar"]
+    capsys.readouterr()
+    assert main(args("rgb,lidar,depth")) == ExitCode.BAD_INPUT
+    assert "modality 'depth'" in capsys.readouterr().err  # a third input the list model never reads
+    assert main(["export", "mmss", "--model", "nope:build", "--modalities", "rgb", "--classes", "a", "--out", str(out)]) == ExitCode.BAD_INPUT
+    assert "cannot import 'nope'" in capsys.readouterr().err
