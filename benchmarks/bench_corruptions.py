@@ -23,13 +23,31 @@ from pathlib import Path
 import numpy as np
 
 IMAGENET_C = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
 )
 
 
 def _load_peer() -> object:
-    path = Path(__file__).resolve().parents[1] / "tests" / "corruptions" / "corruption_peer.py"
+    path = (
+        Path(__file__).resolve().parents[1]
+        / "tests"
+        / "corruptions"
+        / "corruption_peer.py"
+    )
     spec = importlib.util.spec_from_file_location("corruptions_peer", path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -46,7 +64,13 @@ def _image(size: int) -> np.ndarray:
 
 
 def _psnr(clean: np.ndarray, other: np.ndarray) -> float:
-    mse = np.mean((clean.astype(np.float64) - np.clip(other, 0, 255).astype(np.uint8).astype(np.float64)) ** 2)
+    mse = np.mean(
+        (
+            clean.astype(np.float64)
+            - np.clip(other, 0, 255).astype(np.uint8).astype(np.float64)
+        )
+        ** 2
+    )
     return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
 
 
@@ -73,26 +97,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = peer.load()
     except ImportError as error:
-        print(f"imagecorruptions is not importable ({error}); pip install --no-deps imagecorruptions && "
-              "pip install scikit-image 'setuptools<81'", file=sys.stderr)
+        print(
+            f"imagecorruptions is not importable ({error}); pip install --no-deps imagecorruptions && "
+            "pip install scikit-image 'setuptools<81'",
+            file=sys.stderr,
+        )
         return 3
     image = _image(args.size)
-    print(f"{len(IMAGENET_C)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
-          f"median of {args.repeats} (ms per image)")
-    print(f"{'corruption':18s} {'ours ms':>9s} {'peer ms':>9s} {'speedup':>8s} {'PSNR ours':>10s} {'PSNR peer':>10s}")
+    print(
+        f"{len(IMAGENET_C)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
+        f"median of {args.repeats} (ms per image)"
+    )
+    print(
+        f"{'corruption':18s} {'ours ms':>9s} {'peer ms':>9s} {'speedup':>8s} {'PSNR ours':>10s} {'PSNR peer':>10s}"
+    )
     total_ours = total_peer = 0.0
     for name in IMAGENET_C:
         ours, out_ours = _median_seconds(
-            lambda seed: corrupt(image, name, args.severity, np.random.default_rng(seed)), args.repeats
+            lambda seed, name=name: corrupt(
+                image, name, args.severity, np.random.default_rng(seed)
+            ),
+            args.repeats,
         )
         theirs, out_peer = _median_seconds(
-            lambda seed: peer.run(module, image, name, args.severity, seed), args.repeats
+            lambda seed, name=name: peer.run(module, image, name, args.severity, seed),
+            args.repeats,
         )
         total_ours += ours
         total_peer += theirs
-        print(f"{name:18s} {ours * 1e3:9.1f} {theirs * 1e3:9.1f} {theirs / ours:7.1f}x "
-              f"{_psnr(image, out_ours):10.2f} {_psnr(image, out_peer):10.2f}")
-    print(f"{'total':18s} {total_ours * 1e3:9.1f} {total_peer * 1e3:9.1f} {total_peer / total_ours:7.1f}x")
+        print(
+            f"{name:18s} {ours * 1e3:9.1f} {theirs * 1e3:9.1f} {theirs / ours:7.1f}x "
+            f"{_psnr(image, out_ours):10.2f} {_psnr(image, out_peer):10.2f}"
+        )
+    print(
+        f"{'total':18s} {total_ours * 1e3:9.1f} {total_peer * 1e3:9.1f} {total_peer / total_ours:7.1f}x"
+    )
     return 0
 
 

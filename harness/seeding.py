@@ -25,21 +25,31 @@ def stable_hash(text: str) -> int:
     """
     if not isinstance(text, str):
         raise TypeError(f"stable_hash expects a str, got {type(text).__name__}")
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"
+    )
 
 
-def rng_for(run_seed: int, cell_id: str, sample_index: int, modality: str) -> np.random.Generator:
+def rng_for(
+    run_seed: int, cell_id: str, sample_index: int, modality: str
+) -> np.random.Generator:
     """The generator for one sample of one modality in one cell.
 
     Entropy is ``[run_seed, sample_index, stable_hash(cell_id), stable_hash(modality)]`` (all
     non-negative integers), fed to ``SeedSequence`` and a PCG64 bit generator.
     """
     if run_seed < 0 or sample_index < 0:
-        raise ValueError(f"run_seed and sample_index must be >= 0 (got {run_seed}, {sample_index})")
-    sequence = np.random.SeedSequence([int(run_seed), int(sample_index), stable_hash(cell_id), stable_hash(modality)])
+        raise ValueError(
+            f"run_seed and sample_index must be >= 0 (got {run_seed}, {sample_index})"
+        )
+    sequence = np.random.SeedSequence(
+        [int(run_seed), int(sample_index), stable_hash(cell_id), stable_hash(modality)]
+    )
     return np.random.Generator(np.random.PCG64(sequence))
 
 
-def rngs_for(run_seed: int, cell_id: str, sample_indices: Iterable[int], modality: str) -> list[np.random.Generator]:
+def rngs_for(
+    run_seed: int, cell_id: str, sample_indices: Iterable[int], modality: str
+) -> list[np.random.Generator]:
     """One generator per sample of a batch (``rng_for`` for each index, in order)."""
     return [rng_for(run_seed, cell_id, index, modality) for index in sample_indices]

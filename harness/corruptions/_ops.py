@@ -38,7 +38,9 @@ def scalars(rngs: Rngs, low: float, high: float) -> npt.NDArray[np.float64]:
 
 
 def stacked(
-    batch: FloatBatch, fn: Callable[[np.ndarray], np.ndarray], max_channels: int = _CV_MAX_CHANNELS
+    batch: FloatBatch,
+    fn: Callable[[np.ndarray], np.ndarray],
+    max_channels: int = _CV_MAX_CHANNELS,
 ) -> FloatBatch:
     """Apply a channel-wise OpenCV function to every sample of an ``N x H x W x C`` batch.
 
@@ -47,12 +49,14 @@ def stacked(
     OpenCV picks different SIMD paths for different channel counts, and a sample's result
     must not depend on how many others share its batch.
     """
-    n, h, w, c = batch.shape
+    _n, _h, _w, c = batch.shape
     outputs = []
     for sample in batch:
         chunks = []
         for start in range(0, c, max_channels):
-            result = fn(np.ascontiguousarray(sample[:, :, start : start + max_channels]))
+            result = fn(
+                np.ascontiguousarray(sample[:, :, start : start + max_channels])
+            )
             chunks.append(result.reshape(result.shape[0], result.shape[1], -1))
         outputs.append(np.concatenate(chunks, axis=2) if len(chunks) > 1 else chunks[0])
     return np.stack(outputs).astype(np.float32, copy=False)
@@ -60,25 +64,40 @@ def stacked(
 
 def gaussian_ksize(sigma: float, truncate: float = 4.0) -> int:
     """Odd kernel size covering ``truncate`` standard deviations (scikit-image/SciPy's default 4)."""
-    return 2 * int(math.ceil(truncate * sigma)) + 1
+    return 2 * math.ceil(truncate * sigma) + 1
 
 
-def gaussian_blur(batch: FloatBatch, sigma: float, border: int | None = None, truncate: float = 4.0) -> FloatBatch:
+def gaussian_blur(
+    batch: FloatBatch, sigma: float, border: int | None = None, truncate: float = 4.0
+) -> FloatBatch:
     """Gaussian blur of each plane; the default border replicates the edge (SciPy's 'nearest')."""
     import cv2
 
     k = gaussian_ksize(sigma, truncate)
     mode = cv2.BORDER_REPLICATE if border is None else border
-    return stacked(batch, lambda p: cv2.GaussianBlur(p, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=mode))
+    return stacked(
+        batch,
+        lambda p: cv2.GaussianBlur(
+            p, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=mode
+        ),
+    )
 
 
-def gaussian_blur_2d(image: np.ndarray, sigma: float, border: int | None = None, truncate: float = 4.0) -> np.ndarray:
+def gaussian_blur_2d(
+    image: np.ndarray, sigma: float, border: int | None = None, truncate: float = 4.0
+) -> np.ndarray:
     """Gaussian blur of one ``H x W`` float32 map (helper for texture generation)."""
     import cv2
 
     k = gaussian_ksize(sigma, truncate)
     mode = cv2.BORDER_REPLICATE if border is None else border
-    return cv2.GaussianBlur(image.astype(np.float32, copy=False), (k, k), sigmaX=sigma, sigmaY=sigma, borderType=mode)
+    return cv2.GaussianBlur(
+        image.astype(np.float32, copy=False),
+        (k, k),
+        sigmaX=sigma,
+        sigmaY=sigma,
+        borderType=mode,
+    )
 
 
 def motion_kernel(radius: int, sigma: float, angle_deg: float) -> np.ndarray:
@@ -102,7 +121,12 @@ def motion_kernel(radius: int, sigma: float, angle_deg: float) -> np.ndarray:
 
 
 def fractal_noise(
-    rng: np.random.Generator, height: int, width: int, decay: float, base: int = 2, work: int = 256
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    decay: float,
+    base: int = 2,
+    work: int = 256,
 ) -> np.ndarray:
     """A ``height x width`` fractal (plasma-like) map in [0, 1].
 
@@ -119,7 +143,9 @@ def fractal_noise(
     cells, amplitude = base, 1.0
     while cells <= size:
         grid = rng.uniform(-1.0, 1.0, size=(cells + 1, cells + 1)).astype(np.float32)
-        total += np.float32(amplitude) * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+        total += np.float32(amplitude) * cv2.resize(
+            grid, (size, size), interpolation=cv2.INTER_CUBIC
+        )
         cells *= 2
         amplitude /= decay
     side = max(height, width)
@@ -135,11 +161,16 @@ def zoom_center(batch: FloatBatch, factor: float) -> FloatBatch:
     """Magnify every plane by ``factor`` about the image centre, keeping the size (bilinear)."""
     import cv2
 
-    n, h, w, c = batch.shape
+    _n, h, w, _c = batch.shape
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    matrix = np.array([[factor, 0.0, cx * (1 - factor)], [0.0, factor, cy * (1 - factor)]], np.float32)
+    matrix = np.array(
+        [[factor, 0.0, cx * (1 - factor)], [0.0, factor, cy * (1 - factor)]], np.float32
+    )
     return stacked(
-        batch, lambda p: cv2.warpAffine(p, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        batch,
+        lambda p: cv2.warpAffine(
+            p, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        ),
     )
 
 

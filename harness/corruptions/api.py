@@ -41,11 +41,22 @@ def names(kind: str | None = None) -> list[str]:
     if kind is None:
         return CORRUPTIONS.names()
     if kind not in KINDS:
-        raise ConfigError(f"unknown modality kind {kind!r} (allowed: {', '.join(KINDS)})")
+        raise ConfigError(
+            f"unknown modality kind {kind!r} (allowed: {', '.join(KINDS)})"
+        )
     return [n for n in CORRUPTIONS.names() if kind in CORRUPTIONS.get(n).kinds]
 
 
-FAMILIES = ("imagenet-c", "imagenet-c-extra", "sensor", "depth", "lidar", "event", "thermal", "geometry")
+FAMILIES = (
+    "imagenet-c",
+    "imagenet-c-extra",
+    "sensor",
+    "depth",
+    "lidar",
+    "event",
+    "thermal",
+    "geometry",
+)
 
 
 def describe(kind: str | None = None) -> list[Corruption]:
@@ -59,8 +70,14 @@ def describe(kind: str | None = None) -> list[Corruption]:
 
 
 def _check_severity(name: str, severity: object) -> int:
-    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-        raise ConfigError(f"corruption {name!r}: severity must be an integer 1..5, got {severity!r}")
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, (int, np.integer))
+        or severity not in SEVERITIES
+    ):
+        raise ConfigError(
+            f"corruption {name!r}: severity must be an integer 1..5, got {severity!r}"
+        )
     return int(severity)
 
 
@@ -68,7 +85,9 @@ def _check_kind(spec: Corruption, kind: str | None) -> str:
     if kind is None:
         return spec.kinds[0]
     if kind not in KINDS:
-        raise ConfigError(f"unknown modality kind {kind!r} (allowed: {', '.join(KINDS)})")
+        raise ConfigError(
+            f"unknown modality kind {kind!r} (allowed: {', '.join(KINDS)})"
+        )
     if kind not in spec.kinds:
         raise ConfigError(
             f"corruption {spec.name!r} does not apply to {kind} modalities (applies to: {', '.join(spec.kinds)}); "
@@ -80,7 +99,9 @@ def _check_kind(spec: Corruption, kind: str | None) -> str:
 def _to_nhwc(x: np.ndarray, layout: str, name: str) -> tuple[np.ndarray, bool]:
     """The array as a 4-D channel-last batch, and whether a batch axis was added."""
     if layout not in ("HWC", "CHW"):
-        raise ConfigError(f"corruption {name!r}: layout must be 'HWC' or 'CHW', got {layout!r}")
+        raise ConfigError(
+            f"corruption {name!r}: layout must be 'HWC' or 'CHW', got {layout!r}"
+        )
     if x.ndim == 2:
         return x[None, :, :, None], True
     if x.ndim == 3:
@@ -117,11 +138,15 @@ def _to_float(x: np.ndarray, kind: str, name: str) -> tuple[np.ndarray, float | 
             "pass uint8 or divide by the sensor's full scale"
         )
     if kind not in _UNIT_RANGE_KINDS and low < 0.0:
-        raise ConfigError(f"corruption {name!r}: {kind} input must be >= 0 (0 = no reading), got minimum {low:.4g}")
+        raise ConfigError(
+            f"corruption {name!r}: {kind} input must be >= 0 (0 = no reading), got minimum {low:.4g}"
+        )
     return values, None
 
 
-def _generators(rng: np.random.Generator | Sequence[np.random.Generator], n: int, name: str) -> list[np.random.Generator]:
+def _generators(
+    rng: np.random.Generator | Sequence[np.random.Generator], n: int, name: str
+) -> list[np.random.Generator]:
     if isinstance(rng, np.random.Generator):
         return [rng] if n == 1 else list(rng.spawn(n))
     rngs = list(rng)
@@ -151,7 +176,9 @@ def corrupt(
     level = _check_severity(name, severity)
     kind = _check_kind(spec, kind)
     if not isinstance(x, np.ndarray):
-        raise ConfigError(f"corruption {name!r}: expected a numpy array, got {type(x).__name__}")
+        raise ConfigError(
+            f"corruption {name!r}: expected a numpy array, got {type(x).__name__}"
+        )
     batch, single = _to_nhwc(x, layout, name)
     gray = kind == "image" and batch.shape[3] == 1
     if spec.channels is not None and not gray and batch.shape[3] not in spec.channels:
@@ -160,7 +187,9 @@ def corrupt(
             f"(shape {x.shape}, layout {layout})"
         )
     if min(batch.shape[1:3]) < 8:
-        raise ConfigError(f"corruption {name!r}: image is too small ({batch.shape[1]} x {batch.shape[2]}); needs >= 8 x 8")
+        raise ConfigError(
+            f"corruption {name!r}: image is too small ({batch.shape[1]} x {batch.shape[2]}); needs >= 8 x 8"
+        )
     values, peak = _to_float(batch, kind, name)
     if gray:  # colour corruptions see a grey RGB image and hand back its mean
         values = np.repeat(values, 3, axis=3)

@@ -11,18 +11,49 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.corruptions._ops import gaussian_blur as _gaussian, motion_kernel, scalars, stacked, zoom_center
+from harness.corruptions._ops import gaussian_blur as _gaussian
+from harness.corruptions._ops import motion_kernel, scalars, stacked, zoom_center
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
 GAUSSIAN_BLUR_SIGMA = (1, 2, 3, 4, 6)  # pixels
-DEFOCUS_BLUR = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))  # (disk radius px, anti-alias sigma)
-GLASS_BLUR = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))  # (sigma, max shift px, iterations)
-MOTION_BLUR = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))  # (trail radius px, trail sigma px); angle U(-45, 45)
-ZOOM_BLUR_MAX = ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))  # zooms 1..max by step
+DEFOCUS_BLUR = (
+    (3, 0.1),
+    (4, 0.5),
+    (6, 0.5),
+    (8, 0.5),
+    (10, 0.5),
+)  # (disk radius px, anti-alias sigma)
+GLASS_BLUR = (
+    (0.7, 1, 2),
+    (0.9, 2, 1),
+    (1, 2, 3),
+    (1.1, 3, 2),
+    (1.5, 4, 2),
+)  # (sigma, max shift px, iterations)
+MOTION_BLUR = (
+    (10, 3),
+    (15, 5),
+    (15, 8),
+    (15, 12),
+    (20, 15),
+)  # (trail radius px, trail sigma px); angle U(-45, 45)
+ZOOM_BLUR_MAX = (
+    (1.11, 0.01),
+    (1.16, 0.01),
+    (1.21, 0.02),
+    (1.26, 0.02),
+    (1.31, 0.03),
+)  # zooms 1..max by step
 
 
-@register("gaussian_blur", kinds=("image",), family="imagenet-c-extra", severities=GAUSSIAN_BLUR_SIGMA,
-          unit=" px", summary="Gaussian blur, sigma")
+@register(
+    "gaussian_blur",
+    kinds=("image",),
+    family="imagenet-c-extra",
+    severities=GAUSSIAN_BLUR_SIGMA,
+    unit=" px",
+    summary="Gaussian blur, sigma",
+)
 def gaussian_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.clip(_gaussian(x, GAUSSIAN_BLUR_SIGMA[severity - 1]), 0.0, 1.0)
 
@@ -40,8 +71,13 @@ def disk_kernel(radius: int, alias_sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(disk, (k, k), sigmaX=alias_sigma)
 
 
-@register("defocus_blur", kinds=("image",), family="imagenet-c", severities=DEFOCUS_BLUR,
-          summary="disk PSF, (radius px, anti-alias sigma)")
+@register(
+    "defocus_blur",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=DEFOCUS_BLUR,
+    summary="disk PSF, (radius px, anti-alias sigma)",
+)
 def defocus_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
@@ -52,16 +88,28 @@ def defocus_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
 def _local_gather(x: FloatBatch, max_shift: int, rngs: Rngs) -> FloatBatch:
     """Each interior pixel takes the value of a random neighbour offset by [-d, d) in y and x."""
     n, h, w, _ = x.shape
-    offsets = np.stack([rng.integers(-max_shift, max_shift, size=(2, h, w)) for rng in rngs])
+    offsets = np.stack(
+        [rng.integers(-max_shift, max_shift, size=(2, h, w)) for rng in rngs]
+    )
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    interior = (yy > max_shift) & (yy <= h - max_shift - 1) & (xx > max_shift) & (xx <= w - max_shift - 1)
+    interior = (
+        (yy > max_shift)
+        & (yy <= h - max_shift - 1)
+        & (xx > max_shift)
+        & (xx <= w - max_shift - 1)
+    )
     src_y = np.where(interior, yy + offsets[:, 0], yy)
     src_x = np.where(interior, xx + offsets[:, 1], xx)
     return x[np.arange(n)[:, None, None], src_y, src_x]
 
 
-@register("glass_blur", kinds=("image",), family="imagenet-c", severities=GLASS_BLUR,
-          summary="blur, local pixel scrambling, blur: (sigma, max shift px, iterations)")
+@register(
+    "glass_blur",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=GLASS_BLUR,
+    summary="blur, local pixel scrambling, blur: (sigma, max shift px, iterations)",
+)
 def glass_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     sigma, max_shift, iterations = GLASS_BLUR[severity - 1]
     # ImageNet-C scrambles an 8-bit image: quantize after the first blur, as it does
@@ -75,22 +123,36 @@ def glass_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.clip(_gaussian(out.astype(np.float32), sigma), 0.0, 1.0)
 
 
-@register("motion_blur", kinds=("image",), family="imagenet-c", severities=MOTION_BLUR,
-          summary="one-sided Gaussian trail at a random angle in [-45, 45] deg: (radius px, sigma px)")
+@register(
+    "motion_blur",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=MOTION_BLUR,
+    summary="one-sided Gaussian trail at a random angle in [-45, 45] deg: (radius px, sigma px)",
+)
 def motion_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
     radius, sigma = MOTION_BLUR[severity - 1]
     angles = scalars(rngs, -45.0, 45.0)
     out = np.empty_like(x)
-    for i, angle in enumerate(angles):  # one kernel per sample: its angle is its own draw
+    for i, angle in enumerate(
+        angles
+    ):  # one kernel per sample: its angle is its own draw
         kernel = motion_kernel(radius, sigma, angle)
-        out[i] = cv2.filter2D(x[i], -1, kernel, borderType=cv2.BORDER_REPLICATE).reshape(x[i].shape)
+        out[i] = cv2.filter2D(
+            x[i], -1, kernel, borderType=cv2.BORDER_REPLICATE
+        ).reshape(x[i].shape)
     return np.clip(out, 0.0, 1.0)
 
 
-@register("zoom_blur", kinds=("image",), family="imagenet-c", severities=ZOOM_BLUR_MAX,
-          summary="mean of centre zooms 1..max: (max zoom, step)")
+@register(
+    "zoom_blur",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=ZOOM_BLUR_MAX,
+    summary="mean of centre zooms 1..max: (max zoom, step)",
+)
 def zoom_blur(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     top, step = ZOOM_BLUR_MAX[severity - 1]
     factors = np.arange(1.0, top, step)

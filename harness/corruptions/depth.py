@@ -14,12 +14,42 @@ import numpy as np
 from harness.corruptions._ops import normal, stacked, uniform
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
-DEPTH_NOISE_STD = (0.005, 0.01, 0.02, 0.04, 0.07)  # additive, fraction of the sample's range
-DEPTH_MULT_NOISE_STD = (0.01, 0.02, 0.04, 0.07, 0.12)  # relative: d * (1 + N(0, s)), grows with distance
-DEPTH_HOLE_FRACTION = (0.02, 0.05, 0.1, 0.2, 0.35)  # fraction of pixel sites inside dropout blobs
+DEPTH_NOISE_STD = (
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.07,
+)  # additive, fraction of the sample's range
+DEPTH_MULT_NOISE_STD = (
+    0.01,
+    0.02,
+    0.04,
+    0.07,
+    0.12,
+)  # relative: d * (1 + N(0, s)), grows with distance
+DEPTH_HOLE_FRACTION = (
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.35,
+)  # fraction of pixel sites inside dropout blobs
 DEPTH_LEVELS = (128, 64, 32, 16, 8)  # quantization levels over the sample's range
-DEPTH_RANGE_KEEP = (0.9, 0.75, 0.6, 0.45, 0.3)  # readings beyond this fraction of the range are lost
-FLYING_PIXELS = ((0.2, 3), (0.35, 3), (0.5, 5), (0.7, 5), (0.9, 7))  # (prob. at an edge, window px)
+DEPTH_RANGE_KEEP = (
+    0.9,
+    0.75,
+    0.6,
+    0.45,
+    0.3,
+)  # readings beyond this fraction of the range are lost
+FLYING_PIXELS = (
+    (0.2, 3),
+    (0.35, 3),
+    (0.5, 5),
+    (0.7, 5),
+    (0.9, 7),
+)  # (prob. at an edge, window px)
 EDGE_JUMP = 0.05  # a depth discontinuity: local max - min above 5% of the range
 
 
@@ -33,21 +63,33 @@ def _site_shape(x: FloatBatch) -> tuple[int, ...]:
     return x.shape[1:3] + (1,)
 
 
-@register("depth_gaussian_noise", kinds=("depth",), family="depth", severities=DEPTH_NOISE_STD,
-          summary="additive Gaussian noise on valid readings, std as fraction of range")
+@register(
+    "depth_gaussian_noise",
+    kinds=("depth",),
+    family="depth",
+    severities=DEPTH_NOISE_STD,
+    summary="additive Gaussian noise on valid readings, std as fraction of range",
+)
 def depth_gaussian_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     noise = normal(rngs, _site_shape(x), DEPTH_NOISE_STD[severity - 1]) * _range(x)
     return np.where(x > 0, np.maximum(x + noise, 0.0), x).astype(np.float32)
 
 
-@register("depth_multiplicative_noise", kinds=("depth",), family="depth", severities=DEPTH_MULT_NOISE_STD,
-          summary="distance-proportional noise d*(1+N(0,s)), relative std s")
+@register(
+    "depth_multiplicative_noise",
+    kinds=("depth",),
+    family="depth",
+    severities=DEPTH_MULT_NOISE_STD,
+    summary="distance-proportional noise d*(1+N(0,s)), relative std s",
+)
 def depth_multiplicative_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     noise = normal(rngs, _site_shape(x), DEPTH_MULT_NOISE_STD[severity - 1])
     return np.maximum(x * (1.0 + noise), 0.0).astype(np.float32)
 
 
-def blob_mask(rngs: Rngs, h: int, w: int, fraction: float, cell: int = 16) -> np.ndarray:
+def blob_mask(
+    rngs: Rngs, h: int, w: int, fraction: float, cell: int = 16
+) -> np.ndarray:
     """``N x H x W x 1`` boolean blobs covering exactly ``round(fraction * H * W)`` sites per sample.
 
     Low-resolution uniform noise (one value per ``cell`` px) is upsampled bicubically and
@@ -56,7 +98,7 @@ def blob_mask(rngs: Rngs, h: int, w: int, fraction: float, cell: int = 16) -> np
     import cv2
 
     masks = []
-    count = int(round(fraction * h * w))
+    count = round(fraction * h * w)
     for rng in rngs:
         coarse = rng.random((max(2, h // cell), max(2, w // cell))).astype(np.float32)
         field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -69,30 +111,50 @@ def blob_mask(rngs: Rngs, h: int, w: int, fraction: float, cell: int = 16) -> np
     return np.stack(masks)
 
 
-@register("depth_holes", kinds=("depth",), family="depth", severities=DEPTH_HOLE_FRACTION,
-          summary="dropout blobs (no reading = 0), fraction of pixels")
+@register(
+    "depth_holes",
+    kinds=("depth",),
+    family="depth",
+    severities=DEPTH_HOLE_FRACTION,
+    summary="dropout blobs (no reading = 0), fraction of pixels",
+)
 def depth_holes(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     _, h, w, _ = x.shape
     holes = blob_mask(rngs, h, w, DEPTH_HOLE_FRACTION[severity - 1])
     return np.where(holes, np.float32(0.0), x)
 
 
-@register("depth_quantization", kinds=("depth",), family="depth", severities=DEPTH_LEVELS,
-          summary="rounded to L levels over the sample's range")
+@register(
+    "depth_quantization",
+    kinds=("depth",),
+    family="depth",
+    severities=DEPTH_LEVELS,
+    summary="rounded to L levels over the sample's range",
+)
 def depth_quantization(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     step = _range(x) / np.float32(DEPTH_LEVELS[severity - 1])
     return (np.round(x / step) * step).astype(np.float32)
 
 
-@register("depth_range_clipping", kinds=("depth",), family="depth", severities=DEPTH_RANGE_KEEP,
-          summary="readings beyond fraction f of the range become 0 (no return)")
+@register(
+    "depth_range_clipping",
+    kinds=("depth",),
+    family="depth",
+    severities=DEPTH_RANGE_KEEP,
+    summary="readings beyond fraction f of the range become 0 (no return)",
+)
 def depth_range_clipping(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     limit = _range(x) * np.float32(DEPTH_RANGE_KEEP[severity - 1])
     return np.where(x > limit, np.float32(0.0), x)
 
 
-@register("depth_flying_pixels", kinds=("depth",), family="depth", severities=FLYING_PIXELS,
-          summary="mixed fg/bg readings at depth edges: (probability per edge pixel, window px)")
+@register(
+    "depth_flying_pixels",
+    kinds=("depth",),
+    family="depth",
+    severities=FLYING_PIXELS,
+    summary="mixed fg/bg readings at depth edges: (probability per edge pixel, window px)",
+)
 def depth_flying_pixels(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 

@@ -18,17 +18,33 @@ CONTRAST = (0.4, 0.3, 0.2, 0.1, 0.05)  # factor on deviations from the per-chann
 SATURATE = ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))  # HSV saturation * a + b
 JPEG_QUALITY = (25, 18, 15, 10, 7)
 PIXELATE = (0.6, 0.5, 0.4, 0.3, 0.25)  # downscale factor (box filter), nearest upscale
-ELASTIC_ALPHA = (12.5, 16.25, 21.25, 25.0, 30.0)  # displacement gain; field sigma 1% of size
+ELASTIC_ALPHA = (
+    12.5,
+    16.25,
+    21.25,
+    25.0,
+    30.0,
+)  # displacement gain; field sigma 1% of size
 
 
 def _value_and_min(x: FloatBatch) -> tuple[FloatBatch, FloatBatch]:
     """HSV value (max over R, G, B) and the channel minimum, ``N x H x W x 1``."""
-    r, g, b = x[..., 0:1], x[..., 1:2], x[..., 2:3]  # slices beat a reduction over a length-3 axis
+    r, g, b = (
+        x[..., 0:1],
+        x[..., 1:2],
+        x[..., 2:3],
+    )  # slices beat a reduction over a length-3 axis
     return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
 
 
-@register("brightness", kinds=("image",), family="imagenet-c", severities=BRIGHTNESS, channels=(3,),
-          summary="HSV value + c")
+@register(
+    "brightness",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=BRIGHTNESS,
+    channels=(3,),
+    summary="HSV value + c",
+)
 def brightness(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     c = np.float32(BRIGHTNESS[severity - 1])
     value, _ = _value_and_min(x)
@@ -38,16 +54,27 @@ def brightness(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.where(value > 0, x * scale, new_value).astype(np.float32)
 
 
-@register("contrast", kinds=("image", "thermal"), family="imagenet-c", severities=CONTRAST,
-          summary="deviation from per-channel mean scaled by c")
+@register(
+    "contrast",
+    kinds=("image", "thermal"),
+    family="imagenet-c",
+    severities=CONTRAST,
+    summary="deviation from per-channel mean scaled by c",
+)
 def contrast(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     c = np.float32(CONTRAST[severity - 1])
     mean = x.mean(axis=(1, 2), keepdims=True)
     return np.clip((x - mean) * c + mean, 0.0, 1.0)
 
 
-@register("saturate", kinds=("image",), family="imagenet-c-extra", severities=SATURATE, channels=(3,),
-          summary="HSV saturation * a + b: (a, b)")
+@register(
+    "saturate",
+    kinds=("image",),
+    family="imagenet-c-extra",
+    severities=SATURATE,
+    channels=(3,),
+    summary="HSV saturation * a + b: (a, b)",
+)
 def saturate(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     a, b = SATURATE[severity - 1]
     value, low = _value_and_min(x)
@@ -57,12 +84,20 @@ def saturate(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     spread = value - low
     g = np.divide(value - x, spread, out=np.zeros_like(x), where=spread > 0)
     grey = np.broadcast_to(spread <= 0, x.shape)
-    g = np.where(grey, np.array([0.0, 1.0, 1.0], np.float32), g)  # hue 0 (red) for grey pixels
+    g = np.where(
+        grey, np.array([0.0, 1.0, 1.0], np.float32), g
+    )  # hue 0 (red) for grey pixels
     return np.clip(value - value * new_sat * g, 0.0, 1.0).astype(np.float32)
 
 
-@register("jpeg_compression", kinds=("image",), family="imagenet-c", severities=JPEG_QUALITY, channels=(3,),
-          summary="JPEG re-encoding at quality q (4:2:0)")
+@register(
+    "jpeg_compression",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=JPEG_QUALITY,
+    channels=(3,),
+    summary="JPEG re-encoding at quality q (4:2:0)",
+)
 def jpeg_compression(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
@@ -73,36 +108,55 @@ def jpeg_compression(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
         ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("OpenCV failed to JPEG-encode an image")
-        out[i] = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
+        out[i] = (
+            cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
+        )
     return out
 
 
-@register("pixelate", kinds=("image", "depth", "thermal"), family="imagenet-c", severities=PIXELATE,
-          summary="box downscale by factor, nearest upscale")
+@register(
+    "pixelate",
+    kinds=("image", "depth", "thermal"),
+    family="imagenet-c",
+    severities=PIXELATE,
+    summary="box downscale by factor, nearest upscale",
+)
 def pixelate(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     factor = PIXELATE[severity - 1]
     _, h, w, _ = x.shape
     return box_down_nearest_up(x, (max(1, int(w * factor)), max(1, int(h * factor))))
 
 
-@register("elastic_transform", kinds=("image",), family="imagenet-c", severities=ELASTIC_ALPHA,
-          summary="smoothed random displacement field, gain alpha (field sigma 1% of size)")
+@register(
+    "elastic_transform",
+    kinds=("image",),
+    family="imagenet-c",
+    severities=ELASTIC_ALPHA,
+    summary="smoothed random displacement field, gain alpha (field sigma 1% of size)",
+)
 def elastic_transform(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
     alpha = ELASTIC_ALPHA[severity - 1]
-    n, h, w, _ = x.shape
+    _n, h, w, _ = x.shape
     max_shift = h * 0.005
     sy, sx = h * 0.01, w * 0.01
     ky, kx = gaussian_ksize(sy, 3.0), gaussian_ksize(sx, 3.0)
-    yy, xx = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
+    yy, xx = np.meshgrid(
+        np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij"
+    )
     out = np.empty_like(x)
     for i, rng in enumerate(rngs):
         raw = rng.uniform(-max_shift, max_shift, size=(2, h, w)).astype(np.float32)
         dx, dy = (
-            cv2.GaussianBlur(r, (kx, ky), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_REFLECT) * np.float32(alpha)
+            cv2.GaussianBlur(
+                r, (kx, ky), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_REFLECT
+            )
+            * np.float32(alpha)
             for r in raw
         )
-        warped = cv2.remap(x[i], xx + dx, yy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.remap(
+            x[i], xx + dx, yy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         out[i] = warped.reshape(x[i].shape)
     return np.clip(out, 0.0, 1.0)

@@ -11,30 +11,61 @@ import numpy as np
 from harness.corruptions._ops import box_down_nearest_up, uniform
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
-BACKGROUND_RATE = (0.005, 0.01, 0.02, 0.05, 0.1)  # fraction of sites firing a spurious event
+BACKGROUND_RATE = (
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+)  # fraction of sites firing a spurious event
 EVENT_DROPOUT = (0.1, 0.25, 0.4, 0.6, 0.8)  # fraction of event sites lost
-LOW_RES_FACTOR = (2, 3, 4, 6, 8)  # downsample factor, then nearest upsample (DELIVER's "eventlowres")
+LOW_RES_FACTOR = (
+    2,
+    3,
+    4,
+    6,
+    8,
+)  # downsample factor, then nearest upsample (DELIVER's "eventlowres")
 
 
-@register("event_background_noise", kinds=("event",), family="event", severities=BACKGROUND_RATE,
-          summary="spurious events at random sites, fraction; magnitude U(0.5, 1) x frame max")
+@register(
+    "event_background_noise",
+    kinds=("event",),
+    family="event",
+    severities=BACKGROUND_RATE,
+    summary="spurious events at random sites, fraction; magnitude U(0.5, 1) x frame max",
+)
 def event_background_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     sites = x.shape[1:3] + (1,)
     fire = uniform(rngs, sites) < BACKGROUND_RATE[severity - 1]
-    magnitude = (0.5 + 0.5 * uniform(rngs, sites)) * x.max(axis=(1, 2, 3), keepdims=True)
-    peak = np.where(magnitude > 0, magnitude, np.float32(1.0))  # an empty frame: unit events
+    magnitude = (0.5 + 0.5 * uniform(rngs, sites)) * x.max(
+        axis=(1, 2, 3), keepdims=True
+    )
+    peak = np.where(
+        magnitude > 0, magnitude, np.float32(1.0)
+    )  # an empty frame: unit events
     return np.where(fire, np.maximum(x, peak), x).astype(np.float32)
 
 
-@register("event_dropout", kinds=("event",), family="event", severities=EVENT_DROPOUT,
-          summary="events lost independently per site, fraction")
+@register(
+    "event_dropout",
+    kinds=("event",),
+    family="event",
+    severities=EVENT_DROPOUT,
+    summary="events lost independently per site, fraction",
+)
 def event_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     drop = uniform(rngs, x.shape[1:3] + (1,)) < EVENT_DROPOUT[severity - 1]
     return np.where(drop, np.float32(0.0), x)
 
 
-@register("event_low_resolution", kinds=("event",), family="event",
-          severities=LOW_RES_FACTOR, summary="area downsample by factor, nearest upsample")
+@register(
+    "event_low_resolution",
+    kinds=("event",),
+    family="event",
+    severities=LOW_RES_FACTOR,
+    summary="area downsample by factor, nearest upsample",
+)
 def event_low_resolution(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     factor = LOW_RES_FACTOR[severity - 1]
     _, h, w, _ = x.shape

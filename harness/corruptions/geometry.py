@@ -11,10 +11,18 @@ import numpy as np
 
 from harness.corruptions.registry import KINDS, FloatBatch, Rngs, register
 
-MISALIGNMENT = ((0.01, 0.5), (0.02, 1.0), (0.04, 2.0), (0.06, 3.0), (0.1, 5.0))  # (shift / width, rotation deg)
+MISALIGNMENT = (
+    (0.01, 0.5),
+    (0.02, 1.0),
+    (0.04, 2.0),
+    (0.06, 3.0),
+    (0.1, 5.0),
+)  # (shift / width, rotation deg)
 
 
-def misalignment_matrix(h: int, w: int, shift: float, rotation_deg: float, direction: float) -> np.ndarray:
+def misalignment_matrix(
+    h: int, w: int, shift: float, rotation_deg: float, direction: float
+) -> np.ndarray:
     """The 2x3 affine map: rotate about the centre by ``rotation_deg``, shift ``shift * w`` px along ``direction`` rad."""
     import cv2
 
@@ -23,8 +31,13 @@ def misalignment_matrix(h: int, w: int, shift: float, rotation_deg: float, direc
     return matrix
 
 
-@register("misalignment", kinds=KINDS, family="geometry", severities=MISALIGNMENT,
-          summary="shift (fraction of width, random direction) + rotation (deg, random sign)")
+@register(
+    "misalignment",
+    kinds=KINDS,
+    family="geometry",
+    severities=MISALIGNMENT,
+    summary="shift (fraction of width, random direction) + rotation (deg, random sign)",
+)
 def misalignment(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
@@ -35,6 +48,12 @@ def misalignment(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
         direction = rng.uniform(0.0, 2 * np.pi)
         sign = 1.0 if rng.random() < 0.5 else -1.0
         matrix = misalignment_matrix(h, w, shift, sign * rotation, direction)
-        warped = cv2.warpAffine(x[i], matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+        warped = cv2.warpAffine(
+            x[i],
+            matrix,
+            (w, h),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
         out[i] = warped.reshape(x[i].shape)
     return out

@@ -16,7 +16,13 @@ from harness.corruptions.registry import FloatBatch, Rngs, register
 BEAMS = 64
 BEAM_DROPOUT = (0.1, 0.2, 0.35, 0.5, 0.7)  # fraction of beams (bands) lost
 POINT_REDUCTION = (0.2, 0.4, 0.6, 0.8, 0.9)  # fraction of points removed at random
-RANGE_NOISE_STD = (0.005, 0.01, 0.02, 0.04, 0.07)  # additive std on valid points, fraction of range
+RANGE_NOISE_STD = (
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.07,
+)  # additive std on valid points, fraction of range
 RING_KEEP_EVERY = (2, 3, 4, 6, 8)  # keep one beam in k: 64 -> 32, 21, 16, 10, 8 beams
 
 
@@ -29,8 +35,13 @@ def _valid(x: FloatBatch) -> np.ndarray:
     return (x > 0).any(axis=3, keepdims=True)
 
 
-@register("lidar_beam_dropout", kinds=("lidar",), family="lidar", severities=BEAM_DROPOUT,
-          summary=f"random beams lost ({BEAMS} row bands), fraction")
+@register(
+    "lidar_beam_dropout",
+    kinds=("lidar",),
+    family="lidar",
+    severities=BEAM_DROPOUT,
+    summary=f"random beams lost ({BEAMS} row bands), fraction",
+)
 def lidar_beam_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     fraction = BEAM_DROPOUT[severity - 1]
     lost = np.stack([rng.random(BEAMS) < fraction for rng in rngs])  # N x BEAMS
@@ -38,15 +49,25 @@ def lidar_beam_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.where(rows[:, :, None, None], np.float32(0.0), x)
 
 
-@register("lidar_point_reduction", kinds=("lidar",), family="lidar", severities=POINT_REDUCTION,
-          summary="points removed independently, fraction")
+@register(
+    "lidar_point_reduction",
+    kinds=("lidar",),
+    family="lidar",
+    severities=POINT_REDUCTION,
+    summary="points removed independently, fraction",
+)
 def lidar_point_reduction(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     drop = uniform(rngs, x.shape[1:3] + (1,)) < POINT_REDUCTION[severity - 1]
     return np.where(drop, np.float32(0.0), x)
 
 
-@register("lidar_range_noise", kinds=("lidar",), family="lidar", severities=RANGE_NOISE_STD,
-          summary="Gaussian noise on valid points, std as fraction of the scan's range")
+@register(
+    "lidar_range_noise",
+    kinds=("lidar",),
+    family="lidar",
+    severities=RANGE_NOISE_STD,
+    summary="Gaussian noise on valid points, std as fraction of the scan's range",
+)
 def lidar_range_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     peak = x.max(axis=(1, 2, 3), keepdims=True)
     noise = normal(rngs, x.shape[1:3] + (1,), RANGE_NOISE_STD[severity - 1]) * peak
@@ -55,8 +76,13 @@ def lidar_range_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     return np.where(_valid(x), noisy, x).astype(np.float32)
 
 
-@register("lidar_sparse_rings", kinds=("lidar",), family="lidar", severities=RING_KEEP_EVERY,
-          summary=f"only every k-th beam kept (lower-resolution sensor), k; random offset")
+@register(
+    "lidar_sparse_rings",
+    kinds=("lidar",),
+    family="lidar",
+    severities=RING_KEEP_EVERY,
+    summary="only every k-th beam kept (lower-resolution sensor), k; random offset",
+)
 def lidar_sparse_rings(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     k = RING_KEEP_EVERY[severity - 1]
     offsets = np.array([rng.integers(0, k) for rng in rngs])

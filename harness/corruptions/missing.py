@@ -65,12 +65,24 @@ LIAO_LEVELS: dict[str, LiaoLevel] = {
 
 
 def _check_batch(batch: np.ndarray, what: str) -> None:
-    if not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.dtype != np.float32:
-        got = f"{batch.dtype} array of shape {batch.shape}" if isinstance(batch, np.ndarray) else type(batch).__name__
-        raise ConfigError(f"{what}: expected a float32 N x C x H x W normalized batch, got {got}")
+    if (
+        not isinstance(batch, np.ndarray)
+        or batch.ndim != 4
+        or batch.dtype != np.float32
+    ):
+        got = (
+            f"{batch.dtype} array of shape {batch.shape}"
+            if isinstance(batch, np.ndarray)
+            else type(batch).__name__
+        )
+        raise ConfigError(
+            f"{what}: expected a float32 N x C x H x W normalized batch, got {got}"
+        )
 
 
-def _check_rngs(rngs: Sequence[np.random.Generator], batch: np.ndarray, what: str) -> None:
+def _check_rngs(
+    rngs: Sequence[np.random.Generator], batch: np.ndarray, what: str
+) -> None:
     if len(rngs) != batch.shape[0]:
         raise ConfigError(
             f"{what}: needs one numpy Generator per sample ({batch.shape[0]}), got {len(rngs)}; "
@@ -78,23 +90,33 @@ def _check_rngs(rngs: Sequence[np.random.Generator], batch: np.ndarray, what: st
         )
 
 
-def _per_channel(values: Sequence[float], channels: int, field: str) -> npt.NDArray[np.float32]:
+def _per_channel(
+    values: Sequence[float], channels: int, field: str
+) -> npt.NDArray[np.float32]:
     """``values`` as a ``(1, C, 1, 1)`` array; a single value applies to every channel."""
     array = np.asarray(values, dtype=np.float64).reshape(-1)
     if array.size == 1:
         array = np.repeat(array, channels)
     if array.size != channels:
-        raise ConfigError(f"preprocess.{field}: expected 1 or {channels} values (one per channel), got {array.size}")
+        raise ConfigError(
+            f"preprocess.{field}: expected 1 or {channels} values (one per channel), got {array.size}"
+        )
     return array.astype(np.float32).reshape(1, channels, 1, 1)
 
 
-def normalized_value_of_raw(raw: float, preprocess: Preprocess, channels: int) -> npt.NDArray[np.float32]:
+def normalized_value_of_raw(
+    raw: float, preprocess: Preprocess, channels: int
+) -> npt.NDArray[np.float32]:
     """The ``(1, C, 1, 1)`` normalized value that raw sensor value ``raw`` maps to."""
     mean = _per_channel(preprocess.mean, channels, "mean")
     std = _per_channel(preprocess.std, channels, "std")
     if np.any(std == 0):
-        raise ConfigError("preprocess.std: a channel has std 0; normalization would divide by zero")
-    return ((np.float32(raw) * np.float32(preprocess.scale) - mean) / std).astype(np.float32)
+        raise ConfigError(
+            "preprocess.std: a channel has std 0; normalization would divide by zero"
+        )
+    return ((np.float32(raw) * np.float32(preprocess.scale) - mean) / std).astype(
+        np.float32
+    )
 
 
 def fill_missing(
@@ -124,24 +146,34 @@ def fill_missing(
         return np.zeros_like(batch)
     if fill == "zero_raw":
         if preprocess is None:
-            raise ConfigError("missing fill 'zero_raw' needs the modality's preprocess (scale, mean, std)")
+            raise ConfigError(
+                "missing fill 'zero_raw' needs the modality's preprocess (scale, mean, std)"
+            )
         value = normalized_value_of_raw(0.0, preprocess, batch.shape[1])
         return np.broadcast_to(value, batch.shape).astype(np.float32)
     if fill == "mean":
-        means = batch.mean(axis=(2, 3), keepdims=True, dtype=np.float64).astype(np.float32)
+        means = batch.mean(axis=(2, 3), keepdims=True, dtype=np.float64).astype(
+            np.float32
+        )
         return np.broadcast_to(means, batch.shape).astype(np.float32)
     if fill == "noise":
         _check_rngs(rngs, batch, "missing fill 'noise'")
-        return np.stack([rng.standard_normal(batch.shape[1:], dtype=np.float32) for rng in rngs])
+        return np.stack(
+            [rng.standard_normal(batch.shape[1:], dtype=np.float32) for rng in rngs]
+        )
     raise ConfigError(f"unknown missing fill {fill!r} (allowed: {', '.join(FILLS)})")
 
 
-def mask_array(shape: Sequence[int], present: bool, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+def mask_array(
+    shape: Sequence[int], present: bool, dtype: npt.DTypeLike = np.float32
+) -> np.ndarray:
     """The value of a manifest ``missing.mask_input``: all ones when present, all zeros when missing."""
     return np.full(tuple(shape), 1 if present else 0, dtype=dtype)
 
 
-def random_missing(batch: FloatBatch, rate: float, rngs: Sequence[np.random.Generator]) -> FloatBatch:
+def random_missing(
+    batch: FloatBatch, rate: float, rngs: Sequence[np.random.Generator]
+) -> FloatBatch:
     """RMM: zero every element (sample, channel, y, x) independently with probability ``rate``.
 
     Each sample draws its Bernoulli mask from its own generator, so the result for a sample
@@ -151,11 +183,15 @@ def random_missing(batch: FloatBatch, rate: float, rngs: Sequence[np.random.Gene
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"random missing rate must be within [0, 1], got {rate}")
     _check_rngs(rngs, batch, "random missing")
-    drop = np.stack([rng.random(batch.shape[1:], dtype=np.float32) < rate for rng in rngs])
+    drop = np.stack(
+        [rng.random(batch.shape[1:], dtype=np.float32) < rate for rng in rngs]
+    )
     return np.where(drop, np.float32(0.0), batch).astype(np.float32)
 
 
-def liao_noise(batch: FloatBatch, level: str, is_event: bool, rng: np.random.Generator) -> FloatBatch:
+def liao_noise(
+    batch: FloatBatch, level: str, is_event: bool, rng: np.random.Generator
+) -> FloatBatch:
     """Liao's NM preset on one modality's normalized batch (DESIGN.md §4), defined per batch.
 
     1. Salt and pepper on every modality: ``n = ceil(density * numel * 0.5)`` flat positions
@@ -170,7 +206,9 @@ def liao_noise(batch: FloatBatch, level: str, is_event: bool, rng: np.random.Gen
     """
     _check_batch(batch, "liao noise")
     if level not in LIAO_LEVELS:
-        raise ConfigError(f"unknown liao noise level {level!r} (allowed: {', '.join(LIAO_LEVELS)})")
+        raise ConfigError(
+            f"unknown liao noise level {level!r} (allowed: {', '.join(LIAO_LEVELS)})"
+        )
     params = LIAO_LEVELS[level]
     out = batch.copy()
     flat = out.reshape(-1)

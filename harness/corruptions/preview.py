@@ -18,8 +18,15 @@ from harness.seeding import rng_for
 
 __all__ = ["KIND_ALIASES", "build_grid", "read_input", "resolve_kind", "write_preview"]
 
-KIND_ALIASES = {"rgb": "image", "image": "image", "depth": "depth", "lidar": "lidar", "event": "event",
-                "thermal": "thermal", "ir": "thermal"}
+KIND_ALIASES = {
+    "rgb": "image",
+    "image": "image",
+    "depth": "depth",
+    "lidar": "lidar",
+    "event": "event",
+    "thermal": "thermal",
+    "ir": "thermal",
+}
 _LABEL_HEIGHT = 18
 
 
@@ -28,7 +35,9 @@ def resolve_kind(modality: str) -> str:
     try:
         return KIND_ALIASES[modality]
     except KeyError:
-        raise ConfigError(f"--modality: unknown modality {modality!r} (allowed: {', '.join(KIND_ALIASES)})") from None
+        raise ConfigError(
+            f"--modality: unknown modality {modality!r} (allowed: {', '.join(KIND_ALIASES)})"
+        ) from None
 
 
 def read_input(path: Path, kind: str) -> np.ndarray:
@@ -39,7 +48,9 @@ def read_input(path: Path, kind: str) -> np.ndarray:
         raise ConfigError(f"--input: {path} does not exist or is not a file")
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
-        raise ConfigError(f"--input: {path} is not an image OpenCV can read (PNG, JPEG, TIFF, ...)")
+        raise ConfigError(
+            f"--input: {path} is not an image OpenCV can read (PNG, JPEG, TIFF, ...)"
+        )
     if array.ndim == 2:
         array = array[:, :, None]
     if array.shape[2] == 4:
@@ -47,7 +58,9 @@ def read_input(path: Path, kind: str) -> np.ndarray:
     if array.shape[2] == 3:
         array = np.ascontiguousarray(array[:, :, ::-1])
     if array.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ConfigError(f"--input: {path} has dtype {array.dtype}; expected 8- or 16-bit or float32")
+        raise ConfigError(
+            f"--input: {path} has dtype {array.dtype}; expected 8- or 16-bit or float32"
+        )
     return array
 
 
@@ -67,7 +80,16 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     import cv2
 
     band = np.full((_LABEL_HEIGHT, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(band, text, (3, _LABEL_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        band,
+        text,
+        (3, _LABEL_HEIGHT - 5),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     return np.concatenate([band, tile], axis=0)
 
 
@@ -106,5 +128,7 @@ def write_preview(grid: np.ndarray, out_dir: Path, stem: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.png"
     if not cv2.imwrite(str(path), np.ascontiguousarray(grid[:, :, ::-1])):
-        raise ConfigError(f"--out: cannot write {path}; check the directory is writable")
+        raise ConfigError(
+            f"--out: cannot write {path}; check the directory is writable"
+        )
     return path

@@ -19,7 +19,16 @@ import numpy.typing as npt
 
 from harness.registry import Registry
 
-__all__ = ["CORRUPTIONS", "KINDS", "Corruption", "CorruptionFn", "FloatBatch", "Kind", "Space", "register"]
+__all__ = [
+    "CORRUPTIONS",
+    "KINDS",
+    "Corruption",
+    "CorruptionFn",
+    "FloatBatch",
+    "Kind",
+    "Space",
+    "register",
+]
 
 FloatBatch = npt.NDArray[np.float32]
 Rngs = Sequence[np.random.Generator]
@@ -64,7 +73,9 @@ def register(
 ) -> Callable[[CorruptionFn], CorruptionFn]:
     """Decorator: register ``fn`` as corruption ``name``; ``severities`` are its 5 parameter values."""
     if len(severities) != 5:
-        raise ValueError(f"corruption {name!r}: needs 5 severity parameters, got {len(severities)}")
+        raise ValueError(
+            f"corruption {name!r}: needs 5 severity parameters, got {len(severities)}"
+        )
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"corruption {name!r}: unknown kinds {sorted(unknown)}")

@@ -36,7 +36,9 @@ def load() -> Any:
 
     if not getattr(impl, "_mmharness_patched", False):
 
-        def gaussian(image: Any, sigma: Any = 1, multichannel: Any = None, **kwargs: Any) -> Any:
+        def gaussian(
+            image: Any, sigma: Any = 1, multichannel: Any = None, **kwargs: Any
+        ) -> Any:
             if multichannel:
                 kwargs.setdefault("channel_axis", -1)
             return sk_gaussian(image, sigma=sigma, **kwargs)
@@ -47,13 +49,17 @@ def load() -> Any:
     return imagecorruptions
 
 
-def run(module: Any, image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+def run(
+    module: Any, image: np.ndarray, name: str, severity: int, seed: int
+) -> np.ndarray:
     """``imagecorruptions.corrupt`` on a uint8 HWC image with a seeded global RNG (restored after)."""
     state = np.random.get_state()
     try:
         np.random.seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return np.asarray(module.corrupt(image, corruption_name=name, severity=severity))
+            return np.asarray(
+                module.corrupt(image, corruption_name=name, severity=severity)
+            )
     finally:
         np.random.set_state(state)

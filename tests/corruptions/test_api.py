@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corruption_images import scene
 
 from harness.corruptions import CORRUPTIONS, KINDS, corrupt, describe, get, names
 from harness.errors import ConfigError
 from harness.seeding import rngs_for
 
-from corruption_images import scene
-
 IMAGENET_C = {
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
 }
 EXTRAS = {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
 ALL = [(name, kind) for name in CORRUPTIONS.names() for kind in get(name).kinds]
@@ -32,13 +44,19 @@ def _raw(kind: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 
 def test_registry_holds_the_issue_list():
     assert IMAGENET_C | EXTRAS <= set(names("image"))
-    assert {"overexposure", "underexposure", "dead_pixels", "rolling_stripes"} <= set(names("image"))
+    assert {"overexposure", "underexposure", "dead_pixels", "rolling_stripes"} <= set(
+        names("image")
+    )
     assert "misalignment" in names() and all("misalignment" in names(k) for k in KINDS)
     for kind, minimum in (("depth", 6), ("lidar", 4), ("event", 3), ("thermal", 3)):
         own = [c for c in describe(kind) if c.family == kind]
         assert len(own) >= minimum, kind
     for spec in describe():
-        assert len(spec.severities) == 5 and spec.space in ("raw", "normalized") and spec.summary
+        assert (
+            len(spec.severities) == 5
+            and spec.space in ("raw", "normalized")
+            and spec.summary
+        )
 
 
 @pytest.mark.parametrize(("name", "kind"), ALL)
@@ -63,10 +81,20 @@ def test_batch_split_and_order_do_not_change_a_sample(name, kind):
     raw = _raw(kind, (4, 32, 32, 3), seed=1)
     idx = [10, 11, 12, 13]
     whole = corrupt(raw, name, 4, rngs_for(7, f"nm/{name}", idx, kind), kind=kind)
-    parts = [corrupt(raw[i : i + 1], name, 4, rngs_for(7, f"nm/{name}", idx[i : i + 1], kind), kind=kind)
-             for i in range(4)]
+    parts = [
+        corrupt(
+            raw[i : i + 1],
+            name,
+            4,
+            rngs_for(7, f"nm/{name}", idx[i : i + 1], kind),
+            kind=kind,
+        )
+        for i in range(4)
+    ]
     np.testing.assert_array_equal(whole, np.concatenate(parts))
-    reverse = corrupt(raw[::-1].copy(), name, 4, rngs_for(7, f"nm/{name}", idx[::-1], kind), kind=kind)
+    reverse = corrupt(
+        raw[::-1].copy(), name, 4, rngs_for(7, f"nm/{name}", idx[::-1], kind), kind=kind
+    )
     np.testing.assert_array_equal(whole, reverse[::-1])
     again = corrupt(raw, name, 4, rngs_for(7, f"nm/{name}", idx, kind), kind=kind)
     np.testing.assert_array_equal(whole, again)
@@ -83,21 +111,54 @@ def test_input_is_not_modified():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x: corrupt(x, "gausian_noise", 1, np.random.default_rng()), "did you mean 'gaussian_noise'"),
-        (lambda x: corrupt(x, "snow", 0, np.random.default_rng()), "severity must be an integer 1..5, got 0"),
+        (
+            lambda x: corrupt(x, "gausian_noise", 1, np.random.default_rng()),
+            "did you mean 'gaussian_noise'",
+        ),
+        (
+            lambda x: corrupt(x, "snow", 0, np.random.default_rng()),
+            "severity must be an integer 1..5, got 0",
+        ),
         (lambda x: corrupt(x, "snow", 6, np.random.default_rng()), "got 6"),
         (lambda x: corrupt(x, "snow", 2.0, np.random.default_rng()), "got 2.0"),
         (lambda x: corrupt(x, "snow", True, np.random.default_rng()), "got True"),
-        (lambda x: corrupt(x, "snow", 1, np.random.default_rng(), kind="depth"), "does not apply to depth"),
-        (lambda x: corrupt(x, "snow", 1, np.random.default_rng(), kind="sonar"), "unknown modality kind 'sonar'"),
-        (lambda x: corrupt(x.astype(np.int32), "snow", 1, np.random.default_rng()), "dtype must be uint8"),
-        (lambda x: corrupt(x[None, None], "snow", 1, np.random.default_rng()), "got shape"),
-        (lambda x: corrupt(x / 255.0 * 2, "snow", 1, np.random.default_rng()), "must lie in [0, 1]"),
-        (lambda x: corrupt(x[..., :2], "snow", 1, np.random.default_rng()), "needs 3 channels, got 2"),
+        (
+            lambda x: corrupt(x, "snow", 1, np.random.default_rng(), kind="depth"),
+            "does not apply to depth",
+        ),
+        (
+            lambda x: corrupt(x, "snow", 1, np.random.default_rng(), kind="sonar"),
+            "unknown modality kind 'sonar'",
+        ),
+        (
+            lambda x: corrupt(x.astype(np.int32), "snow", 1, np.random.default_rng()),
+            "dtype must be uint8",
+        ),
+        (
+            lambda x: corrupt(x[None, None], "snow", 1, np.random.default_rng()),
+            "got shape",
+        ),
+        (
+            lambda x: corrupt(x / 255.0 * 2, "snow", 1, np.random.default_rng()),
+            "must lie in [0, 1]",
+        ),
+        (
+            lambda x: corrupt(x[..., :2], "snow", 1, np.random.default_rng()),
+            "needs 3 channels, got 2",
+        ),
         (lambda x: corrupt(x[:4, :4], "snow", 1, np.random.default_rng()), "too small"),
-        (lambda x: corrupt(np.stack([x, x]), "snow", 1, [np.random.default_rng()]), "one Generator per sample (2)"),
-        (lambda x: corrupt(x, "snow", 1, np.random.default_rng(), layout="NHWC"), "layout must be"),
-        (lambda x: corrupt(-(x / 255.0), "depth_holes", 1, np.random.default_rng()), "must be >= 0"),
+        (
+            lambda x: corrupt(np.stack([x, x]), "snow", 1, [np.random.default_rng()]),
+            "one Generator per sample (2)",
+        ),
+        (
+            lambda x: corrupt(x, "snow", 1, np.random.default_rng(), layout="NHWC"),
+            "layout must be",
+        ),
+        (
+            lambda x: corrupt(-(x / 255.0), "depth_holes", 1, np.random.default_rng()),
+            "must be >= 0",
+        ),
         (lambda x: names("sonar"), "unknown modality kind"),
     ],
 )
@@ -128,4 +189,6 @@ def test_single_generator_on_a_batch_is_deterministic():
     a = corrupt(x, "gaussian_noise", 2, np.random.default_rng(5))
     b = corrupt(x, "gaussian_noise", 2, np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a[0], corrupt(x[:1], "gaussian_noise", 2, np.random.default_rng(6))[0])
+    assert not np.array_equal(
+        a[0], corrupt(x[:1], "gaussian_noise", 2, np.random.default_rng(6))[0]
+    )

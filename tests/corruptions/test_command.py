@@ -24,7 +24,9 @@ def test_json_and_kind_filter(capsys):
     assert main(["corruptions", "--kind", "lidar", "--json"]) == ExitCode.OK
     payload = json.loads(capsys.readouterr().out)
     assert {item["name"] for item in payload} == set(names("lidar"))
-    assert all(len(item["severities"]) == 5 and item["space"] == "raw" for item in payload)
+    assert all(
+        len(item["severities"]) == 5 and item["space"] == "raw" for item in payload
+    )
 
 
 def test_unknown_kind_is_bad_input(capsys):
@@ -37,8 +39,24 @@ def test_preview_writes_grid(tmp_path, capsys):
 
     image = tmp_path / "in.png"
     cv2.imwrite(str(image), scene(40)[:, :, ::-1])
-    code = main(["corruptions", "preview", "--modality", "rgb", "--input", str(image), "--out", str(tmp_path / "out"),
-                 "--names", "snow,fog", "--severities", "1,5", "--height", "40"])
+    code = main(
+        [
+            "corruptions",
+            "preview",
+            "--modality",
+            "rgb",
+            "--input",
+            str(image),
+            "--out",
+            str(tmp_path / "out"),
+            "--names",
+            "snow,fog",
+            "--severities",
+            "1,5",
+            "--height",
+            "40",
+        ]
+    )
     assert code == ExitCode.OK
     written = capsys.readouterr().out.strip()
     grid = cv2.imread(written)
@@ -53,20 +71,57 @@ def test_preview_depth_16bit(tmp_path, capsys):
 
     depth = (np.linspace(500, 20000, 48 * 48).reshape(48, 48)).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "d.png"), depth)
-    assert main(["corruptions", "preview", "--modality", "depth", "--input", str(tmp_path / "d.png"),
-                 "--out", str(tmp_path), "--severities", "3", "--height", "32"]) == ExitCode.OK
-    assert cv2.imread(capsys.readouterr().out.strip()).shape[0] == len(names("depth")) * (32 + 18)
+    assert (
+        main(
+            [
+                "corruptions",
+                "preview",
+                "--modality",
+                "depth",
+                "--input",
+                str(tmp_path / "d.png"),
+                "--out",
+                str(tmp_path),
+                "--severities",
+                "3",
+                "--height",
+                "32",
+            ]
+        )
+        == ExitCode.OK
+    )
+    assert cv2.imread(capsys.readouterr().out.strip()).shape[0] == len(
+        names("depth")
+    ) * (32 + 18)
 
 
 def test_preview_bad_flags(tmp_path, capsys):
-    missing = ["corruptions", "preview", "--modality", "rgb", "--input", str(tmp_path / "nope.png"), "--out", str(tmp_path)]
+    missing = [
+        "corruptions",
+        "preview",
+        "--modality",
+        "rgb",
+        "--input",
+        str(tmp_path / "nope.png"),
+        "--out",
+        str(tmp_path),
+    ]
     assert main(missing) == ExitCode.BAD_INPUT
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "x.png").write_bytes(b"not an image")
-    args = ["corruptions", "preview", "--input", str(tmp_path / "x.png"), "--out", str(tmp_path)]
+    args = [
+        "corruptions",
+        "preview",
+        "--input",
+        str(tmp_path / "x.png"),
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args + ["--modality", "rgb"]) == ExitCode.BAD_INPUT
     assert "not an image" in capsys.readouterr().err
     assert main(args + ["--modality", "sonar"]) == ExitCode.BAD_INPUT
-    assert main(args + ["--modality", "rgb", "--severities", "0,9"]) == ExitCode.BAD_INPUT
+    assert (
+        main(args + ["--modality", "rgb", "--severities", "0,9"]) == ExitCode.BAD_INPUT
+    )
     assert main(args + ["--modality", "depth", "--names", "snow"]) == ExitCode.BAD_INPUT
     assert "does not apply" in capsys.readouterr().err

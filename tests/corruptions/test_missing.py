@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness.corruptions.missing import LIAO_LEVELS, fill_missing, liao_noise, mask_array, random_missing
+from harness.corruptions.missing import (
+    LIAO_LEVELS,
+    fill_missing,
+    liao_noise,
+    mask_array,
+    random_missing,
+)
 from harness.errors import ConfigError
 from harness.seeding import rngs_for
 
@@ -32,8 +38,12 @@ def test_zero_normalized_and_mask_are_zeros():
     for fill in ("zero_normalized", "mask"):
         out = fill_missing(x, fill)
         assert out.dtype == np.float32 and out.shape == x.shape and not out.any()
-    np.testing.assert_array_equal(mask_array((4, 1), present=False), np.zeros((4, 1), np.float32))
-    np.testing.assert_array_equal(mask_array((4,), present=True), np.ones(4, np.float32))
+    np.testing.assert_array_equal(
+        mask_array((4, 1), present=False), np.zeros((4, 1), np.float32)
+    )
+    np.testing.assert_array_equal(
+        mask_array((4,), present=True), np.ones(4, np.float32)
+    )
 
 
 def test_zero_raw_is_normalized_black():
@@ -87,8 +97,12 @@ def test_rmm_is_split_and_order_invariant():
     x = _batch(n=6)
     idx = list(range(6))
     full = random_missing(x, 0.5, rngs_for(3, "rmm", idx, "rgb"))
-    halves = np.concatenate([random_missing(x[:2], 0.5, rngs_for(3, "rmm", idx[:2], "rgb")),
-                             random_missing(x[2:], 0.5, rngs_for(3, "rmm", idx[2:], "rgb"))])
+    halves = np.concatenate(
+        [
+            random_missing(x[:2], 0.5, rngs_for(3, "rmm", idx[:2], "rgb")),
+            random_missing(x[2:], 0.5, rngs_for(3, "rmm", idx[2:], "rgb")),
+        ]
+    )
     np.testing.assert_array_equal(full, halves)
     rev = random_missing(x[::-1].copy(), 0.5, rngs_for(3, "rmm", idx[::-1], "rgb"))
     np.testing.assert_array_equal(full, rev[::-1])
@@ -128,7 +142,7 @@ def test_liao_gaussian_only_on_non_event():
     x[0, 0, 0, 0], x[0, 0, 0, 1] = 1.0, -1.0
     noisy = liao_noise(x, "high", is_event=False, rng=np.random.default_rng(1))
     event = liao_noise(x, "high", is_event=True, rng=np.random.default_rng(1))
-    sp = (event != 0)
+    sp = event != 0
     resid = (noisy - event)[~sp]
     assert abs(resid.std() - LIAO_LEVELS["high"].std) < 0.02
     assert set(np.unique(event)) <= {-1.0, 0.0, 1.0}

@@ -27,7 +27,7 @@ try:
     import corruption_peer
 
     PEER = corruption_peer.load()
-except Exception as error:  # ImportError, or pkg_resources missing with setuptools>=81
+except ImportError as error:  # also pkg_resources missing with setuptools>=81
     PEER = None
     REASON = (
         f"imagecorruptions not importable ({type(error).__name__}: {error}); install it without its "
@@ -36,12 +36,22 @@ except Exception as error:  # ImportError, or pkg_resources missing with setupto
 else:
     REASON = ""
 
-pytestmark = pytest.mark.skipif(PEER is None, reason=REASON or "imagecorruptions unavailable")
+pytestmark = pytest.mark.skipif(
+    PEER is None, reason=REASON or "imagecorruptions unavailable"
+)
 
 CLOSE = {  # name -> allowed |mean PSNR difference| in dB
-    "brightness": 0.3, "contrast": 0.3, "saturate": 0.3, "defocus_blur": 0.3, "gaussian_blur": 0.3,
-    "jpeg_compression": 0.3, "pixelate": 0.6,
-    "gaussian_noise": 0.3, "shot_noise": 0.3, "impulse_noise": 0.3, "speckle_noise": 0.3,
+    "brightness": 0.3,
+    "contrast": 0.3,
+    "saturate": 0.3,
+    "defocus_blur": 0.3,
+    "gaussian_blur": 0.3,
+    "jpeg_compression": 0.3,
+    "pixelate": 0.6,
+    "gaussian_noise": 0.3,
+    "shot_noise": 0.3,
+    "impulse_noise": 0.3,
+    "speckle_noise": 0.3,
 }
 RANDOM_LAYERS = {  # name -> allowed |mean PSNR difference| in dB
     "motion_blur": 0.6,
@@ -62,7 +72,9 @@ def _mean_psnr(name: str, severity: int, ours: bool, images: list[np.ndarray]) -
         if ours:
             out = corrupt(image, name, severity, np.random.default_rng(seed))
         else:
-            out = np.clip(corruption_peer.run(PEER, image, name, severity, seed), 0, 255).astype(np.uint8)
+            out = np.clip(
+                corruption_peer.run(PEER, image, name, severity, seed), 0, 255
+            ).astype(np.uint8)
         values.append(psnr(image, out))
     return float(np.mean(values))
 
@@ -73,7 +85,11 @@ def test_close_agreement(name):
     for severity in (1, 3, 5):
         ours = _mean_psnr(name, severity, True, images)
         theirs = _mean_psnr(name, severity, False, images)
-        assert abs(ours - theirs) < CLOSE[name], (severity, round(ours, 2), round(theirs, 2))
+        assert abs(ours - theirs) < CLOSE[name], (
+            severity,
+            round(ours, 2),
+            round(theirs, 2),
+        )
 
 
 def test_every_peer_corruption_is_compared():
@@ -86,4 +102,8 @@ def test_agreement_on_average(name):
     for severity in (1, 3, 5):
         ours = _mean_psnr(name, severity, True, images)
         theirs = _mean_psnr(name, severity, False, images)
-        assert abs(ours - theirs) < RANDOM_LAYERS[name], (severity, round(ours, 2), round(theirs, 2))
+        assert abs(ours - theirs) < RANDOM_LAYERS[name], (
+            severity,
+            round(ours, 2),
+            round(theirs, 2),
+        )
