@@ -90,21 +90,25 @@ class _Binner:
         bins = self.rows * c if self.wide else c * c
         acc = np.zeros(bins, dtype=np.int64)
         buf = np.empty(min(pred.size, _CHUNK), dtype=np.intp)
+        # Unsigned views: a negative value wraps to a huge one, so one max() checks [0, bound).
+        upred, ulabel = _unsigned(pred), _unsigned(label)
         for start in range(0, pred.size, _CHUNK):
-            p, lab = pred[start : start + _CHUNK], label[start : start + _CHUNK]
-            if p.min() < 0 or p.max() >= c:
+            chunk = slice(start, start + _CHUNK)
+            p, lab = pred[chunk], label[chunk]
+            if upred[chunk].max() >= c:
                 raise self.pred_error(pred, where)
-            lmin, lmax = lab.min(), lab.max()
-            if lmin < 0 or lmax >= c:  # ignored pixels, or invalid labels, in this chunk
+            top = ulabel[chunk].max()
+            if top >= c:  # ignored pixels, or invalid labels, in this chunk
                 if self.wide:
-                    if lmin < lo or lmax >= lo + self.rows:
+                    beyond = top >= self.rows if lo == 0 else (lab.min() < lo or lab.max() >= lo + self.rows)
+                    if beyond:  # outside even the wide histogram's rows
                         raise self.label_error(label, where)
                 else:
                     if self.ignore is None:
                         raise self.label_error(label, where)
                     keep = lab != self.ignore
                     p, lab = p[keep], lab[keep]
-                    if lab.size and (lab.min() < 0 or lab.max() >= c):
+                    if lab.size and _unsigned(lab).max() >= c:
                         raise self.label_error(label, where)
             idx = buf[: lab.size]
             np.multiply(lab, c, out=idx, dtype=np.intp, casting="unsafe")
@@ -123,6 +127,11 @@ class _Binner:
         if stray.any():  # a label strictly between the valid range and ignore_index
             raise self.label_error(label, where)
         return valid.copy()
+
+
+def _unsigned(a: NDArray[np.integer]) -> NDArray[np.unsignedinteger]:
+    """The same bytes seen as the unsigned type of the same size and byte order (no copy)."""
+    return a if a.dtype.kind == "u" else a.view(a.dtype.str.replace("i", "u"))
 
 
 def _check_config(num_classes: Any, ignore_index: Any) -> None:

@@ -48,12 +48,14 @@ def test_matches_loop_oracle_and_sklearn(ignore, c):
     np.testing.assert_array_equal(cm.matrix, confusion_matrix(label[keep], pred[keep], labels=list(range(c))))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64, ">i4", ">u2"]
+)
 def test_all_integer_dtypes_agree_with_sklearn(dtype):
     rng = np.random.default_rng(3)
     label = rng.integers(0, 19, (3, 40, 50))
     pred = rng.integers(0, 19, label.shape)
-    ignore = 255 if np.iinfo(dtype).max >= 255 else -1
+    ignore = 255 if np.iinfo(np.dtype(dtype)).max >= 255 else -1
     label[rng.random(label.shape) < 0.1] = ignore
     cm = ConfusionMatrix(19, ignore)
     cm.update(pred.astype(dtype), label.astype(dtype))
