@@ -36,8 +36,8 @@ from exporters.precision.cache import (
 from exporters.precision.features import TrtFeatures, detect_features, import_tensorrt
 from exporters.precision.plan import BuildPlan, check_int8_support, plan_build
 from exporters.precision.profiles import ShapeRange, derive_profiles, profiles_as_json
-from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
 from harness.backends.cuda_memory import DeviceMemory
+from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
 from harness.calibration import CalibrationReader, describe, make_entropy_calibrator
 from harness.errors import BackendUnavailable, ConfigError, InfrastructureError
 from harness.manifest.contract import ResolvedContract

@@ -76,7 +76,7 @@ def import_tensorrt() -> ModuleType:
     """Import ``tensorrt`` or say exactly what to install; nothing is auto-installed."""
     try:
         import tensorrt
-    except Exception as error:  # ImportError, or a broken wheel failing on its shared libraries
+    except Exception as error:  # noqa: BLE001 - ImportError, or a broken wheel failing on its shared libraries
         raise BackendUnavailable(
             f"tensorrt is not importable ({type(error).__name__}: {error}); install with: "
             "pip install 'mmharness[tensorrt]' on a machine with an NVIDIA GPU, "

@@ -87,7 +87,7 @@ def variant_names(source_file: str, base_role: str, precision: str, target: str)
     Engine roles follow the ``trt`` backend's rule (it runs ``graphs[role + ".engine"]``): the
     FP32 engine is the plain ``model.engine`` role (``--backend trt``), a reduced-precision one
     sits beside its ONNX variant's role (``--compare trt@int8`` -> ``model.int8.engine``)."""
-    stem = source_file[: -len(".onnx")] if source_file.endswith(".onnx") else source_file
+    stem = source_file.removesuffix(".onnx")
     if target == "ort":
         return f"{stem}.{precision}.onnx", f"{base_role}.{precision}"
     role = f"{base_role}.engine" if precision == "fp32" else f"{base_role}.{precision}.engine"
@@ -97,7 +97,7 @@ def variant_names(source_file: str, base_role: str, precision: str, target: str)
 def typed_onnx_name(source_file: str, transform: Transform, recipe: QuantRecipe | None) -> str | None:
     """File name of the typed ONNX a strongly typed build parses (Q/DQ for TensorRT differs from
     the ONNX Runtime CPU recipe, so it gets its own name)."""
-    stem = source_file[: -len(".onnx")] if source_file.endswith(".onnx") else source_file
+    stem = source_file.removesuffix(".onnx")
     if transform == "fp16":
         return f"{stem}.fp16.onnx"
     if transform == "int8-qdq":

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from harness.calibration import DEFAULT_BATCH, DEFAULT_SAMPLES, CalibrationPlan, CalibrationReader
+from harness.calibration import (
+    DEFAULT_BATCH,
+    DEFAULT_SAMPLES,
+    CalibrationPlan,
+    CalibrationReader,
+)
 from harness.errors import ExitCode
 from harness.manifest.model import DEFAULT_GRAPH
 
@@ -30,7 +35,7 @@ class BuildConfig:
     graph: str = DEFAULT_GRAPH
     calib_data: str = "synthetic"
     calib_split: str = "train"
-    calib: CalibrationPlan = CalibrationPlan()
+    calib: CalibrationPlan = field(default_factory=CalibrationPlan)
     calib_method: str = "entropy"
     gpu_id: int = 0
     workspace_mib: int = 2048

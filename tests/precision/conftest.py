@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from onnx_graphs import build_seg_model_dir
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onnx_graphs import build_seg_model_dir
 
 from harness.compare import Candidate, parse_candidate, parse_candidates, run_compare
 from harness.errors import ConfigError, ManifestError
 from harness.metrics.parity import parity
 from harness.metrics.segmentation import mean_iou
-from onnx_graphs import build_seg_model_dir
 
 BACKENDS = ["ort:cpu", "ort:cuda", "ort:tensorrt", "trt"]
 DATA = "synthetic:size=16,length=6"
@@ -47,7 +47,7 @@ def compared(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("compare")
     model = build_seg_model_dir(tmp / "m", modalities={"rgb": 3, "depth": 3}, size=(16, 16), num_classes=7)
     contract = validate_against_graph(load_manifest(model.dir))
-    reader = lambda: CalibrationReader(contract, open_dataset("synthetic:size=16,length=8", split="train"), CalibrationPlan(8, 4))  # noqa: E731
+    reader = lambda: CalibrationReader(contract, open_dataset("synthetic:size=16,length=8", split="train"), CalibrationPlan(8, 4))
     build_ort_variant(contract, "int8", reader)
     out = tmp / "out"
     config = RunConfig(model_dir=Path(model.dir), data=DATA, plan=PlanSpec(scenarios=("emm",)), batch=4,

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cosine as scipy_cosine_distance
 
-from harness.metrics.parity import HIST_REL_WIDTH, ParityState, Tolerance, class_map_agreement, parity
+from harness.metrics.parity import (
+    HIST_REL_WIDTH,
+    ParityState,
+    Tolerance,
+    class_map_agreement,
+    parity,
+)
 
 
 def _loop_mismatches(a, b, atol, rtol):

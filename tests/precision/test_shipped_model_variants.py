@@ -31,7 +31,7 @@ def shipped_copy(tmp_path_factory):
 
 def test_shipped_model_int8_and_fp16_variants_build_validate_and_compare(shipped_copy, tmp_path, capsys):
     manifest = load_manifest(shipped_copy)
-    height, width = manifest.input_size or (64, 64)
+    height = (manifest.input_size or (64, 64))[0]
     calib = ["--calib-data", f"synthetic:size={height},length=16", "--calib-samples", "16", "--calib-batch", "4"]
     assert main(["build", str(shipped_copy), "--precision", "int8", "--target", "ort", *calib]) == ExitCode.OK
     assert main(["build", str(shipped_copy), "--precision", "fp16", "--target", "ort"]) == ExitCode.OK

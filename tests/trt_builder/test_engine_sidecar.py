@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from harness.backends.engine_sidecar import EngineSidecar, check_sidecar, read_sidecar, sidecar_path, write_sidecar
+from harness.backends.engine_sidecar import (
+    EngineSidecar,
+    check_sidecar,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 from harness.errors import ExitCode, ManifestError
 
 SIDE = EngineSidecar(

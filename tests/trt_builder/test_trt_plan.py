@@ -130,13 +130,13 @@ def test_static_graphs_need_no_profile_and_bad_ranges_are_refused(model):
 
 
 def test_cache_keys_change_with_every_ingredient(tmp_path):
-    base = dict(onnx_sha256="a" * 64, data_fingerprint="d1", sample_indices=[0, 5], batch_size=2,
-                input_shapes={"rgb": (2, 3, 16, 16)}, trt_version="10.3.0")
+    base = {"onnx_sha256": "a" * 64, "data_fingerprint": "d1", "sample_indices": [0, 5], "batch_size": 2,
+            "input_shapes": {"rgb": (2, 3, 16, 16)}, "trt_version": "10.3.0"}
     key = calibration_key(**base)
-    assert key == calibration_key(**dict(base, input_shapes={"rgb": [2, 3, 16, 16]}))  # tuple vs list: same
-    for change in [dict(onnx_sha256="b" * 64), dict(data_fingerprint="d2"), dict(sample_indices=[0, 6]),
-                   dict(batch_size=1), dict(input_shapes={"rgb": (2, 3, 32, 32)}), dict(trt_version="10.4.0")]:
-        assert calibration_key(**dict(base, **change)) != key, change
+    assert key == calibration_key(**{**base, "input_shapes": {"rgb": [2, 3, 16, 16]}})  # tuple vs list: same
+    for change in [{"onnx_sha256": "b" * 64}, {"data_fingerprint": "d2"}, {"sample_indices": [0, 6]},
+                   {"batch_size": 1}, {"input_shapes": {"rgb": (2, 3, 32, 32)}}, {"trt_version": "10.4.0"}]:
+        assert calibration_key(**{**base, **change}) != key, change
     assert timing_cache_path(tmp_path, "10.3.0", "8.7").name == "timing-trt10.3.0-sm8.7.cache"
     blob = tmp_path / "f.bin"
     blob.write_bytes(b"abc")
