@@ -17,7 +17,7 @@ from harness.backends.interface import Session
 from harness.errors import DataError
 from harness.manifest import OutputSpec
 from harness.metrics.confusion import per_image_confusion
-from harness.runner.feeds import CleanInputs, FeedBuilder, pad_rows
+from harness.runner.feeds import CleanInputs, FeedBuilder, pad_rows, take
 from harness.scenarios.cells import Cell
 
 Rows = npt.NDArray[np.int64]
@@ -151,7 +151,7 @@ def _score_batch(
     if reason is not None:
         return reason
     try:
-        parts.append(per_image_confusion(predictions(output, value), clean.labels[rows], num_classes, ignore_index, where=f"cell {cell.id}"))
+        parts.append(per_image_confusion(predictions(output, value), take(clean.labels, rows), num_classes, ignore_index, where=f"cell {cell.id}"))
     except DataError as error:
         return str(error)
     return None

@@ -88,7 +88,7 @@ class FeedBuilder:
     def feeds(self, cell: Cell, rows: npt.NDArray[np.int64]) -> dict[str, Array]:
         """Feeds for clean rows ``rows`` (positions in ``CleanInputs``) under ``cell``."""
         indices = self.clean.indices[rows]
-        tensors = {m.name: self.clean.tensors[m.name][rows] for m in self.manifest.modalities}
+        tensors = {m.name: take(self.clean.tensors[m.name], rows) for m in self.manifest.modalities}
         absent: set[str] = set()
         # raw-space corruptions first, then everything in normalized space, in step order
         ordered = sorted(cell.steps, key=lambda step: 0 if self._is_raw(step) else 1)
@@ -131,7 +131,7 @@ class FeedBuilder:
 
         rngs = rngs_for(self.seed, cell_id, indices, modality.name)
         if api.get(step.name).space == "raw":
-            raw = api.corrupt(self.clean.raw[modality.name][rows], step.name, step.severity, rngs, kind=modality.kind)
+            raw = api.corrupt(take(self.clean.raw[modality.name], rows), step.name, step.severity, rngs, kind=modality.kind)
             return modality.preprocess_array(raw)
         layout = "CHW" if modality.layout == "NCHW" else "HWC"
         return api.corrupt(tensor, step.name, step.severity, rngs, kind=modality.kind, layout=layout)
@@ -142,6 +142,14 @@ class FeedBuilder:
             return mask_array((batch,), present)
         shape = (batch,) + tuple(d if isinstance(d, int) and d > 0 else 1 for d in spec.shape[1:])
         return mask_array(shape, present, spec.dtype)
+
+
+def take(array: Array, rows: npt.NDArray[np.int64]) -> Array:
+    """``array[rows]``, as a view (no copy) when ``rows`` is a contiguous ascending range,
+    which is what the batcher produces; perturbations never modify their input."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (len(rows) < 2 or bool(np.all(np.diff(rows) == 1))):
+        return array[int(rows[0]) : int(rows[-1]) + 1]
+    return array[rows]
 
 
 def pad_rows(feeds: dict[str, Array], batch: int, size: int) -> dict[str, Array]:

@@ -1,0 +1,93 @@
+"""Harness overhead of `mmharness run`, measured against peers in the same process.
+
+1. Clean cell throughput: the harness (feeds built from the cached clean inputs on a prefetch
+   thread, ORT session through the Backend layer, argmax, per-image confusion matrices) vs a
+   bare ``onnxruntime.InferenceSession.run`` loop over the *same* preprocessed batches, which
+   does nothing else. Target: harness >= 0.97x the bare loop's images/s.
+2. The full EMM sweep (2^N - 1 cells) divided by one clean pass: how close the sweep is to
+   "N cells cost N clean passes" (ideal 2^N - 1; fills are cheap, so anything above is overhead).
+
+Run by hand (not in CI's test run):  python benchmarks/bench_run.py [MODEL_DIR] [--repeats 5]
+Reports medians over interleaved repeats (harness and bare alternate, so drift hits both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", nargs="?", default="models/mmss-synth-robust")
+    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    from harness.backends import backend_for, parse_backend
+    from harness.data import open_dataset
+    from harness.manifest import load_manifest
+    from harness.runner.execute import Batching, run_cell
+    from harness.runner.feeds import FeedBuilder, load_clean
+    from harness.runner.sweep import logits_output
+    from harness.scenarios.cells import clean_cell
+    from harness.scenarios.emm import emm_cells
+
+    manifest = load_manifest(args.model)
+    clean = load_clean(manifest, open_dataset(args.data), args.limit)
+    n = len(clean)
+    output = logits_output(manifest)
+    batching = Batching(size=args.batch, fixed=False)
+    batches = batching.batches(n)
+    bare_feeds = [{m.input: clean.tensors[m.name][rows] for m in manifest.modalities} for rows in batches]
+
+    bare = ort.InferenceSession(manifest.graph_path(), providers=["CPUExecutionProvider"])
+    session = backend_for(manifest, parse_backend("ort:cpu")).open()
+    builder = FeedBuilder(manifest, clean, session.inputs, seed=0)
+
+    def bare_pass() -> float:
+        t0 = time.perf_counter()
+        for feeds in bare_feeds:
+            bare.run(None, feeds)
+        return time.perf_counter() - t0
+
+    def harness_pass(cell=clean_cell()) -> float:  # noqa: B008 - a frozen value
+        t0 = time.perf_counter()
+        outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, lambda k: None)
+        assert outcome.status == "ok", outcome.reason
+        return time.perf_counter() - t0
+
+    bare_pass(), harness_pass()  # warm-up (allocations, thread pools)
+    bare_t, harness_t = [], []
+    for _ in range(args.repeats):
+        bare_t.append(bare_pass())
+        harness_t.append(harness_pass())
+    b, h = statistics.median(bare_t), statistics.median(harness_t)
+    print(f"model {manifest.name}: {n} images, batch {args.batch}, {len(manifest.modalities)} modalities, ort {ort.__version__}")
+    print(f"bare InferenceSession.run loop : {n / b:8.1f} img/s  (median of {args.repeats}: {b * 1e3:.1f} ms per pass)")
+    print(f"harness clean cell             : {n / h:8.1f} img/s  (median of {args.repeats}: {h * 1e3:.1f} ms per pass)")
+    print(f"harness / bare throughput      : {b / h:.3f}x   (target >= 0.97x)")
+
+    cells = emm_cells(manifest.modality_names)
+    sweeps = []
+    for _ in range(max(1, args.repeats // 2)):
+        t0 = time.perf_counter()
+        for cell in cells:
+            harness_pass(cell)
+        sweeps.append(time.perf_counter() - t0)
+    s = statistics.median(sweeps)
+    print(f"EMM sweep ({len(cells)} cells)          : {s:.2f} s = {s / h:.2f} clean passes (ideal {len(cells)})")
+    session.close()
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
