@@ -135,6 +135,7 @@ def methodology(config: BenchConfig) -> dict[str, Any]:
         "cov": COV_METHOD,
         "cov_warn": COV_WARN,
         "throughput": "iterations x batch / wall time of the measured phase",
+        "headline": "MLPerf SingleStream's metric is p90_ms; trtexec prints mean, median (p50) and p99 the same way",
     }
 
 
