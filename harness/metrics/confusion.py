@@ -131,7 +131,7 @@ class _Binner:
 
 def _unsigned(a: NDArray[np.integer]) -> NDArray[np.unsignedinteger]:
     """The same bytes seen as the unsigned type of the same size and byte order (no copy)."""
-    return a if a.dtype.kind == "u" else a.view(a.dtype.str.replace("i", "u"))
+    return a.view(a.dtype.str.replace("i", "u"))  # type: ignore[return-value]
 
 
 def _check_config(num_classes: Any, ignore_index: Any) -> None:

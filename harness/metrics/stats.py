@@ -117,12 +117,13 @@ class _Summer:
     def __init__(self, flat: NDArray[np.int64]) -> None:
         n, total = flat.shape[0], int(flat.sum())
         self.exact_float = float(n) * float(total) < _EXACT
-        self.flat = flat.astype(np.float64) if self.exact_float else flat
+        self.flat = flat
+        self.flat_float = flat.astype(np.float64) if self.exact_float else None
 
     def __call__(self, counts: NDArray[np.int64]) -> NDArray[np.int64]:
-        if self.exact_float:
-            return np.rint(counts.astype(np.float64) @ self.flat).astype(np.int64)
-        return counts @ self.flat
+        if self.flat_float is not None:
+            return np.rint(counts.astype(np.float64) @ self.flat_float).astype(np.int64)
+        return np.asarray(counts @ self.flat, dtype=np.int64)
 
 
 def _scores(metric: MatrixMetric, stack: NDArray[np.int64]) -> NDArray[np.float64]:
