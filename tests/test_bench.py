@@ -415,3 +415,45 @@ def test_cli_noise_cells_and_bad_scenario(tiny_model, tmp_path, capsys):
     assert "p50 / clean" in capsys.readouterr().out
     assert main(["bench", tiny_model.dir, "--out", str(out), "--scenarios", "nmm", *QUICK]) == ExitCode.BAD_INPUT
     assert "did you mean 'nm'" in capsys.readouterr().err
+
+
+def test_telemetry_failures_mid_run_are_recorded_and_the_bench_completes(tiny_model, monkeypatch):
+    """A power source that works once and then fails (an I2C error mid-run): the bench still
+    returns its latency figures, and the failures are in the document."""
+    from harness.telemetry import probe
+    from harness.telemetry.interface import Reading
+
+    class Flaky:
+        name = "tegrastats"
+
+        def __init__(self):
+            self.calls = 0
+
+        def read(self):
+            self.calls += 1
+            if self.calls > 1:
+                raise OSError("tegrastats: read error on /dev/i2c-1")
+            return Reading(time.perf_counter(), {"VDD_IN": 6000.0}, 6000.0, "input rail VDD_IN")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(probe, "_open_tegrastats", lambda interval_ms: Flaky())
+    schedule = Schedule(warmup_s=0.0, min_iterations=5, min_duration_s=0.1)
+    doc = run_bench(_config(tiny_model, telemetry="tegrastats", telemetry_interval_s=0.01, schedule=schedule), OrtBackend(tiny_model.path))
+    power = doc["telemetry"]["power"]
+    assert power["failures"] and power["failures"][0]["message"].startswith("OSError: tegrastats: read error")
+    assert power["status"] == "ok" and power["mean_power_w"] == pytest.approx(6.0)  # the one good sample, held
+    assert doc["result"]["iterations"] >= 5 and problems(doc) is None
+
+
+@pytest.mark.gpu
+def test_bench_on_cuda_reports_the_device_split(tiny_model):
+    from harness.bench.backend import resolve_backend
+    from harness.manifest import load_manifest
+
+    config = _config(tiny_model, backend="ort:cuda")
+    doc = run_bench(config, resolve_backend(config, load_manifest(tiny_model.dir)))
+    assert set(doc["result"]["device_ms"]) == {"h2d_ms", "compute_ms", "d2h_ms"}
+    power = doc["telemetry"]["power"]
+    assert power is not None and power["source"] in ("nvml", "ina3221", "tegrastats")

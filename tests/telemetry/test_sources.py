@@ -191,3 +191,17 @@ def test_tegrastats_absent_is_unavailable():
 
     with pytest.raises(SourceUnavailable, match="not found on PATH"):
         TegrastatsSource(executable="tegrastats-definitely-absent")
+
+
+@pytest.mark.gpu
+def test_nvml_reads_gpu_power():
+    pytest.importorskip("pynvml", reason="pynvml not installed (pip install nvidia-ml-py)")
+    from harness.telemetry.nvml import NvmlSource
+
+    source = NvmlSource()
+    try:
+        reading = source.read()
+    finally:
+        source.close()
+    assert reading.total_mw is not None and reading.total_mw > 0
+    assert set(reading.rails_mw) == {f"gpu{i}" for i in range(len(reading.rails_mw))}
