@@ -124,6 +124,7 @@ def fill_missing(
     fill: Fill,
     preprocess: Preprocess | None = None,
     rngs: Sequence[np.random.Generator] = (),
+    noise_std: float = 1.0,
 ) -> FloatBatch:
     """Replace a whole modality (every sample of ``batch``) by its missing representation.
 
@@ -136,8 +137,9 @@ def fill_missing(
       per channel (a black image, a depth sensor returning nothing); needs ``preprocess``.
     - ``mean``: each channel of each sample replaced by its own spatial mean: the sensor's
       average level survives, all structure is gone. Per sample, so batch-independent.
-    - ``noise``: standard normal noise in normalized units (unit dataset std); needs one
-      generator per sample in ``rngs``.
+    - ``noise``: Gaussian noise ``N(0, noise_std)`` in normalized units (default 1: the
+      dataset's own spread; the manifest's ``missing.noise_std``); needs one generator per
+      sample in ``rngs``.
     - ``mask``: the data are zero-normalized and the model learns absence from its mask
       input; feed ``mask_array(..., present=False)`` to the manifest's ``missing.mask_input``.
     """
@@ -158,9 +160,14 @@ def fill_missing(
         return np.broadcast_to(means, batch.shape).astype(np.float32)
     if fill == "noise":
         _check_rngs(rngs, batch, "missing fill 'noise'")
-        return np.stack(
+        if not noise_std > 0:
+            raise ConfigError(
+                f"missing fill 'noise': noise_std must be > 0, got {noise_std}"
+            )
+        noise = np.stack(
             [rng.standard_normal(batch.shape[1:], dtype=np.float32) for rng in rngs]
         )
+        return noise if noise_std == 1.0 else noise * np.float32(noise_std)
     raise ConfigError(f"unknown missing fill {fill!r} (allowed: {', '.join(FILLS)})")
 
 

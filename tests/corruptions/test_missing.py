@@ -74,6 +74,14 @@ def test_noise_fill_is_unit_gaussian_and_per_sample():
     assert abs(out.std() - 1) < 0.03 and abs(out.mean()) < 0.03
     alone = fill_missing(x[2:], "noise", rngs=rngs_for(0, "emm", [2], "rgb"))
     np.testing.assert_array_equal(out[2:], alone)
+    wide = fill_missing(
+        x, "noise", rngs=rngs_for(0, "emm", range(3), "rgb"), noise_std=0.5
+    )
+    assert abs(wide.std() - 0.5) < 0.015
+    with pytest.raises(ConfigError, match="noise_std"):
+        fill_missing(
+            x, "noise", rngs=rngs_for(0, "emm", range(3), "rgb"), noise_std=0.0
+        )
 
 
 def test_unknown_fill_and_bad_batch():
