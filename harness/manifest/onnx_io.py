@@ -112,17 +112,122 @@ def check_external_data(model: Any, path: str, model_dir: str) -> tuple[str, ...
     return tuple(locations)
 
 
+# ---- reading a ModelProto without its weight payloads ---------------------------------------
+# ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto payload fields (float_data,
+# int32_data, string_data, int64_data, raw_data, double_data, uint64_data) are dropped so a
+# 2 GB model costs a few kB of parsing. Only the wire format is read here; onnx parses the rest.
+_MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5
+_TENSOR_PAYLOAD = frozenset({4, 5, 6, 7, 9, 10, 11})
+
+
+def _varint(data: Any, pos: int, end: int) -> tuple[int, int]:
+    result, shift = 0, 0
+    while True:
+        if pos >= end:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("malformed varint")
+
+
+def _fields(data: Any, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """(field, wire_type, field_start, value_start, value_end) of each field in data[start:end]."""
+    pos = start
+    while pos < end:
+        field_start = pos
+        key, pos = _varint(data, pos, end)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _varint(data, pos, end)
+            yield field, wire, field_start, field_start, pos
+            continue
+        if wire == 2:
+            length, pos = _varint(data, pos, end)
+            value_end = pos + length
+        elif wire == 1:
+            value_end = pos + 8
+        elif wire == 5:
+            value_end = pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if value_end > end:
+            raise ValueError("truncated field")
+        yield field, wire, field_start, pos, value_end
+        pos = value_end
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _length_field(field: int, payload: bytes) -> bytes:
+    return _encode_varint(field << 3 | 2) + _encode_varint(len(payload)) + payload
+
+
+def _strip(data: Any, start: int, end: int, keep: Any) -> bytes:
+    """Copy data[start:end] field by field; ``keep(field, wire, vs, ve)`` returns bytes or None."""
+    out = bytearray()
+    for field, wire, field_start, value_start, value_end in _fields(data, start, end):
+        replaced = keep(field, wire, value_start, value_end)
+        out += bytes(data[field_start:value_end]) if replaced is None else replaced
+    return bytes(out)
+
+
+def model_without_weights(data: Any) -> bytes:
+    """Serialized ModelProto ``data`` with every initializer's payload removed (wire format)."""
+
+    def tensor(field: int, wire: int, vs: int, ve: int) -> bytes | None:
+        return b"" if field in _TENSOR_PAYLOAD else None
+
+    def graph(field: int, wire: int, vs: int, ve: int) -> bytes | None:
+        if field == _GRAPH_INITIALIZER and wire == 2:
+            return _length_field(field, _strip(data, vs, ve, tensor))
+        return None
+
+    def model(field: int, wire: int, vs: int, ve: int) -> bytes | None:
+        if field == _MODEL_GRAPH and wire == 2:
+            return _length_field(field, _strip(data, vs, ve, graph))
+        return None
+
+    return _strip(data, 0, len(data), model)
+
+
+def _load_structure(path: str) -> Any:
+    """ModelProto of ``path`` with nodes, inputs, outputs, opsets and initializer metadata only."""
+    import mmap
+
+    import onnx
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ValueError("empty file")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return onnx.ModelProto.FromString(model_without_weights(data))
+
+
 def read_graph_io(path: str, model_dir: str | None = None) -> GraphIO:
-    """Inputs/outputs/opsets of the ONNX file at ``path`` (weights never loaded).
+    """Inputs/outputs/opsets of the ONNX file at ``path``; weights are neither loaded nor parsed
+    (external files are never opened, embedded payloads are skipped at the wire level).
 
     ``model_dir`` (default: the file's folder) bounds where external data may live.
     """
-    import onnx
-
     if not os.path.isfile(path):
         raise ManifestError(f"{path}: graph file does not exist; fix 'graphs' in manifest.json or export the model")
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = _load_structure(path)
     except Exception as error:  # protobuf DecodeError, truncated reads, wrong file type
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ManifestError(f"{path}: not a readable ONNX model ({first}); the file is corrupt or truncated, re-export it") from None
