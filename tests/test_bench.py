@@ -457,3 +457,24 @@ def test_bench_on_cuda_reports_the_device_split(tiny_model):
     assert set(doc["result"]["device_ms"]) == {"h2d_ms", "compute_ms", "d2h_ms"}
     power = doc["telemetry"]["power"]
     assert power is not None and power["source"] in ("nvml", "ina3221", "tegrastats")
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "mmss-synth-robust"
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="the shipped model models/mmss-synth-robust has not landed")
+def test_bench_the_shipped_model_on_ort_cpu(tmp_path, capsys):
+    from harness.cli import main
+
+    out = tmp_path / "o"
+    argv = ["bench", str(SHIPPED), "--backend", "ort:cpu", "--warmup", "0.2", "--iterations", "20", "--duration", "0.5", "--out", str(out), "--telemetry", "off"]
+    assert main(argv) == ExitCode.OK
+    doc = load_bench(out)
+    samples = np.asarray(doc["result"]["samples_ms"])
+    assert len(samples) >= 20
+    for p in (50, 90, 95, 99):
+        assert doc["result"]["latency_ms"][f"p{p}_ms"] == float(np.percentile(samples, p, method="inverted_cdf"))
+    stats = doc["result"]["latency_ms"]
+    assert stats["cov"] == pytest.approx(float(samples.std() / samples.mean()), rel=1e-9)
+    assert ("WARNING: latency coefficient of variation" in capsys.readouterr().out) == (stats["cov"] > 0.025)
+    assert doc["model"]["name"] == "mmss-synth-robust"
