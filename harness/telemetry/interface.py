@@ -20,7 +20,8 @@ class Reading:
     the bench uses, so samples can be cut to the measured window). ``rails_mw`` maps a rail
     name (``VDD_IN``, ``VDD_CPU_GPU_CV``, ``gpu0`` ...) to its instantaneous power in mW.
     ``total_mw`` is the power the energy figures are computed from, ``None`` when the source
-    has no rail to form it; ``total_from`` says how it was formed.
+    has no rail to form it; ``total_from`` says how it was formed. ``energy_counter_mj`` is a
+    monotonic hardware energy counter (its differences are exact energy, no sampling error).
     """
 
     t_s: float
@@ -29,6 +30,7 @@ class Reading:
     total_from: str
     temperatures_c: dict[str, float] = field(default_factory=dict)
     utilization_pct: dict[str, float] = field(default_factory=dict)
+    energy_counter_mj: float | None = None  # a hardware energy accumulator (NVML), when the device has one
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 ``pynvml`` is imported only when the source opens; when it is missing or NVML cannot
 initialise (no driver) the probe records the source as skipped with that reason. Power is
 ``nvmlDeviceGetPowerUsage`` (mW, the board power of each GPU); the total is the sum over GPUs.
+Where the GPU has an energy counter (``nvmlDeviceGetTotalEnergyConsumption``) it is read too,
+and the sampler prefers its exact differences to integrating sampled power.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ class NvmlSource:
             pynvml.nvmlShutdown()
             raise SourceUnavailable("NVML reports no GPU")
         self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        self._has_counter = True
+
+    def _energy_mj(self) -> float | None:
+        """Sum of ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since driver load; Volta and newer)."""
+        if not self._has_counter:
+            return None
+        try:
+            return float(sum(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles))
+        except Exception:  # NVMLError_NotSupported on older GPUs: fall back to sampled power for good
+            self._has_counter = False
+            return None
 
     def read(self) -> Reading:
         nvml = self._nvml
@@ -51,6 +64,7 @@ class NvmlSource:
             total_from="sum of GPU board power (NVML)",
             temperatures_c=temps,
             utilization_pct=util,
+            energy_counter_mj=self._energy_mj(),
         )
 
     def close(self) -> None:

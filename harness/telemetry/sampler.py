@@ -61,6 +61,21 @@ def _interp(t: float, times: list[float], values: list[float]) -> float:
     return values[lo] + frac * (values[hi] - values[lo])
 
 
+def counter_energy_mj(readings: list[Reading], t0: float, t1: float) -> float | None:
+    """Energy over ``[t0, t1]`` from a cumulative energy counter: the counter difference between
+    the first and last reading inside the window, scaled by window / sampled span. None unless
+    at least two readings inside the window carry the counter and it advanced monotonically."""
+    inside = [r for r in readings if t0 <= r.t_s <= t1 and r.energy_counter_mj is not None]
+    if len(inside) < 2:
+        return None
+    first, last = inside[0], inside[-1]
+    span = last.t_s - first.t_s
+    delta = last.energy_counter_mj - first.energy_counter_mj  # type: ignore[operator]
+    if span <= 0 or delta < 0:
+        return None
+    return delta * (t1 - t0) / span
+
+
 class Sampler:
     """Polls ``source.read()`` every ``interval_s`` on a daemon thread between start and stop."""
 
@@ -157,10 +172,15 @@ class Sampler:
             return out
         times = [r.t_s for r in powered]
         energy_mj = integrate_mj(times, [r.total_mw for r in powered], t0, t1)  # type: ignore[misc]
+        energy_from = "power samples integrated over the window (linear between samples, held at the ends)"
+        counted = counter_energy_mj(readings, t0, t1)
+        if counted is not None:
+            energy_mj, energy_from = counted, "hardware energy counter, scaled from the sampled span to the window"
         duration = t1 - t0
         out.update(
             status="ok",
             total_from=powered[-1].total_from,
+            energy_from=energy_from,
             mean_power_w=(energy_mj / duration / 1000.0) if duration > 0 else powered[-1].total_mw / 1000.0,  # type: ignore[operator]
             energy_j=energy_mj / 1000.0,
             energy_per_inference_mj=(energy_mj / inferences) if inferences > 0 else None,

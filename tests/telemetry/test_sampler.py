@@ -100,3 +100,21 @@ def test_telemetry_wraps_a_window_with_a_working_source():
 def test_bad_interval_is_rejected():
     with pytest.raises(ValueError, match="positive"):
         Sampler(_Scripted([1.0]), interval_s=0)
+
+
+def test_energy_counter_beats_integration_when_present():
+    from harness.telemetry.sampler import counter_energy_mj
+
+    def r(t, counter, power=1000.0):
+        return Reading(t, {"gpu0": power}, power, "nvml", energy_counter_mj=counter)
+
+    # counter advances 300 mJ over the 1.5 s sampled span inside a 2 s window -> 400 mJ
+    readings = [r(0.0, 0.0), r(0.5, 100.0), r(1.0, 200.0), r(2.0, 400.0), r(3.0, 999.0)]
+    assert counter_energy_mj(readings, 0.25, 2.25) == pytest.approx(300.0 * 2.0 / 1.5)
+    assert counter_energy_mj(readings[:1], 0.0, 1.0) is None  # one reading: no difference
+    assert counter_energy_mj([r(0.0, 5.0), r(1.0, 4.0)], 0.0, 1.0) is None  # counter reset
+    sampler = Sampler(_Scripted([1.0]), interval_s=1.0)
+    sampler._readings = readings  # the summary is a pure function of the readings
+    summary = sampler.summary(0.25, 2.25, inferences=4)
+    assert summary["energy_from"].startswith("hardware energy counter")
+    assert summary["energy_j"] == pytest.approx(0.4) and summary["energy_per_inference_mj"] == pytest.approx(100.0)

@@ -205,3 +205,63 @@ def test_nvml_reads_gpu_power():
         source.close()
     assert reading.total_mw is not None and reading.total_mw > 0
     assert set(reading.rails_mw) == {f"gpu{i}" for i in range(len(reading.rails_mw))}
+
+
+class _FakeNvml:
+    """Stands in for ``pynvml`` with two GPUs; the energy counter advances 1 J per read."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, fail_init=False, counter=True):
+        self.fail_init, self.counter, self.energy, self.shutdowns = fail_init, counter, 1_000_000, 0
+
+    def nvmlInit(self):
+        if self.fail_init:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def nvmlDeviceGetCount(self):
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return [70_000, 45_500][h]
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        return [61, 55][h]
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        return type("U", (), {"gpu": [99, 10][h]})()
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        if not self.counter:
+            raise RuntimeError("Not Supported")
+        self.energy += 500
+        return self.energy
+
+    def nvmlShutdown(self):
+        self.shutdowns += 1
+
+
+def test_nvml_source_with_a_stand_in_library(monkeypatch):
+    import sys
+
+    from harness.telemetry.nvml import NvmlSource
+
+    fake = _FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    source = NvmlSource()
+    reading = source.read()
+    source.close()
+    assert reading.rails_mw == {"gpu0": 70000.0, "gpu1": 45500.0}
+    assert reading.total_mw == 115500.0 and reading.total_from == "sum of GPU board power (NVML)"
+    assert reading.temperatures_c == {"gpu0": 61.0, "gpu1": 55.0} and reading.utilization_pct["gpu0"] == 99.0
+    assert reading.energy_counter_mj == float(1_000_500 + 1_001_000)
+    assert fake.shutdowns == 1
+    no_counter = _FakeNvml(counter=False)
+    monkeypatch.setitem(sys.modules, "pynvml", no_counter)
+    assert NvmlSource().read().energy_counter_mj is None
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml(fail_init=True))
+    with pytest.raises(SourceUnavailable, match="NVML failed to initialise: NVML Shared Library Not Found"):
+        NvmlSource()
