@@ -86,14 +86,16 @@ def parse_nvidia_smi(text: str) -> list[dict[str, Any]]:
         parts = [part.strip() for part in line.split(",")]
         if len(parts) != len(_SMI_FIELDS):
             raise ValueError(f"unexpected nvidia-smi line {line!r} (expected {len(_SMI_FIELDS)} fields)")
-        row = dict(zip(_SMI_FIELDS, parts))
+        row = dict(zip(_SMI_FIELDS, parts, strict=True))
         gpus.append(
             {
                 "index": int(row["index"]),
                 "name": row["name"],
                 "sm": row["compute_cap"],
                 "driver": row["driver_version"],
-                "memory_mib": int(float(row["memory_total_mib"])) if row["memory_total_mib"].replace(".", "").isdigit() else None,
+                "memory_mib": int(float(row["memory_total_mib"]))
+                if row["memory_total_mib"].replace(".", "").isdigit()
+                else None,
             }
         )
     return gpus
@@ -138,7 +140,9 @@ def probe_packages() -> dict[str, Any]:
 def probe_onnxruntime() -> dict[str, Any]:
     distributions = onnxruntime_distributions()
     if not distributions:
-        raise ProbeUnavailable("onnxruntime is not installed; pip install 'mmharness[cpu]' (or [gpu] on an NVIDIA machine)")
+        raise ProbeUnavailable(
+            "onnxruntime is not installed; pip install 'mmharness[cpu]' (or [gpu] on an NVIDIA machine)"
+        )
     import onnxruntime
 
     info: dict[str, Any] = {
@@ -171,7 +175,13 @@ def probe_gpus() -> dict[str, Any]:
     reasons = []
     try:
         gpus = parse_nvidia_smi(
-            _run(["nvidia-smi", "--query-gpu=index,name,compute_cap,driver_version,memory.total", "--format=csv,noheader,nounits"])
+            _run(
+                [
+                    "nvidia-smi",
+                    "--query-gpu=index,name,compute_cap,driver_version,memory.total",
+                    "--format=csv,noheader,nounits",
+                ]
+            )
         )
         return {"present": bool(gpus), "source": "nvidia-smi", "devices": gpus}
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as error:

@@ -89,7 +89,9 @@ def make_seg_graph(
         inputs.append(helper.make_tensor_value_info(name, onnx_dt, [batch, channels, height, width]))
         weight = rng.normal(0.0, 0.5, (num_classes, channels)).astype(dt).astype(np.float32)
         weights[name] = weight
-        initializers.append(numpy_helper.from_array(weight.astype(dt).reshape(num_classes, channels, 1, 1), f"W_{name}"))
+        initializers.append(
+            numpy_helper.from_array(weight.astype(dt).reshape(num_classes, channels, 1, 1), f"W_{name}")
+        )
         source = name
         if name in masks:
             mask = masks[name]
@@ -143,7 +145,11 @@ def seg_manifest_doc(
             "layout": "NCHW",
             "dtype": dtype,
             "channels": channels,
-            "preprocess": {"scale": 1 / 255 if image else 1.0, "mean": IMAGENET_MEAN if image else [0.0], "std": IMAGENET_STD if image else [1.0]},
+            "preprocess": {
+                "scale": 1 / 255 if image else 1.0,
+                "mean": IMAGENET_MEAN if image else [0.0],
+                "std": IMAGENET_STD if image else [1.0],
+            },
             "missing": {"fill": "mask", "mask_input": masks[name]} if name in masks else {"fill": "zero_normalized"},
         }
         mods.append(entry)
@@ -153,7 +159,9 @@ def seg_manifest_doc(
         "task": "segmentation",
         "graphs": {"model": graph_file},
         "modalities": mods,
-        "outputs": [{"name": output_name, "role": "class_map" if argmax else "logits", "layout": "NHW" if argmax else "NCHW"}],
+        "outputs": [
+            {"name": output_name, "role": "class_map" if argmax else "logits", "layout": "NHW" if argmax else "NCHW"}
+        ],
         "classes": [f"class{i}" for i in range(num_classes)],
         "ignore_index": 255,
         "batch": dict(batch) if batch is not None else {"dynamic": True, "max": 8},
@@ -187,7 +195,14 @@ def build_seg_model_dir(
     model, weights, bias = make_seg_graph(modalities, num_classes, size, batch, dtype, masks, argmax, seed)
     path = os.path.join(directory, "model.onnx")
     if external_data:
-        onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=0)
+        onnx.save_model(
+            model,
+            path,
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="model.onnx.data",
+            size_threshold=0,
+        )
     else:
         onnx.save_model(model, path)
     batch_doc = {"dynamic": False, "size": batch} if isinstance(batch, int) else {"dynamic": True, "max": 8}

@@ -33,7 +33,9 @@ def test_doctor_says_plainly_that_no_gpu_is_present(capsys):
     out = capsys.readouterr().out
     assert "GPU: NONE. No NVIDIA GPU is usable on this machine" in out
     assert "cudaErrorInsufficientDriver" in out or "nvidia-smi" in out
-    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ort:") or line.startswith("  trt")}
+    lines = {
+        line.split()[0]: line for line in out.splitlines() if line.startswith("  ort:") or line.startswith("  trt")
+    }
     assert " yes " in lines["ort:cpu"]
     for name in ("ort:cuda", "ort:tensorrt", "trt"):
         assert " NO " in lines[name], lines[name]

@@ -21,7 +21,15 @@ from harness.backends.interface import (
     check_feed,
     parse_options,
 )
-from harness.backends.select import BACKENDS, DEFAULT_BACKEND, BackendRequest, availability, backend_for, graph_file_for, parse_backend
+from harness.backends.select import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    BackendRequest,
+    availability,
+    backend_for,
+    graph_file_for,
+    parse_backend,
+)
 
 __all__ = [
     "BACKENDS",

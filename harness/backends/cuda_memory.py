@@ -85,7 +85,11 @@ def cudart_call(cudart: Any, function: str, *args: Any) -> tuple[Any, ...]:
             text = text.decode() if isinstance(text, bytes) else str(text)
         except Exception:
             text = ""
-        hint = " (no NVIDIA driver or a driver older than this CUDA runtime; install/upgrade the driver)" if "Driver" in name else ""
+        hint = (
+            " (no NVIDIA driver or a driver older than this CUDA runtime; install/upgrade the driver)"
+            if "Driver" in name
+            else ""
+        )
         raise BackendUnavailable(f"cuda-python: {function} failed: {name} {text}{hint}".rstrip())
     return values
 
@@ -148,7 +152,9 @@ class PyCudaMemory:
         try:
             import pycuda.driver as driver
         except ImportError:
-            raise BackendUnavailable("pycuda is not importable; pip install 'mmharness[tensorrt]' or use cuda-python") from None
+            raise BackendUnavailable(
+                "pycuda is not importable; pip install 'mmharness[tensorrt]' or use cuda-python"
+            ) from None
         try:
             driver.init()
             self._device = driver.Device(device_id)

@@ -67,4 +67,6 @@ class OptionReader:
         """Refuse leftovers, for backends that do not pass options through."""
         if self._left:
             unknown = ", ".join(sorted(self._left))
-            raise ConfigError(f"--backend-opt: {unknown} not understood by {self.backend} (options: {', '.join(known)})")
+            raise ConfigError(
+                f"--backend-opt: {unknown} not understood by {self.backend} (options: {', '.join(known)})"
+            )

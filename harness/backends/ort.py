@@ -22,7 +22,13 @@ import numpy.typing as npt
 
 from harness.backends.interface import Availability, TensorSpec, check_feed
 from harness.backends.options import OptionReader
-from harness.errors import BackendUnavailable, BadInputError, ConfigError, InfrastructureError, ManifestError
+from harness.errors import (
+    BackendUnavailable,
+    BadInputError,
+    ConfigError,
+    InfrastructureError,
+    ManifestError,
+)
 
 Device = Literal["cpu", "cuda", "tensorrt"]
 PROVIDERS: dict[str, str] = {
@@ -57,14 +63,18 @@ def ort_type_to_numpy(type_string: str) -> np.dtype:
     try:
         return np.dtype(_ORT_TYPES[type_string])
     except KeyError:
-        raise ManifestError(f"onnxruntime tensor type {type_string!r} has no NumPy equivalent; export with float32/float16") from None
+        raise ManifestError(
+            f"onnxruntime tensor type {type_string!r} has no NumPy equivalent; export with float32/float16"
+        ) from None
 
 
 def _import_ort() -> Any:
     try:
         import onnxruntime
     except ImportError as error:
-        raise BackendUnavailable(f"onnxruntime is not importable ({error}); install with: pip install 'mmharness[cpu]' (or [gpu])") from None
+        raise BackendUnavailable(
+            f"onnxruntime is not importable ({error}); install with: pip install 'mmharness[cpu]' (or [gpu])"
+        ) from None
     return onnxruntime
 
 
@@ -75,7 +85,9 @@ def installed_distribution() -> str:
     return " + ".join(found) if found else "unknown distribution"
 
 
-def missing_provider_message(backend: str, provider: str, build_providers: list[str], version: str, distribution: str) -> str:
+def missing_provider_message(
+    backend: str, provider: str, build_providers: list[str], version: str, distribution: str
+) -> str:
     """One line: what was asked, what this onnxruntime offers, what to install."""
     extra = {
         "CUDAExecutionProvider": "onnxruntime-gpu with CUDA 12 and cuDNN 9",
@@ -154,13 +166,17 @@ class OrtBackend:
             raise ConfigError(f"--backend-opt precision/cache_dir apply to ort:tensorrt only, not ort:{device}")
         if log_severity > 4:
             raise ConfigError(f"--backend-opt log_severity={log_severity}: expected 0..4")
-        return cls(path, device, reader.rest(), threads, opt_level, iobinding, precision, cache_dir, log_severity, device_id)
+        return cls(
+            path, device, reader.rest(), threads, opt_level, iobinding, precision, cache_dir, log_severity, device_id
+        )
 
     def open(self) -> OrtSession:
         return OrtSession.create(self)
 
 
-def provider_chain(backend: OrtBackend, ort_version: str, sm: str | None, trt_version: str | None) -> tuple[list[str], list[dict[str, str]]]:
+def provider_chain(
+    backend: OrtBackend, ort_version: str, sm: str | None, trt_version: str | None
+) -> tuple[list[str], list[dict[str, str]]]:
     """Providers and their options, in priority order. TensorRT EP runs with CUDA EP behind it
     (for subgraphs TensorRT cannot take) but never with the CPU fallback."""
     user = dict(backend.provider_options)
@@ -207,7 +223,11 @@ class OrtSession:
         ort = _import_ort()
         build = list(ort.get_available_providers())
         if backend.provider not in build:
-            raise BackendUnavailable(missing_provider_message(backend.name, backend.provider, build, ort.__version__, installed_distribution()))
+            raise BackendUnavailable(
+                missing_provider_message(
+                    backend.name, backend.provider, build, ort.__version__, installed_distribution()
+                )
+            )
         if not os.path.isfile(backend.path):
             raise ManifestError(f"{backend.path}: graph file does not exist")
         options = ort.SessionOptions()
@@ -222,12 +242,18 @@ class OrtSession:
         if backend.device == "tensorrt":
             os.makedirs(provider_options[0]["trt_engine_cache_path"], exist_ok=True)
         try:
-            session = ort.InferenceSession(backend.path, sess_options=options, providers=providers, provider_options=provider_options)
+            session = ort.InferenceSession(
+                backend.path, sess_options=options, providers=providers, provider_options=provider_options
+            )
         except Exception as error:
             kind = type(error).__name__
             if kind in _GRAPH_ERRORS:
-                raise ManifestError(f"{backend.path}: onnxruntime cannot load the model ({kind}: {_first_line(error)})") from None
-            raise BackendUnavailable(f"{backend.name}: onnxruntime could not create a session on {backend.provider}: {kind}: {_first_line(error)}") from None
+                raise ManifestError(
+                    f"{backend.path}: onnxruntime cannot load the model ({kind}: {_first_line(error)})"
+                ) from None
+            raise BackendUnavailable(
+                f"{backend.name}: onnxruntime could not create a session on {backend.provider}: {kind}: {_first_line(error)}"
+            ) from None
         active = list(session.get_providers())
         verify_active_provider(backend.name, backend.provider, active)
         device_id = backend.device_id
@@ -270,7 +296,7 @@ class OrtSession:
             values = self._session.run(None, dict(feeds))
         except Exception as error:
             raise _run_error(self.backend, error) from None
-        return {spec.name: value for spec, value in zip(self._outputs, values)}
+        return {spec.name: value for spec, value in zip(self._outputs, values, strict=True)}
 
     def close(self) -> None:
         self._session = None
@@ -302,8 +328,11 @@ class OrtDeviceSession(OrtSession):
         try:
             binding = self._session.io_binding()
             t0 = time.perf_counter()
-            device_values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", self.device_id) for array in feeds.values()]
-            for name, value in zip(feeds, device_values):
+            device_values = [
+                ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", self.device_id)
+                for array in feeds.values()
+            ]
+            for name, value in zip(feeds, device_values, strict=True):
                 binding.bind_ortvalue_input(name, value)
             for spec in self._outputs:
                 binding.bind_output(spec.name, "cuda", self.device_id)
@@ -316,7 +345,7 @@ class OrtDeviceSession(OrtSession):
             t3 = time.perf_counter()
         except Exception as error:
             raise _run_error(self.backend, error) from None
-        outputs = {spec.name: value for spec, value in zip(self._outputs, values)}
+        outputs = {spec.name: value for spec, value in zip(self._outputs, values, strict=True)}
         return outputs, {"h2d_ms": (t1 - t0) * 1e3, "compute_ms": (t2 - t1) * 1e3, "d2h_ms": (t3 - t2) * 1e3}
 
 
@@ -324,7 +353,9 @@ def _run_error(backend: OrtBackend, error: BaseException) -> Exception:
     kind = type(error).__name__
     if kind in ("InvalidArgument", "InvalidGraph"):
         return BadInputError(f"{backend.name} run of {os.path.basename(backend.path)}: {kind}: {_first_line(error)}")
-    return InfrastructureError(f"{backend.name} run of {os.path.basename(backend.path)} failed: {kind}: {_first_line(error)}")
+    return InfrastructureError(
+        f"{backend.name} run of {os.path.basename(backend.path)} failed: {kind}: {_first_line(error)}"
+    )
 
 
 def _gpu_facts(backend: OrtBackend) -> tuple[str | None, str | None]:
@@ -362,8 +393,15 @@ def availability(device: Device) -> Availability:
 
     gpus = run_probe(probe_gpus)
     if not gpus.get("present"):
-        return Availability(name, False, f"{provider} is built in, but {gpus.get('reason', 'no GPU present')}", "run on a machine with an NVIDIA GPU and driver")
-    return Availability(name, True, f"{provider} built in; GPU {gpus['devices'][0].get('name')} (verified again when a session opens)")
+        return Availability(
+            name,
+            False,
+            f"{provider} is built in, but {gpus.get('reason', 'no GPU present')}",
+            "run on a machine with an NVIDIA GPU and driver",
+        )
+    return Availability(
+        name, True, f"{provider} built in; GPU {gpus['devices'][0].get('name')} (verified again when a session opens)"
+    )
 
 
 def cpu_backend(path: str, options: Mapping[str, str]) -> OrtBackend:

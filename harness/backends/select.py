@@ -12,10 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.backends.interface import Availability, Backend, parse_options
 from harness.errors import ManifestError
 from harness.registry import Registry
+
+if TYPE_CHECKING:  # harness.manifest imports this package: no runtime import back
+    from harness.manifest import Manifest
 
 BackendFactory = Callable[[str, Mapping[str, str]], Backend]
 
@@ -53,11 +57,10 @@ def parse_backend(name: str = DEFAULT_BACKEND, opts: Sequence[str] = ()) -> Back
     return request
 
 
-def graph_file_for(manifest: object, request: BackendRequest, role: str = "model") -> str:
+def graph_file_for(manifest: Manifest, request: BackendRequest, role: str = "model") -> str:
     """The file ``request`` runs for graph ``role`` of ``manifest``: ``graphs[role]`` for ONNX
     Runtime, ``graphs[role + ".engine"]`` for ``trt``. Missing -> ``ManifestError`` with the fix."""
-    graphs: Mapping[str, str] = getattr(manifest, "graphs")
-    model_dir: str = getattr(manifest, "model_dir")
+    graphs, model_dir = manifest.graphs, manifest.model_dir
     key = role + ENGINE_ROLE_SUFFIX if request.needs_engine else role
     if key not in graphs:
         fix = "build one with: mmharness build MODEL_DIR --target trt" if request.needs_engine else "export it"
@@ -68,7 +71,7 @@ def graph_file_for(manifest: object, request: BackendRequest, role: str = "model
     return os.path.join(model_dir, graphs[key])
 
 
-def backend_for(manifest: object, request: BackendRequest, role: str = "model") -> Backend:
+def backend_for(manifest: Manifest, request: BackendRequest, role: str = "model") -> Backend:
     """The backend recipe that runs graph ``role`` of ``manifest`` as ``request`` asks."""
     return request.create(graph_file_for(manifest, request, role))
 

@@ -137,13 +137,17 @@ class TrtBackend:
 class TrtSession:
     """A deserialized engine, its execution context, device buffers and one stream."""
 
-    def __init__(self, backend: TrtBackend, engine: Any, memory: DeviceMemory, provenance: dict[str, Any], trt: Any) -> None:
+    def __init__(
+        self, backend: TrtBackend, engine: Any, memory: DeviceMemory, provenance: dict[str, Any], trt: Any
+    ) -> None:
         self.backend = backend
         self._trt = trt
         self._engine = engine
         self._context = engine.create_execution_context()
         if self._context is None:
-            raise InfrastructureError(f"trt: cannot create an execution context for {backend.path} (out of GPU memory?)")
+            raise InfrastructureError(
+                f"trt: cannot create an execution context for {backend.path} (out of GPU memory?)"
+            )
         self._memory = memory
         self._stream = memory.create_stream()
         self._buffers: dict[str, DeviceBuffer] = {}
@@ -154,20 +158,28 @@ class TrtSession:
     @classmethod
     def create(cls, backend: TrtBackend) -> TrtSession:
         if not os.path.isfile(backend.path):
-            raise ManifestError(f"{backend.path}: engine file does not exist; build it with: mmharness build MODEL_DIR --target trt")
+            raise ManifestError(
+                f"{backend.path}: engine file does not exist; build it with: mmharness build MODEL_DIR --target trt"
+            )
         trt = import_tensorrt()
         memory = select_device_memory(backend.memory, backend.device_id)
         sm = memory.compute_capability()
-        sidecar = check_engine_files(backend.path, trt_version=trt.__version__, sm=sm) if backend.check_sidecar else None
+        sidecar = (
+            check_engine_files(backend.path, trt_version=trt.__version__, sm=sm) if backend.check_sidecar else None
+        )
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
         with open(backend.path, "rb") as handle:
             engine = runtime.deserialize_cuda_engine(handle.read())
         if engine is None:
-            raise ManifestError(f"{backend.path}: TensorRT {trt.__version__} could not deserialize this engine (corrupt, or built elsewhere)")
+            raise ManifestError(
+                f"{backend.path}: TensorRT {trt.__version__} could not deserialize this engine (corrupt, or built elsewhere)"
+            )
         missing = [api for api in _REQUIRED_API if not hasattr(engine, api)]
         if missing:
-            raise BackendUnavailable(f"TensorRT {trt.__version__} lacks the named-tensor API ({', '.join(missing)}); install TensorRT 10+")
+            raise BackendUnavailable(
+                f"TensorRT {trt.__version__} lacks the named-tensor API ({', '.join(missing)}); install TensorRT 10+"
+            )
         provenance = {
             "backend": "trt",
             "runtime": "tensorrt",
@@ -208,7 +220,9 @@ class TrtSession:
             array = np.ascontiguousarray(feeds[spec.name])
             if self._shapes.get(spec.name) != array.shape:
                 if not self._context.set_input_shape(spec.name, array.shape):
-                    raise BadInputError(f"trt feed: {spec.name}: shape {array.shape} is outside the engine's optimization profile {spec.shape}")
+                    raise BadInputError(
+                        f"trt feed: {spec.name}: shape {array.shape} is outside the engine's optimization profile {spec.shape}"
+                    )
                 self._shapes[spec.name] = array.shape
             buffer = self._buffer(spec.name, array.nbytes)
             self._memory.copy_htod(buffer, array, self._stream)
@@ -234,7 +248,9 @@ class TrtSession:
         self._memory.synchronize(self._stream)
         t1 = time.perf_counter()
         if not self._context.execute_async_v3(self._memory.stream_handle(self._stream)):
-            raise InfrastructureError(f"trt: execute_async_v3 failed for {os.path.basename(self.backend.path)} (see TensorRT log above)")
+            raise InfrastructureError(
+                f"trt: execute_async_v3 failed for {os.path.basename(self.backend.path)} (see TensorRT log above)"
+            )
         self._memory.synchronize(self._stream)
         t2 = time.perf_counter()
         for name, host in outputs.items():
@@ -277,11 +293,21 @@ def availability() -> Availability:
     try:
         trt = import_tensorrt()
     except BackendUnavailable as error:
-        return Availability("trt", False, str(error), "pip install 'mmharness[tensorrt]' on a machine with an NVIDIA GPU (JetPack ships it on Jetson)")
+        return Availability(
+            "trt",
+            False,
+            str(error),
+            "pip install 'mmharness[tensorrt]' on a machine with an NVIDIA GPU (JetPack ships it on Jetson)",
+        )
     try:
         memory = select_device_memory("auto", 0)
     except BackendUnavailable as error:
-        return Availability("trt", False, f"tensorrt {trt.__version__} imports, but {error}", "install the NVIDIA driver and pycuda or cuda-python")
+        return Availability(
+            "trt",
+            False,
+            f"tensorrt {trt.__version__} imports, but {error}",
+            "install the NVIDIA driver and pycuda or cuda-python",
+        )
     try:
         sm = memory.compute_capability()
     finally:

@@ -42,12 +42,16 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"mmharness {env.get('mmharness')} on Python {python.get('version')} ({python.get('platform')})"]
     if report["gpu_present"]:
         for device in gpu.get("devices", []):
-            lines.append(f"GPU {device.get('index')}: {device.get('name')} (SM {device.get('sm')}, driver {device.get('driver', '?')})")
+            lines.append(
+                f"GPU {device.get('index')}: {device.get('name')} (SM {device.get('sm')}, driver {device.get('driver', '?')})"
+            )
     else:
         lines.append(f"GPU: NONE. No NVIDIA GPU is usable on this machine ({gpu.get('reason', 'not detected')})")
     ort = env.get("onnxruntime", {})
     if "version" in ort:
-        lines.append(f"onnxruntime {ort['version']} ({' + '.join(ort['distributions'])}); built with {', '.join(ort['build_providers'])}")
+        lines.append(
+            f"onnxruntime {ort['version']} ({' + '.join(ort['distributions'])}); built with {', '.join(ort['build_providers'])}"
+        )
     else:
         lines.append(f"onnxruntime: {ort.get('reason')}")
     lines.append(f"tensorrt: {_version(env.get('tensorrt'))}")
@@ -55,7 +59,9 @@ def render(report: dict[str, Any]) -> str:
     jetson = env.get("jetson", {})
     if "l4t" in jetson:
         power = jetson.get("power_mode", {})
-        lines.append(f"Jetson: {jetson.get('model', '?')}, L4T {jetson['l4t']}, power mode {power.get('name', power.get('reason'))}")
+        lines.append(
+            f"Jetson: {jetson.get('model', '?')}, L4T {jetson['l4t']}, power mode {power.get('name', power.get('reason'))}"
+        )
     else:
         lines.append(f"Jetson: {jetson.get('reason', 'no')}")
     lines.append("backends:")

@@ -37,7 +37,9 @@ def check_engines(contract: Any, trt_version: str | None, sm: str | None) -> lis
     for role, path in contract.engines.items():
         sidecar = check_engine_files(path, trt_version=trt_version, sm=sm, model_dir=contract.manifest.model_dir)
         skipped = tuple(what for what, known in (("TensorRT version", trt_version), ("GPU SM", sm)) if known is None)
-        checks.append(EngineCheck(role, os.path.basename(path), sidecar.trt_version, sidecar.sm, sidecar.precision, skipped))
+        checks.append(
+            EngineCheck(role, os.path.basename(path), sidecar.trt_version, sidecar.sm, sidecar.precision, skipped)
+        )
     return checks
 
 
@@ -51,7 +53,9 @@ def _machine_facts() -> tuple[str | None, str | None]:
 
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return [
+        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def _shape(shape: tuple[Any, ...]) -> str:
@@ -81,7 +85,9 @@ def render(contract: Any, engines: list[EngineCheck]) -> str:
         opsets = ", ".join(f"{domain} {version}" for domain, version in io.opsets.items())
         graph_rows.append([role, manifest.graphs[role], opsets, ", ".join(io.external_data) or "-"])
     for check in engines:
-        graph_rows.append([check.role, check.file, f"TensorRT {check.trt_version}, SM {check.sm}, {check.precision}", "engine"])
+        graph_rows.append(
+            [check.role, check.file, f"TensorRT {check.trt_version}, SM {check.sm}, {check.precision}", "engine"]
+        )
     lines += _table(graph_rows)
     modalities = {m.name: m for m in manifest.modalities}
     rows = [["graph", "input", "dtype", "shape", "fed by"]]
@@ -103,12 +109,19 @@ def render(contract: Any, engines: list[EngineCheck]) -> str:
         lines += ["outputs:", *_table(rows)]
     batch = manifest.batch
     graph_batch = "dynamic" if contract.batch_dynamic else f"fixed {contract.batch_size}"
-    lines.append(f"batch: graph {graph_batch}; manifest " + (f"dynamic, max {batch.max}" if batch.dynamic else f"fixed {batch.size}"))
+    lines.append(
+        f"batch: graph {graph_batch}; manifest "
+        + (f"dynamic, max {batch.max}" if batch.dynamic else f"fixed {batch.size}")
+    )
     if manifest.classes:
-        lines.append(f"classes: {len(manifest.classes)} ({', '.join(manifest.classes[:8])}{', ...' if len(manifest.classes) > 8 else ''}); ignore_index {manifest.ignore_index}")
+        lines.append(
+            f"classes: {len(manifest.classes)} ({', '.join(manifest.classes[:8])}{', ...' if len(manifest.classes) > 8 else ''}); ignore_index {manifest.ignore_index}"
+        )
     for check in engines:
         if check.skipped:
-            lines.append(f"note: {check.file}: {' and '.join(check.skipped)} not compared (not available on this machine)")
+            lines.append(
+                f"note: {check.file}: {' and '.join(check.skipped)} not compared (not available on this machine)"
+            )
     lines.append("ok: manifest agrees with its graphs")
     return "\n".join(lines)
 

@@ -75,7 +75,11 @@ class ResolvedContract:
             "engines": {role: self.manifest.graphs[role] for role in self.engines},
             "inputs": [{"graph": i.graph, "claim": i.claim, "owner": i.owner, **spec(i.spec)} for i in self.inputs],
             "outputs": [{"graph": o.graph, "role": o.role, **spec(o.spec)} for o in self.outputs],
-            "batch": {"graph_dynamic": self.batch_dynamic, "graph_size": self.batch_size, "manifest": asdict(self.manifest.batch)},
+            "batch": {
+                "graph_dynamic": self.batch_dynamic,
+                "graph_size": self.batch_size,
+                "manifest": asdict(self.manifest.batch),
+            },
             "classes": list(self.manifest.classes),
             "ignore_index": self.manifest.ignore_index,
         }
@@ -120,9 +124,15 @@ class _Checker:
             return
         file, spec = found
         if spec.dtype != m.np_dtype:
-            self.fail(f"{at}.dtype", f"{m.dtype!r} but {file} input {m.input!r} is {spec.dtype}; set dtype to {str(spec.dtype)!r} or re-export")
+            self.fail(
+                f"{at}.dtype",
+                f"{m.dtype!r} but {file} input {m.input!r} is {spec.dtype}; set dtype to {str(spec.dtype)!r} or re-export",
+            )
         if spec.rank != 4:
-            self.fail(f"{at}.layout", f"{m.layout} needs a rank-4 input but {file} input {m.input!r} has rank {spec.rank} {spec.shape}")
+            self.fail(
+                f"{at}.layout",
+                f"{m.layout} needs a rank-4 input but {file} input {m.input!r} has rank {spec.rank} {spec.shape}",
+            )
         channel_axis, (h_axis, w_axis) = (1, (2, 3)) if m.layout == "NCHW" else (3, (1, 2))
         static = spec.static_dims()
         if channel_axis in static and static[channel_axis] != m.channels:
@@ -134,7 +144,10 @@ class _Checker:
         if size is not None:
             for axis, want in ((h_axis, size[0]), (w_axis, size[1])):
                 if axis in static and static[axis] != want:
-                    self.fail("input_size", f"{list(size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout})")
+                    self.fail(
+                        "input_size",
+                        f"{list(size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout})",
+                    )
         self.batch_axes.append((f"{file} input {m.input!r}", spec.shape[0]))
         self.inputs.append(ResolvedInput(m.graph, spec, "modality", m.name))
         if m.missing.mask_input is not None:
@@ -142,7 +155,10 @@ class _Checker:
             if found is not None:
                 mask_spec = found[1]
                 if mask_spec.rank < 1:
-                    self.fail(f"{at}.missing.mask_input", f"{found[0]} input {mask_spec.name!r} is a scalar; a mask needs a batch axis")
+                    self.fail(
+                        f"{at}.missing.mask_input",
+                        f"{found[0]} input {mask_spec.name!r} is a scalar; a mask needs a batch axis",
+                    )
                 self.inputs.append(ResolvedInput(m.graph, mask_spec, "mask", m.name))
 
     def constant(self, index: int) -> None:
@@ -190,13 +206,22 @@ class _Checker:
         assert spec is not None
         if o.role == "logits":
             if spec.rank != 4 or not np.issubdtype(spec.dtype, np.floating):
-                self.fail(f"{at}.role", f"logits must be a rank-4 float tensor, {file} output {o.name!r} is {spec.dtype} {spec.shape}")
+                self.fail(
+                    f"{at}.role",
+                    f"logits must be a rank-4 float tensor, {file} output {o.name!r} is {spec.dtype} {spec.shape}",
+                )
             axis = 1 if o.layout == "NCHW" else 3
             classes = spec.static_dims().get(axis)
             if classes is not None and self.manifest.classes and classes != len(self.manifest.classes):
-                self.fail("classes", f"{len(self.manifest.classes)} names but {file} output {o.name!r} has {classes} channels (shape {spec.shape})")
+                self.fail(
+                    "classes",
+                    f"{len(self.manifest.classes)} names but {file} output {o.name!r} has {classes} channels (shape {spec.shape})",
+                )
         elif spec.rank != 3 or not np.issubdtype(spec.dtype, np.integer):
-            self.fail(f"{at}.role", f"class_map must be a rank-3 integer tensor, {file} output {o.name!r} is {spec.dtype} {spec.shape}")
+            self.fail(
+                f"{at}.role",
+                f"class_map must be a rank-3 integer tensor, {file} output {o.name!r} is {spec.dtype} {spec.shape}",
+            )
         return ResolvedOutput(o.graph, spec, o.role)
 
     def batch(self) -> tuple[bool, int | None]:

@@ -41,7 +41,9 @@ def read_json_document(path: str) -> Any:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise ManifestError(f"{path}: not found; every model directory needs a manifest.json (see docs/manifest.md)") from None
+        raise ManifestError(
+            f"{path}: not found; every model directory needs a manifest.json (see docs/manifest.md)"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: cannot be read as UTF-8 text ({error})") from None
     try:
@@ -90,7 +92,11 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
                 "layout": m.layout,
                 "dtype": m.dtype,
                 "channels": m.channels,
-                "preprocess": {"scale": m.preprocess.scale, "mean": list(m.preprocess.mean), "std": list(m.preprocess.std)},
+                "preprocess": {
+                    "scale": m.preprocess.scale,
+                    "mean": list(m.preprocess.mean),
+                    "std": list(m.preprocess.std),
+                },
                 "missing": {
                     "fill": m.missing.fill,
                     **({"mask_input": m.missing.mask_input} if m.missing.mask_input is not None else {}),
@@ -101,7 +107,12 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
         ]
     if manifest.outputs:
         doc["outputs"] = [
-            {"name": o.name, **({"graph": o.graph} if o.graph != DEFAULT_GRAPH else {}), "role": o.role, "layout": o.layout}
+            {
+                "name": o.name,
+                **({"graph": o.graph} if o.graph != DEFAULT_GRAPH else {}),
+                "role": o.role,
+                "layout": o.layout,
+            }
             for o in manifest.outputs
         ]
     if manifest.classes:
@@ -143,7 +154,9 @@ def _finite(value: Any, where: str) -> None:
             _finite(item, f"{where}[{index}]")
 
 
-def write_manifest(path: str | os.PathLike[str], doc: Mapping[str, Any] | Manifest, *, check_graphs: bool = True) -> Manifest:
+def write_manifest(
+    path: str | os.PathLike[str], doc: Mapping[str, Any] | Manifest, *, check_graphs: bool = True
+) -> Manifest:
     """Validate ``doc`` and write it atomically to ``path`` (a file or a model directory).
 
     With ``check_graphs`` (default) the graphs it names must already be in the directory and

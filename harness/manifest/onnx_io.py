@@ -52,7 +52,9 @@ def onnx_elem_to_numpy(elem_type: int, where: str) -> np.dtype:
     try:
         return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
     except Exception:
-        raise ManifestError(f"{where}: ONNX element type {elem_type} has no NumPy equivalent; export with float32/float16") from None
+        raise ManifestError(
+            f"{where}: ONNX element type {elem_type} has no NumPy equivalent; export with float32/float16"
+        ) from None
 
 
 def _value_info_spec(value_info: Any, where: str) -> TensorSpec:
@@ -68,7 +70,9 @@ def _value_info_spec(value_info: Any, where: str) -> TensorSpec:
                 dims.append(dim.dim_param)
             else:
                 dims.append(None)
-    return TensorSpec(value_info.name, onnx_elem_to_numpy(tensor_type.elem_type, f"{where}: {value_info.name}"), tuple(dims))
+    return TensorSpec(
+        value_info.name, onnx_elem_to_numpy(tensor_type.elem_type, f"{where}: {value_info.name}"), tuple(dims)
+    )
 
 
 def _tensors(graph: Any) -> Iterator[Any]:
@@ -230,7 +234,9 @@ def read_graph_io(path: str, model_dir: str | None = None) -> GraphIO:
         model = _load_structure(path)
     except Exception as error:  # protobuf DecodeError, truncated reads, wrong file type
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ManifestError(f"{path}: not a readable ONNX model ({first}); the file is corrupt or truncated, re-export it") from None
+        raise ManifestError(
+            f"{path}: not a readable ONNX model ({first}); the file is corrupt or truncated, re-export it"
+        ) from None
     if model.ir_version <= 0 or not model.graph.output:
         raise ManifestError(
             f"{path}: not a complete ONNX model (ir_version={model.ir_version}, {len(model.graph.output)} outputs); "

@@ -81,7 +81,11 @@ def _error_path(error: Any) -> list[Any]:
         missing = [name for name in error.validator_value if name not in error.instance]
         if len(missing) == 1:
             path.append(missing[0])
-    forbidden = error.validator_value.get("required", []) if error.validator == "not" and isinstance(error.validator_value, Mapping) else []
+    forbidden = (
+        error.validator_value.get("required", [])
+        if error.validator == "not" and isinstance(error.validator_value, Mapping)
+        else []
+    )
     if len(forbidden) == 1:
         path.append(forbidden[0])
     return path
@@ -123,7 +127,9 @@ def semantic_problems(doc: Mapping[str, Any]) -> list[str]:
     def claim(graph: str, name: str, by: str) -> None:
         key = (graph, name)
         if key in claimed:
-            problems.append(f"{by}: graph input {name!r} is already claimed by {claimed[key]}; each input has one meaning")
+            problems.append(
+                f"{by}: graph input {name!r} is already claimed by {claimed[key]}; each input has one meaning"
+            )
         else:
             claimed[key] = by
 
@@ -141,15 +147,17 @@ def semantic_problems(doc: Mapping[str, Any]) -> list[str]:
         for key in ("mean", "std"):
             values = modality.get("preprocess", {}).get(key)
             if values is not None and len(values) not in (1, channels):
-                problems.append(
-                    f"{at}.preprocess.{key}: {len(values)} values, expected 1 or channels={channels}"
-                )
+                problems.append(f"{at}.preprocess.{key}: {len(values)} values, expected 1 or channels={channels}")
         dtype = modality["dtype"]
         pre = modality.get("preprocess", {})
         if dtype not in ("float32", "float16") and (
-            pre.get("scale", 1.0) != 1.0 or any(v != 0 for v in pre.get("mean", [0])) or any(v != 1 for v in pre.get("std", [1]))
+            pre.get("scale", 1.0) != 1.0
+            or any(v != 0 for v in pre.get("mean", [0]))
+            or any(v != 1 for v in pre.get("std", [1]))
         ):
-            problems.append(f"{at}.preprocess: dtype {dtype} inputs take raw values; remove preprocess or use float32/float16")
+            problems.append(
+                f"{at}.preprocess: dtype {dtype} inputs take raw values; remove preprocess or use float32/float16"
+            )
         mask = modality.get("missing", {}).get("mask_input")
         if mask is not None:
             claim(graph, mask, f"{at}.missing.mask_input")

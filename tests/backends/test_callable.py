@@ -11,7 +11,10 @@ from harness.backends import Backend, Session, TensorSpec
 from harness.backends.callable import CallableBackend
 from harness.errors import BadInputError, InternalError
 
-INPUTS = [TensorSpec("rgb", np.dtype(np.float32), ("N", 3, 4, 4)), TensorSpec("depth", np.dtype(np.float32), ("N", 1, 4, 4))]
+INPUTS = [
+    TensorSpec("rgb", np.dtype(np.float32), ("N", 3, 4, 4)),
+    TensorSpec("depth", np.dtype(np.float32), ("N", 1, 4, 4)),
+]
 OUTPUTS = [TensorSpec("logits", np.dtype(np.float32), ("N", 2, 4, 4))]
 
 
@@ -38,7 +41,9 @@ def test_runs_function_and_counts_calls():
 
 def test_feeds_are_checked_like_a_real_backend():
     with CallableBackend(two_class, INPUTS, OUTPUTS).open() as session:
-        with pytest.raises(BadInputError, match=r"callable feed: missing inputs \['depth'\]; rgb: dtype float64, expected float32"):
+        with pytest.raises(
+            BadInputError, match=r"callable feed: missing inputs \['depth'\]; rgb: dtype float64, expected float32"
+        ):
             session.run({"rgb": np.zeros((1, 3, 4, 4))})
         assert session.calls == 0
 
@@ -46,7 +51,10 @@ def test_feeds_are_checked_like_a_real_backend():
 def test_broken_function_fails_loudly():
     backend = CallableBackend(lambda feeds: {"logits": np.zeros((1, 3, 4, 4), np.float32)}, INPUTS, OUTPUTS)
     feeds = {"rgb": np.zeros((1, 3, 4, 4), np.float32), "depth": np.zeros((1, 1, 4, 4), np.float32)}
-    with backend.open() as session, pytest.raises(InternalError, match=r"broke its declared outputs: .*logits: shape \(1, 3, 4, 4\)"):
+    with (
+        backend.open() as session,
+        pytest.raises(InternalError, match=r"broke its declared outputs: .*logits: shape \(1, 3, 4, 4\)"),
+    ):
         session.run(feeds)
 
 

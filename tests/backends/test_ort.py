@@ -18,10 +18,14 @@ from harness.backends import (
     cast_feeds_to,
     parse_backend,
 )
-from harness.backends.ort import OrtBackend, provider_chain, trt_ep_cache_dir, verify_active_provider
+from harness.backends.ort import (
+    OrtBackend,
+    provider_chain,
+    trt_ep_cache_dir,
+    verify_active_provider,
+)
 from harness.errors import BackendUnavailable, BadInputError, ConfigError, ExitCode
 from harness.manifest import load_manifest, validate_against_graph
-
 
 _REAL_SESSION = onnxruntime.InferenceSession
 
@@ -31,7 +35,9 @@ def _gpu_build() -> bool:
 
 
 def test_ort_cpu_end_to_end_through_manifest(tmp_path):
-    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 1, "event": 2}, masks={"event": "event_present"})
+    model = build_seg_model_dir(
+        tmp_path / "m", modalities={"rgb": 3, "depth": 1, "event": 2}, masks={"event": "event_present"}
+    )
     manifest = load_manifest(model.dir)
     contract = validate_against_graph(manifest)
     rng = np.random.default_rng(7)
@@ -102,7 +108,9 @@ def test_cast_feeds_never_crosses_int_float():
 
 
 @pytest.mark.skipif(_gpu_build(), reason="onnxruntime here is a GPU build")
-@pytest.mark.parametrize("name, provider", [("ort:cuda", "CUDAExecutionProvider"), ("ort:tensorrt", "TensorrtExecutionProvider")])
+@pytest.mark.parametrize(
+    "name, provider", [("ort:cuda", "CUDAExecutionProvider"), ("ort:tensorrt", "TensorrtExecutionProvider")]
+)
 def test_gpu_providers_are_refused_clearly_here(tmp_path, name, provider):
     model = build_seg_model_dir(tmp_path / "m")
     backend = backend_for(load_manifest(model.dir), parse_backend(name))
@@ -137,8 +145,13 @@ def test_silent_cpu_fallback_is_detected(tmp_path, monkeypatch, name):
     build = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: build)
     monkeypatch.setattr(onnxruntime, "InferenceSession", _FallbackSession)
-    backend = backend_for(load_manifest(model.dir), parse_backend(name, ["cache_dir=" + str(tmp_path / "cache")] if name == "ort:tensorrt" else []))
-    with pytest.raises(BackendUnavailable, match=r"activated CPUExecutionProvider instead of .*Refusing to run on CPU silently"):
+    backend = backend_for(
+        load_manifest(model.dir),
+        parse_backend(name, ["cache_dir=" + str(tmp_path / "cache")] if name == "ort:tensorrt" else []),
+    )
+    with pytest.raises(
+        BackendUnavailable, match=r"activated CPUExecutionProvider instead of .*Refusing to run on CPU silently"
+    ):
         backend.open()
     seen = _FallbackSession.seen
     assert "CPUExecutionProvider" not in seen["providers"]  # providers are explicit, CPU never listed
@@ -165,7 +178,11 @@ def test_trt_ep_cache_dir_is_keyed_by_sm_trt_ort_precision(tmp_path):
 
 
 def test_trt_ep_provider_chain_options():
-    backend = OrtBackend.from_options("m.onnx", "tensorrt", {"precision": "fp16", "device_id": "1", "trt_max_workspace_size": "1073741824", "cache_dir": "/c"})
+    backend = OrtBackend.from_options(
+        "m.onnx",
+        "tensorrt",
+        {"precision": "fp16", "device_id": "1", "trt_max_workspace_size": "1073741824", "cache_dir": "/c"},
+    )
     providers, options = provider_chain(backend, "1.20.1", "8.7", "10.3.0")
     assert providers == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
     trt, cuda = options
@@ -174,7 +191,10 @@ def test_trt_ep_provider_chain_options():
     assert trt["trt_max_workspace_size"] == "1073741824"  # passed through untouched
     assert trt["device_id"] == "1" and cuda == {"device_id": "1"}
     cuda_backend = OrtBackend.from_options("m.onnx", "cuda", {"cudnn_conv_algo_search": "HEURISTIC"})
-    assert provider_chain(cuda_backend, "1.20.1", None, None) == (["CUDAExecutionProvider"], [{"cudnn_conv_algo_search": "HEURISTIC", "device_id": "0"}])
+    assert provider_chain(cuda_backend, "1.20.1", None, None) == (
+        ["CUDAExecutionProvider"],
+        [{"cudnn_conv_algo_search": "HEURISTIC", "device_id": "0"}],
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,7 +230,9 @@ def test_gpu_session_matches_numpy_and_times_copies(tmp_path, name):
     if not _gpu_build():
         pytest.skip("onnxruntime here has no CUDA provider (install onnxruntime-gpu)")
     model = build_seg_model_dir(tmp_path / "m")
-    backend = backend_for(load_manifest(model.dir), parse_backend(name, ["cache_dir=" + str(tmp_path)] if name == "ort:tensorrt" else []))
+    backend = backend_for(
+        load_manifest(model.dir), parse_backend(name, ["cache_dir=" + str(tmp_path)] if name == "ort:tensorrt" else [])
+    )
     feeds = random_feeds(model, batch=2)
     with backend.open() as session:
         assert isinstance(session, SupportsDeviceTiming)

@@ -13,11 +13,21 @@ import numpy as np
 import pytest
 from onnx_graphs import build_seg_model_dir, random_feeds
 
-from harness.backends import cast_feeds_to, parse_backend
-from harness.backends import cuda_memory
-from harness.backends.cuda_memory import CudaPythonMemory, DeviceBuffer, cudart_call, select_device_memory
+from harness.backends import cast_feeds_to, cuda_memory, parse_backend
+from harness.backends.cuda_memory import (
+    CudaPythonMemory,
+    DeviceBuffer,
+    cudart_call,
+    select_device_memory,
+)
 from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
-from harness.backends.tensorrt import TrtBackend, TrtSession, check_engine_files, import_tensorrt, trt_dtype_to_numpy
+from harness.backends.tensorrt import (
+    TrtBackend,
+    TrtSession,
+    check_engine_files,
+    import_tensorrt,
+    trt_dtype_to_numpy,
+)
 from harness.errors import BackendUnavailable, BadInputError, ConfigError, ManifestError
 
 
@@ -34,7 +44,15 @@ def _gpu_usable() -> bool:
 
 @pytest.mark.parametrize(
     "name, dtype",
-    [("FLOAT", np.float32), ("HALF", np.float16), ("INT8", np.int8), ("INT32", np.int32), ("INT64", np.int64), ("BOOL", np.bool_), ("UINT8", np.uint8)],
+    [
+        ("FLOAT", np.float32),
+        ("HALF", np.float16),
+        ("INT8", np.int8),
+        ("INT32", np.int32),
+        ("INT64", np.int64),
+        ("BOOL", np.bool_),
+        ("UINT8", np.uint8),
+    ],
 )
 def test_trt_dtype_mapping(name, dtype):
     assert trt_dtype_to_numpy(name) == np.dtype(dtype)
@@ -172,12 +190,16 @@ def test_missing_sidecar_is_refused(tmp_path):
 
 
 def _model_dir_with_engine(tmp_path, sm="8.7"):
-    model = build_seg_model_dir(tmp_path / "m", manifest_overrides={"graphs": {"model": "model.onnx", "model.engine": "model.engine"}})
+    model = build_seg_model_dir(
+        tmp_path / "m", manifest_overrides={"graphs": {"model": "model.onnx", "model.engine": "model.engine"}}
+    )
     engine = tmp_path / "m" / "model.engine"
     engine.write_bytes(b"serialized")
     with open(model.path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
-    write_sidecar(engine, EngineSidecar("model.engine", "fp16", "builder-flags", "10.3.0", "Orin", sm, "model.onnx", digest))
+    write_sidecar(
+        engine, EngineSidecar("model.engine", "fp16", "builder-flags", "10.3.0", "Orin", sm, "model.onnx", digest)
+    )
     return model
 
 
@@ -311,7 +333,10 @@ def test_trt_session_call_sequence_and_fp16_io():
     assert set(timing) == {"h2d_ms", "compute_ms", "d2h_ms"}
     log = engine.context.log
     # set_input_shape only when the shape changes: (2,3) once, (4,3) once
-    assert [entry for entry in log if entry[0] == "set_input_shape"] == [("set_input_shape", "x", (2, 3)), ("set_input_shape", "x", (4, 3))]
+    assert [entry for entry in log if entry[0] == "set_input_shape"] == [
+        ("set_input_shape", "x", (2, 3)),
+        ("set_input_shape", "x", (4, 3)),
+    ]
     assert [entry for entry in log if entry[0] == "execute"] == [("execute", 7)] * 3
     # buffers reused until a bigger batch needs more room: x and y allocated twice each
     assert [c for c in memory.calls if c.startswith("alloc")] == ["alloc 12", "alloc 12", "alloc 24", "alloc 24"]
@@ -344,7 +369,10 @@ def test_real_engine_matches_numpy(tmp_path):
     memory.close()
     with open(model.path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
-    write_sidecar(engine_path, EngineSidecar("model.engine", "fp32", "builder-flags", trt.__version__, "gpu", sm, "model.onnx", digest))
+    write_sidecar(
+        engine_path,
+        EngineSidecar("model.engine", "fp32", "builder-flags", trt.__version__, "gpu", sm, "model.onnx", digest),
+    )
     feeds = random_feeds(model, batch=2)
     with TrtBackend(str(engine_path)).open() as session:
         out = session.run(feeds)["logits"]

@@ -143,7 +143,10 @@ def test_rank_mismatch_rank3_graph(tmp_path, capsys):
 
 
 def test_channel_dim_mismatch(model_dir, capsys):
-    _edit_manifest(model_dir, lambda d: d["modalities"][1].update(channels=2, preprocess={"scale": 1.0, "mean": [0.0], "std": [1.0]}))
+    _edit_manifest(
+        model_dir,
+        lambda d: d["modalities"][1].update(channels=2, preprocess={"scale": 1.0, "mean": [0.0], "std": [1.0]}),
+    )
     assert "modalities[1].channels: 2 but model.onnx input 'depth' has 1 at axis 1" in _validate(capsys, model_dir)
 
 

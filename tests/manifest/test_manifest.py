@@ -9,7 +9,12 @@ import re
 import jsonschema
 import numpy as np
 import pytest
-from onnx_graphs import IMAGENET_MEAN, IMAGENET_STD, build_seg_model_dir, seg_manifest_doc
+from onnx_graphs import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_seg_model_dir,
+    seg_manifest_doc,
+)
 
 from harness.cli import main
 from harness.errors import DataError, ManifestError
@@ -39,7 +44,9 @@ def test_docs_example_passes_the_schema():
 
 
 def test_load_and_resolve_multi_input_model(tmp_path):
-    model = build_seg_model_dir(tmp_path / "m", modalities={"rgb": 3, "depth": 1, "lidar": 1}, masks={"lidar": "lidar_present"})
+    model = build_seg_model_dir(
+        tmp_path / "m", modalities={"rgb": 3, "depth": 1, "lidar": 1}, masks={"lidar": "lidar_present"}
+    )
     manifest = load_manifest(model.dir)
     assert manifest.modality_names == ("rgb", "depth", "lidar")
     assert manifest.modality("lidar").missing.mask_input == "lidar_present"
@@ -60,7 +67,11 @@ def test_fixed_batch_is_detected_and_recorded(tmp_path):
     model = build_seg_model_dir(tmp_path / "m", batch=2)
     contract = validate_against_graph(load_manifest(model.dir))
     assert contract.batch_dynamic is False and contract.batch_size == 2
-    assert contract.to_dict()["batch"] == {"graph_dynamic": False, "graph_size": 2, "manifest": {"dynamic": False, "max": None, "size": 2}}
+    assert contract.to_dict()["batch"] == {
+        "graph_dynamic": False,
+        "graph_size": 2,
+        "manifest": {"dynamic": False, "max": None, "size": 2},
+    }
 
 
 def test_manifest_fixed_batch_on_dynamic_graph_is_allowed(tmp_path):
@@ -70,9 +81,8 @@ def test_manifest_fixed_batch_on_dynamic_graph_is_allowed(tmp_path):
 
 
 def test_constants_claim_inputs(tmp_path):
-    from onnx import TensorProto, helper
-
     import onnx
+    from onnx import TensorProto, helper
 
     folder = tmp_path / "c"
     folder.mkdir()
@@ -97,7 +107,9 @@ def test_constants_claim_inputs(tmp_path):
 def test_preprocess_matches_hand_computation():
     from harness.manifest import Modality, Preprocess
 
-    rgb = Modality("rgb", "rgb", "image", "NCHW", "float32", 3, Preprocess(1 / 255, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD)))
+    rgb = Modality(
+        "rgb", "rgb", "image", "NCHW", "float32", 3, Preprocess(1 / 255, tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+    )
     raw = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3), dtype=np.uint8)
     out = rgb.preprocess_array(raw)
     assert out.shape == (2, 3, 4, 5) and out.dtype == np.float32
@@ -155,8 +167,10 @@ def test_write_manifest_validates_before_writing(tmp_path):
     doc["ignore_index"] = float("nan")
     with pytest.raises(ManifestError, match="ignore_index: nan is not valid JSON"):
         write_manifest(target, doc, check_graphs=False)
-    assert not target.exists() and os.listdir(model.dir) == sorted(os.listdir(model.dir)) and not any(
-        name.startswith(".manifest.") for name in os.listdir(model.dir)
+    assert (
+        not target.exists()
+        and os.listdir(model.dir) == sorted(os.listdir(model.dir))
+        and not any(name.startswith(".manifest.") for name in os.listdir(model.dir))
     )
 
 
@@ -184,7 +198,14 @@ def test_vqa_manifest_schema(tmp_path):
         "name": "tiny-llava",
         "task": "vqa",
         "graphs": {"vision": "vision.onnx", "embedding": "embedding.onnx", "decoder": "decoder.onnx"},
-        "vqa": {"family": "llava", "image_token_id": 299, "tokens_per_image": 4, "tokenizer": "tokenizer.json", "answer_mode": "choices", "future_key": 1},
+        "vqa": {
+            "family": "llava",
+            "image_token_id": 299,
+            "tokens_per_image": 4,
+            "tokenizer": "tokenizer.json",
+            "answer_mode": "choices",
+            "future_key": 1,
+        },
     }
     validate_document(doc)
     doc["vqa"]["answer_mode"] = "sample"
@@ -222,7 +243,9 @@ def test_validate_command_json(tmp_path, capsys):
     model = build_seg_model_dir(tmp_path / "m", batch=1, argmax=True)
     assert main(["validate", model.dir, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["outputs"] == [{"graph": "model", "role": "class_map", "name": "logits", "dtype": "int64", "shape": [1, 8, 8]}]
+    assert doc["outputs"] == [
+        {"graph": "model", "role": "class_map", "name": "logits", "dtype": "int64", "shape": [1, 8, 8]}
+    ]
     assert doc["batch"]["graph_dynamic"] is False
 
 

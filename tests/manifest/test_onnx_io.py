@@ -15,11 +15,15 @@ from harness.manifest.onnx_io import _load_structure, model_without_weights, rea
 def _model_with_subgraph_and_payloads() -> onnx.ModelProto:
     then_graph = helper.make_graph(
         [helper.make_node("Constant", [], ["t"], value=numpy_helper.from_array(np.ones(3, np.float32)))],
-        "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3])],
     )
     else_graph = helper.make_graph(
         [helper.make_node("Constant", [], ["e"], value=numpy_helper.from_array(np.zeros(3, np.float32)))],
-        "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [3])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e", TensorProto.FLOAT, [3])],
     )
     inits = [
         numpy_helper.from_array(np.arange(3, dtype=np.float32), "raw"),
@@ -32,11 +36,16 @@ def _model_with_subgraph_and_payloads() -> onnx.ModelProto:
             helper.make_node("Add", ["branch", "raw"], ["out"]),
         ],
         "g",
-        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []), helper.make_tensor_value_info("raw", TensorProto.FLOAT, [3])],
+        [
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("raw", TensorProto.FLOAT, [3]),
+        ],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     model.metadata_props.add(key="k", value="v")
     return model
 
@@ -61,7 +70,9 @@ def test_external_data_metadata_survives(tmp_path):
     model = build_seg_model_dir(tmp_path / "m", external_data=True)
     light = _load_structure(model.path)
     full = onnx.load(model.path, load_external_data=False)
-    assert [list(t.external_data) for t in light.graph.initializer] == [list(t.external_data) for t in full.graph.initializer]
+    assert [list(t.external_data) for t in light.graph.initializer] == [
+        list(t.external_data) for t in full.graph.initializer
+    ]
     assert [t.data_location for t in light.graph.initializer] == [TensorProto.EXTERNAL] * len(full.graph.initializer)
 
 
