@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from exporters.mllm import ExportOptions, export_mllm
+from exporters.mllm.parity import check_parity
 from exporters.mllm.tokenizer import build_word_tokenizer
 from harness.data.vqa import VqaItem, synthetic_vqa, vocabulary
 from harness.mllm.prompt import PromptTokenizer
@@ -134,9 +136,12 @@ def train(recipe: Recipe, out: Path) -> dict[str, object]:
         source="models/recipes/train_vlm.py (seeded, trained here)",
     )
     export_mllm(model.eval(), out, options)
+    model.save_pretrained(out / "hf", safe_serialization=True)  # safetensors: re-export and parity peers
+    parity = check_parity(model, out, ["what color is the circle ?", "how many shapes are there ?"], steps=4)
     info = {"recipe": asdict(recipe), "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-100:])),
-            "torch_threads": recipe.threads}
+            "torch_threads": recipe.threads, "parity": parity}
     (out / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+    shutil.rmtree(work)  # the tokenizer files were copied beside the graphs
     return info
 
 

@@ -143,3 +143,22 @@ def test_manifest_errors_name_the_field(tmp_path, llava_export):  # type: ignore
     (broken / "tokenizer.json").unlink()
     with pytest.raises(ManifestError, match="vqa.tokenizer"):
         load_vqa_spec(broken)
+
+
+def test_export_mllm_cli_writes_parity(tmp_path, llava_export):  # type: ignore[no-untyped-def]
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    model, export = llava_export
+    model.save_pretrained(tmp_path / "hf")
+    out = tmp_path / "out"
+    code = main(["export", "mllm", "--model", str(tmp_path / "hf"), "--tokenizer", str(export / "tokenizer.json"),
+                 "--out", str(out), "--answer-mode", "choices", "--parity-question", "w1 w2"])
+    assert code == ExitCode.OK
+    parity = json.loads((out / "manifest.json").read_text())["parity"]
+    assert parity["greedy_tokens_equal"] is True and parity["max_abs_logit_diff"] < LOGIT_TOL
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    config["architectures"] = ["Qwen2VLForConditionalGeneration"]
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
+    assert main(["export", "mllm", "--model", str(tmp_path / "hf"), "--tokenizer", str(export / "tokenizer.json"),
+                 "--out", str(tmp_path / "o2")]) == ExitCode.BAD_INPUT

@@ -1,0 +1,125 @@
+"""Bias probes: cell plan, perturbations, records state, and the probes on the shipped tiny VLM."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.data.vqa import synthetic_vqa
+from harness.errors import ConfigError, ExitCode, ResultsError
+from harness.metrics import bias as metrics
+from harness.mllm import records
+from harness.scenarios.bias import BiasPlan, Prober, bias_cells, derangement
+from harness.seeding import rng_for
+
+from .conftest import SHIPPED
+
+needs_model = pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="models/vlm-synth-tiny not trained yet")
+
+
+def test_cells_follow_the_design_order_and_kind():  # type: ignore[no-untyped-def]
+    cells = bias_cells(BiasPlan(permutations=2, corruptions=("contrast",), severities=(1, 5)))
+    assert [c.id for c in cells] == [
+        "bias/clean", "bias/image=removed", "bias/image=blank", "bias/image=noise",
+        "bias/image=permuted/k=0", "bias/image=permuted/k=1",
+        "bias/image=corrupted/contrast/s1", "bias/image=corrupted/contrast/s5",
+        "bias/text=removed", "bias/text=misleading",
+    ]
+    assert {c.kind for c in cells} == {"records"} and {c.scenario for c in cells} == {"bias"}
+    with pytest.raises(ConfigError, match="outside 1..5"):
+        bias_cells(BiasPlan(severities=(6,)))
+
+
+def test_derangement_has_no_fixed_point_and_is_seeded():  # type: ignore[no-untyped-def]
+    for n in (2, 3, 10, 57):
+        order = derangement(n, rng_for(0, "bias/image=permuted/k=0", 0, "permutation"))
+        assert sorted(order.tolist()) == list(range(n)) and not np.any(order == np.arange(n))
+    a = derangement(30, np.random.default_rng(1))
+    assert np.array_equal(a, derangement(30, np.random.default_rng(1)))
+
+
+def test_perturbations():  # type: ignore[no-untyped-def]
+    data = synthetic_vqa(size=12, seed=4)
+    prober = Prober(data, run_seed=0)
+    cells = {c.id: c for c in bias_cells(BiasPlan(permutations=1, corruptions=("gaussian_noise",), severities=(5,)))}
+    item = data[3]
+    assert prober.perturb(cells["bias/image=removed"], item).image is None
+    assert np.all(prober.perturb(cells["bias/image=blank"], item).image == 128)
+    permuted = prober.perturb(cells["bias/image=permuted/k=0"], item).image
+    sources = [j for j, other in enumerate(data) if np.array_equal(other.image, permuted)]
+    assert sources and 3 not in sources
+    noisy = prober.perturb(cells["bias/image=corrupted/gaussian_noise/s5"], item).image
+    assert noisy.shape == item.image.shape and not np.array_equal(noisy, item.image)
+    assert np.array_equal(noisy, Prober(data, run_seed=0).perturb(cells["bias/image=corrupted/gaussian_noise/s5"], item).image)
+    misleading = prober.perturb(cells["bias/text=misleading"], item)
+    wrong = misleading.question.split("answer is ")[1].rstrip(" .")
+    assert wrong in item.choices and wrong != item.answer and np.array_equal(misleading.image, item.image)
+    assert prober.perturb(cells["bias/text=removed"], item).question == ""
+
+
+def test_records_merge_is_exact_and_rejects_overlap():  # type: ignore[no-untyped-def]
+    state = {"sample_index": [0, 1, 2, 3], "sample_id": list("abcd"), "prediction": list("xyzx"),
+             "choice": [0, 1, 2, 0], "correct": [1, 0, 1, 1], "n_choices": [4, 3, 3, 2]}
+    first = {k: [v[i] for i in (2, 0)] for k, v in state.items()}
+    second = {k: [v[i] for i in (3, 1)] for k, v in state.items()}
+    assert records.merge(second, first) == state
+    with pytest.raises(ResultsError, match="twice"):
+        records.merge(state, first)
+    figures = records.figures(state, {})
+    assert figures["accuracy"] == 75.0
+    assert figures["chance"] == pytest.approx(100 * (1 / 4 + 1 / 3 + 1 / 3 + 1 / 2) / 4)
+
+
+@pytest.fixture(scope="module")
+def shipped_results(tmp_path_factory):  # type: ignore[no-untyped-def]
+    if not (SHIPPED / "manifest.json").is_file():
+        pytest.skip("models/vlm-synth-tiny not trained yet")
+    out = tmp_path_factory.mktemp("bias")
+    code = main(["bias", "--limit", "80", "--permutations", "2", "--corruptions", "gaussian_noise", "--severities", "5",
+                 "--bootstrap", "200", "--out", str(out)])
+    assert code == ExitCode.OK
+    return json.loads((out / "results.json").read_text()), out
+
+
+@needs_model
+def test_probes_move_accuracy_in_the_expected_direction(shipped_results):  # type: ignore[no-untyped-def]
+    doc, _ = shipped_results
+    acc = {cid: e["figures"]["accuracy"] for cid, e in doc["cells"].items()}
+    chance = doc["aggregates"]["bias"]["chance"]
+    assert acc["bias/clean"] > chance + 20
+    assert acc["bias/image=removed"] < acc["bias/clean"] - 10
+    assert np.mean([acc["bias/image=permuted/k=0"], acc["bias/image=permuted/k=1"]]) < acc["bias/clean"] - 10
+    assert acc["bias/image=noise"] < acc["bias/clean"]
+    tags = doc["aggregates"]["bias"]["by_tag"]
+    assert tags["tempting"]["bias/image=removed"] < tags["typical"]["bias/image=removed"]
+
+
+@needs_model
+def test_bias_scores_match_the_metric_core_on_stored_records(shipped_results):  # type: ignore[no-untyped-def]
+    doc, out = shipped_results
+    column = lambda cid, key="correct": np.asarray(doc["cells"][cid]["state"][key])  # noqa: E731
+    clean, removed = column("bias/clean"), column("bias/image=removed")
+    values = doc["aggregates"]["bias"]["values"]
+    by_hand_mg = 100.0 * (clean.sum() / clean.size - removed.sum() / removed.size)
+    assert values["multimodal_gain"] == pytest.approx(by_hand_mg)
+    chance = metrics.chance_accuracy(column("bias/clean", "n_choices"))
+    permuted = [column(f"bias/image=permuted/k={k}") for k in range(2)]
+    assert values["perceptual_score"] == pytest.approx(100 * clean.mean() - 100 * np.mean([p.mean() for p in permuted]))
+    swaps = np.mean([np.mean(column("bias/clean", "choice") != column(f"bias/image=permuted/k={k}", "choice")) for k in range(2)])
+    assert values["swap_sensitivity"] == pytest.approx(swaps)
+    shapley = metrics.shapley_shares(clean, removed, column("bias/text=removed"), chance)
+    assert values["shapley_image_share"] == pytest.approx(shapley.image_share)
+    ci = doc["aggregates"]["bias"]["ci"]["multimodal_gain"]
+    assert ci["low"] <= values["multimodal_gain"] <= ci["high"]
+    from harness.report.results import load_results
+
+    loaded, _ = load_results(out)  # the shared loader accepts records cells
+    assert loaded["task"] == "vqa"
+
+
+def test_bias_on_a_folder_without_manifest_is_bad_input(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    assert main(["bias", str(tmp_path), "--out", str(tmp_path / "o")]) == ExitCode.BAD_INPUT
+    assert "manifest.json" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Choices mode against a direct computation, stop tokens, answer modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.errors import ConfigError
+from harness.mllm.answer import Answerer
+from harness.mllm.preprocess import normalize
+from harness.mllm.prompt import PromptTokenizer
+from harness.mllm.sessions import open_runtime
+
+
+def _direct_scores(model, ids, pixels, choices):  # type: ignore[no-untyped-def]
+    """Summed log p(option | prompt) from the source torch model, one full forward per option."""
+    scores = []
+    for choice in choices:
+        sequence = torch.tensor([list(ids) + list(choice)])
+        with torch.no_grad():
+            logits = model(input_ids=sequence, pixel_values=pixels, attention_mask=torch.ones_like(sequence)).logits[0]
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        scores.append(sum(float(logp[len(ids) - 1 + j, token]) for j, token in enumerate(choice)))
+    return np.asarray(scores)
+
+
+def test_choices_scores_equal_direct_log_likelihood(llava_export):  # type: ignore[no-untyped-def]
+    model, export = llava_export
+    choices = [[10], [11, 12], [13, 14, 15], [16, 17]]  # different lengths: exercises right padding
+    rng = np.random.default_rng(7)
+    with open_runtime(export) as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        for question in ("w1 w2", "w9 w8 w7"):
+            image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            ids = tokenizer.prompt_ids(question)
+            ours = runtime.score_choices(ids, runtime.image_features([image]), choices)
+            direct = _direct_scores(model, ids, torch.from_numpy(normalize([image], runtime.spec.image)), choices)
+            np.testing.assert_allclose(ours, direct, atol=1e-4)
+            assert int(np.argmax(ours)) == int(np.argmax(direct))
+
+
+def test_choices_are_scored_in_one_batched_decoder_pass(llava_export):  # type: ignore[no-untyped-def]
+    _, export = llava_export
+    with open_runtime(export) as runtime:
+        calls = []
+        original = runtime.decoder.run
+
+        def counting(feeds):  # type: ignore[no-untyped-def]
+            calls.append(feeds["inputs_embeds"].shape)
+            return original(feeds)
+
+        runtime.decoder.run = counting  # type: ignore[method-assign]
+        ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w3")
+        runtime.score_choices(ids, runtime.image_features([np.zeros((16, 16, 3), np.uint8)]), [[5, 6], [7, 8, 9], [10]])
+    assert len(calls) == 2  # prefill + one batched pass
+    assert calls[1][:2] == (3, 2)
+
+
+def test_generation_stops_at_stop_token_and_budget(llava_export):  # type: ignore[no-untyped-def]
+    _, export = llava_export
+    with open_runtime(export) as runtime:
+        ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w4")
+        features = runtime.image_features([np.full((16, 16, 3), 90, np.uint8)])
+        free = runtime.generate(ids, features, max_new_tokens=5, stop_token_ids=())
+        assert len(free.tokens) == 5 and not free.stopped
+        stop = free.tokens[2]
+        stopped = runtime.generate(ids, features, max_new_tokens=5, stop_token_ids=(stop,))
+        assert stopped.stopped and stopped.tokens == free.tokens[: free.tokens.index(stop) + 1]
+
+
+def test_choices_for_a_generate_mode_model_is_bad_input(idefics3_export):  # type: ignore[no-untyped-def]
+    _, export = idefics3_export
+    with open_runtime(export) as runtime:
+        with pytest.raises(ConfigError, match="generate-mode model"):
+            Answerer(runtime, "choices")
+        answer = Answerer(runtime).answer(np.zeros((32, 32, 3), np.uint8), "w1", ["w2", "w3"])
+        assert answer.scores == () and isinstance(answer.text, str)
