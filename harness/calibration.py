@@ -146,11 +146,14 @@ class CalibrationReader:
                 modality = manifest.modality(item.owner)
                 raw = np.stack([np.asarray(s.modalities[item.owner]) for s in samples])
                 array = modality.preprocess_array(raw)
-                for axis, size in spec.static_dims().items():
+                spatial = (2, 3) if modality.layout == "NCHW" else (1, 2)
+                expected = dict(zip(spatial, manifest.input_size or ())) | spec.static_dims()
+                for axis, size in expected.items():
                     if axis > 0 and array.shape[axis] != size:
                         raise DataError(
                             f"{self.where}: modality {item.owner!r} gives shape {array.shape} after preprocessing, "
-                            f"graph input {spec.name!r} expects {spec.shape}; resize the data to the manifest's input_size"
+                            f"graph input {spec.name!r} expects {spec.shape} (input_size {manifest.input_size}); "
+                            "resize the data to the manifest's input_size"
                         )
             elif item.claim == "mask":
                 array = np.ones((n, *(_static_or_fail(spec, axis, self.where) for axis in range(1, spec.rank))), dtype=spec.dtype)

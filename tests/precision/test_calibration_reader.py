@@ -82,3 +82,9 @@ def test_calibration_batch_must_match_a_fixed_graph_batch(tmp_path):
         CalibrationReader(_contract(m.dir), ArrayDataset(length=8), CalibrationPlan(8, 4))
     reader = CalibrationReader(_contract(m.dir), ArrayDataset(length=8), CalibrationPlan(4, 2))
     assert next(reader.batches())["rgb"].shape == (2, 3, 16, 16)
+
+
+def test_frames_of_another_size_are_refused_naming_the_input(model):
+    reader = CalibrationReader(_contract(model.dir), ArrayDataset(length=4, size=24), CalibrationPlan(4, 2))
+    with pytest.raises(DataError, match=r"modality 'rgb' gives shape \(2, 3, 24, 24\).*input_size \(16, 16\)"):
+        next(reader.batches())
