@@ -27,6 +27,7 @@ from harness.errors import (
     BadInputError,
     ConfigError,
     InfrastructureError,
+    InternalError,
     ManifestError,
 )
 
@@ -292,11 +293,17 @@ class OrtSession:
 
     def run(self, feeds: Mapping[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         check_feed(feeds, self._inputs, where=f"{self.backend.name} feed")
+        session = self._live()
         try:
-            values = self._session.run(None, dict(feeds))
+            values = session.run(None, dict(feeds))
         except Exception as error:
             raise _run_error(self.backend, error) from None
         return {spec.name: value for spec, value in zip(self._outputs, values, strict=True)}
+
+    def _live(self) -> Any:
+        if self._session is None:
+            raise InternalError(f"{self.backend.name} session for {os.path.basename(self.backend.path)} used after close()")
+        return self._session
 
     def close(self) -> None:
         self._session = None
@@ -325,8 +332,9 @@ class OrtDeviceSession(OrtSession):
         import onnxruntime as ort
 
         check_feed(feeds, self._inputs, where=f"{self.backend.name} feed")
+        session = self._live()
         try:
-            binding = self._session.io_binding()
+            binding = session.io_binding()
             t0 = time.perf_counter()
             device_values = [
                 ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", self.device_id)
@@ -338,7 +346,7 @@ class OrtDeviceSession(OrtSession):
                 binding.bind_output(spec.name, "cuda", self.device_id)
             binding.synchronize_inputs()
             t1 = time.perf_counter()
-            self._session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding)
             binding.synchronize_outputs()
             t2 = time.perf_counter()
             values = binding.copy_outputs_to_cpu()

@@ -240,3 +240,31 @@ def test_gpu_session_matches_numpy_and_times_copies(tmp_path, name):
         assert session.provenance["provider"] == backend.provider
     np.testing.assert_allclose(outputs["logits"], model.forward(feeds), rtol=1e-3, atol=1e-3)
     assert set(timing) == {"h2d_ms", "compute_ms", "d2h_ms"} and all(v >= 0 for v in timing.values())
+
+
+def test_graph_onnxruntime_cannot_load_is_bad_input(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from harness.errors import ManifestError
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOp", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ManifestError, match=r"bad.onnx: onnxruntime cannot load the model \(InvalidGraph: .*NoSuchOp"):
+        OrtBackend(str(path)).open()
+
+
+def test_session_used_after_close_is_an_internal_error(tmp_path):
+    from harness.errors import InternalError
+
+    model = build_seg_model_dir(tmp_path / "m")
+    session = backend_for(load_manifest(model.dir), parse_backend("ort:cpu")).open()
+    session.close()
+    with pytest.raises(InternalError, match="used after close"):
+        session.run(random_feeds(model))
