@@ -341,7 +341,8 @@ def test_cli_bench_writes_bench_json_and_prints_the_method(tiny_model, tmp_path,
     assert "nearest-rank" in stdout and "MLPerf SingleStream" in stdout and "p99" in stdout
     doc = load_bench(out)
     assert doc["config"]["batch"] == 2 and doc["result"]["iterations"] >= 5
-    assert doc["provenance"]["backend"] == "ort:cpu"  # the product's backend, selected by --backend
+    assert doc["provenance"]["session"]["backend"] == "ort:cpu"  # the product's backend, selected by --backend
+    assert "python" in doc["provenance"]["environment"]
 
 
 def test_cli_corrupt_model_exits_3_with_the_reason(tiny_model, tmp_path, capsys):

@@ -178,8 +178,8 @@ def run_bench(config: BenchConfig, backend: Backend | None = None) -> dict[str, 
         main, telemetry = _measure_with_telemetry(config, make_step(session, clean_feeds))
         per_cell = {}
         for cell in cells[1:]:
-            per_cell[cell.id] = _cell_summary(measure(make_step(session, builder(cell, clean_rows)), config.cell_schedule), config.batch, main)
-        provenance = dict(session.provenance)
+            per_cell[cell.id] = _cell_summary(measure(make_step(session, builder(cell, clean_rows)), config.cell_schedule), main)
+        provenance = {"session": dict(session.provenance), "environment": _environment()}
     document = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -196,6 +196,13 @@ def run_bench(config: BenchConfig, backend: Backend | None = None) -> dict[str, 
     return document
 
 
+def _environment() -> dict[str, Any]:
+    """The same probes ``mmharness run`` records (versions, GPU, driver, Jetson L4T/power mode)."""
+    from harness.env import collect_environment
+
+    return collect_environment()
+
+
 def _version() -> str:
     from harness import __version__
 
@@ -210,7 +217,7 @@ def _measure_with_telemetry(config: BenchConfig, step: Callable[[], Any]) -> tup
     return result, telemetry.record(result.t0, result.t1, inferences=len(result.latencies_ms))
 
 
-def _cell_summary(measurement: Measurement, batch: int, clean: Measurement) -> dict[str, Any]:
+def _cell_summary(measurement: Measurement, clean: Measurement) -> dict[str, Any]:
     stats = LatencyStats.from_ms(measurement.latencies_ms)
     clean_stats = LatencyStats.from_ms(clean.latencies_ms)
     return {
