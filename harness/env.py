@@ -87,6 +87,9 @@ def parse_nvidia_smi(text: str) -> list[dict[str, Any]]:
         if len(parts) != len(_SMI_FIELDS):
             raise ValueError(f"unexpected nvidia-smi line {line!r} (expected {len(_SMI_FIELDS)} fields)")
         row = dict(zip(_SMI_FIELDS, parts, strict=True))
+        if not re.fullmatch(r"\d+\.\d+", row["compute_cap"]):
+            # Jetson's nvidia-smi answers "[N/A]" for most queries; the CUDA runtime knows the SM
+            raise ValueError(f"nvidia-smi reports no compute capability for GPU {row['index']} ({row['compute_cap']})")
         gpus.append(
             {
                 "index": int(row["index"]),

@@ -28,6 +28,15 @@ def test_parse_nvidia_smi():
     assert env.gpu_sm({"gpu": {"devices": gpus}}, 2) is None
     with pytest.raises(ValueError, match="unexpected nvidia-smi line"):
         env.parse_nvidia_smi("garbage")
+    with pytest.raises(ValueError, match="no compute capability"):
+        env.parse_nvidia_smi("0, Orin (nvgpu), [N/A], 540.3.0, [N/A]")
+
+
+def test_gpu_probe_falls_back_to_cuda_runtime_on_jetson(monkeypatch):
+    monkeypatch.setattr(env, "_run", lambda argv: "0, Orin (nvgpu), [N/A], 540.3.0, [N/A]\n")
+    monkeypatch.setattr(env, "cuda_runtime_devices", lambda: [{"index": 0, "name": "Orin", "sm": "8.7"}])
+    info = env.run_probe(env.probe_gpus)
+    assert info == {"present": True, "source": "cuda-python", "devices": [{"index": 0, "name": "Orin", "sm": "8.7"}]}
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,8 @@ class DeviceMemory(Protocol):
 
     def stream_handle(self, stream: Any) -> int: ...
 
+    def destroy_stream(self, stream: Any) -> None: ...
+
     def copy_htod(self, dst: DeviceBuffer, src: npt.NDArray[Any], stream: Any) -> None: ...
 
     def copy_dtoh(self, dst: npt.NDArray[Any], src: DeviceBuffer, stream: Any) -> None: ...
@@ -125,6 +127,9 @@ class CudaPythonMemory:
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
+    def destroy_stream(self, stream: Any) -> None:
+        cudart_call(self._rt, "cudaStreamDestroy", stream)
+
     def copy_htod(self, dst: DeviceBuffer, src: npt.NDArray[Any], stream: Any) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         cudart_call(self._rt, "cudaMemcpyAsync", dst.ptr, src.ctypes.data, src.nbytes, kind, stream)
@@ -180,6 +185,9 @@ class PyCudaMemory:
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.handle)
+
+    def destroy_stream(self, stream: Any) -> None:
+        """pycuda releases a ``Stream`` when it is garbage collected."""
 
     def copy_htod(self, dst: DeviceBuffer, src: npt.NDArray[Any], stream: Any) -> None:
         self._driver.memcpy_htod_async(dst.ptr, src, stream)

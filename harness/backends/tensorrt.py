@@ -263,9 +263,15 @@ class TrtSession:
         return self.run_timed(feeds)[0]
 
     def close(self) -> None:
+        """Free buffers and the stream, release the context (idempotent)."""
+        if self._engine is None:
+            return
         for buffer in self._buffers.values():
             self._memory.free(buffer)
         self._buffers.clear()
+        if self._stream is not None:
+            self._memory.destroy_stream(self._stream)
+            self._stream = None
         self._context = None
         self._engine = None
         self._memory.close()

@@ -250,6 +250,9 @@ class FakeMemory:
     def stream_handle(self, stream):
         return 7
 
+    def destroy_stream(self, stream):
+        self.calls.append(f"destroy {stream}")
+
     def copy_htod(self, dst, src, stream):
         self.blocks[dst.ptr][: src.nbytes] = src.tobytes()
 
@@ -343,7 +346,9 @@ def test_trt_session_call_sequence_and_fp16_io():
     with pytest.raises(BadInputError, match="outside the engine's optimization profile"):
         session.run({"x": np.ones((9, 3), np.float16)})
     session.close()
-    assert memory.calls[-1] == "close" and memory.blocks == {}
+    assert memory.calls[-2:] == ["destroy stream", "close"] and memory.blocks == {}
+    session.close()  # idempotent: nothing freed or popped twice
+    assert memory.calls[-2:] == ["destroy stream", "close"]
 
 
 @pytest.mark.gpu
