@@ -57,7 +57,7 @@ RANDOM_LAYERS = {  # name -> allowed |mean PSNR difference| in dB
     "motion_blur": 0.6,
     "zoom_blur": 1.2,
     "elastic_transform": 0.6,
-    "glass_blur": 1.5,
+    "glass_blur": 1.0,
     "snow": 1.5,
     "frost": 1.5,
     "fog": 1.5,
