@@ -204,7 +204,7 @@ def _significant(metric: Metric, base: Metric, limit: float, per_image: PerImage
         ci = paired_bootstrap_segmentation(baseline_per_image[cell], per_image[cell], n_boot=n_boot, seed=doc["config"]["seed"])
         return ci.low > limit, f"paired bootstrap CI of the drop [{ci.low:.2f}, {ci.high:.2f}]"
     if metric.ci is not None:
-        return metric.ci[1] < base.value - limit, f"CI of the value [{metric.ci[0]:.2f}, {metric.ci[1]:.2f}]"
+        return metric.ci[1] < (base.value or 0.0) - limit, f"CI of the value [{metric.ci[0]:.2f}, {metric.ci[1]:.2f}]"
     return True, "no CI available: counted as significant"
 
 

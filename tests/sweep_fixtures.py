@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from harness.backends.callable import CallableBackend
 from harness.backends.interface import TensorSpec
 from harness.runner.config import RunConfig
@@ -71,7 +72,7 @@ TINY_SUITE = (("rgb", ("gaussian_noise",)), ("depth", ("depth_holes",)))
 
 def config(model: Path, out: Path, **changes: Any) -> RunConfig:
     plan = changes.pop("plan", PlanSpec(nm_suite=TINY_SUITE, nm_severities=(1, 3)))
-    base = dict(model_dir=model, data="synthetic:size=32,length=6", out=out, plan=plan, bootstrap=50, progress="off", batch=4)
+    base: dict[str, Any] = {"model_dir": model, "data": DATA, "out": out, "plan": plan, "bootstrap": 50, "progress": "off", "batch": 4}
     base.update(changes)
     if isinstance(base.get("shard"), str):
         index, count = base["shard"].split("/")

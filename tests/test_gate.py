@@ -12,9 +12,9 @@ from sweep_fixtures import DATA, backend, config, linear_model, write_model
 
 from harness.cli import main
 from harness.data import open_dataset
-from harness.manifest import load_manifest
 from harness.errors import ExitCode
 from harness.gate import default_thresholds, evaluate, load_thresholds
+from harness.manifest import load_manifest
 from harness.report.results import load_results
 from harness.runner import run_sweep
 from harness.scenarios.plan import PlanSpec
@@ -50,7 +50,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # slightly_worse: 2 of 6 images lose the oracle (row 0 of each batch of 4), a drop the
     # bootstrap cannot tell from chance; no_rgb: every image does
     good, worse = _oracle(model), _oracle(model, degraded_rows=(0,))
-    no_rgb = lambda feeds: good({**feeds, "rgb": np.zeros_like(feeds["rgb"])})  # noqa: E731
+    no_rgb = lambda feeds: good({**feeds, "rgb": np.zeros_like(feeds["rgb"])})
     for name, fn in (("good", good), ("slightly_worse", worse), ("no_rgb", no_rgb)):
         out[name] = run_sweep(config(model, root / name, plan=EMM, bootstrap=200), backend=backend(fn)).path
     return out

@@ -77,7 +77,7 @@ def nm_block(values: Values, levels: Sequence[str], suite: Mapping[str, Sequence
         for name in names:
             curve = {s: values.get(f"nm/{modality}/{name}/s{s}") for s in severities}
             complete = all(v is not None for v in curve.values())
-            rr = robustness.relative_robustness(clean, curve, where=f"NM {modality}/{name}") if complete and clean > 0 else None
+            rr = robustness.relative_robustness(clean, [v for v in curve.values() if v is not None], where=f"NM {modality}/{name}") if complete and clean > 0 else None
             per[name] = {"severity_miou": {str(s): None if v is None else fix(v) for s, v in curve.items()}, "relative_robustness": rr}
             rrs.append(rr)
         out["suites"][modality] = per

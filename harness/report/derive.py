@@ -107,7 +107,7 @@ def aggregates(doc: Mapping[str, Any], per_image: Mapping[str, npt.NDArray[np.in
         families["emm"] = lambda v, r: agg.emm_block(v, modalities, ps, r)
     if "rmm" in plan["scenarios"]:
         for rate in plan["rmm_rates"]:
-            families[f"rmm/r={rate:g}"] = lambda v, r, rate=rate: agg.rmm_block(v, modalities, rate, plan["rmm_seeds"], ps, r)
+            families[f"rmm/r={rate:g}"] = _rmm_family(modalities, rate, plan["rmm_seeds"], ps)
     if "nm" in plan["scenarios"]:
         families["nm"] = lambda v, r: agg.nm_block(v, plan["nm_levels"], plan["nm_suite"], plan["nm_severities"], r)
     for name, build in families.items():
@@ -115,6 +115,10 @@ def aggregates(doc: Mapping[str, Any], per_image: Mapping[str, npt.NDArray[np.in
     out["rmm_seed_std"] = _rmm_seed_std(point) if plan["rmm_seeds"] > 1 else None
     out["per_class_delta"] = _per_class_delta(cells)
     return out
+
+
+def _rmm_family(modalities: list[str], rate: float, seeds: int, ps: list[float]) -> Callable[[Mapping[str, float], bool], Any]:
+    return lambda values, rounding: agg.rmm_block(values, modalities, rate, seeds, ps, rounding)
 
 
 def _rmm_seed_std(point: Mapping[str, float]) -> dict[str, float]:

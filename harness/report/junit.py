@@ -10,12 +10,15 @@ from xml.etree import ElementTree as ET
 
 from harness.report.results import headline
 
+Status = Literal["pass", "fail", "error", "skip"]
+_STATUS: dict[str, Status] = {"ok": "pass", "failed": "error", "skipped": "skip"}
+
 
 @dataclass(frozen=True)
 class Case:
     name: str
     classname: str
-    status: Literal["pass", "fail", "error", "skip"]
+    status: Status
     message: str = ""
     seconds: float = 0.0
 
@@ -48,7 +51,7 @@ def results_junit(doc: Mapping[str, Any]) -> str:
     cases = []
     for cid, entry in doc["cells"].items():
         value = headline(entry)
-        status = {"ok": "pass", "failed": "error", "skipped": "skip"}[entry["status"]]
+        status: Status = _STATUS[entry["status"]]
         message = f"mIoU {value:.2f}" if value is not None else (entry.get("reason") or "")
         cases.append(Case(cid, f"mmharness.{entry['scenario']}", status, message, float(seconds.get(cid) or 0.0)))
     return render(f"mmharness run {doc['model']['name']}", cases)

@@ -25,7 +25,7 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
     if len(paths) < 2:
         raise ResultsError(f"merge needs at least two results files, got {len(paths)}")
     loaded = [(Path(p), *load_results(Path(p))) for p in paths]
-    base_path, base, base_images = loaded[0]
+    base_path, base, _ = loaded[0]
     for path, doc, _ in loaded[1:]:
         for field, get in _SAME:
             if get(doc) != get(base):

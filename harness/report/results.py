@@ -20,7 +20,14 @@ import numpy.typing as npt
 
 from harness.errors import HarnessError, ResultsError
 from harness.report import derive
-from harness.report.io import atomic_write, dumps, npz_bytes, read_json, read_npz, sha256_bytes
+from harness.report.io import (
+    atomic_write,
+    dumps,
+    npz_bytes,
+    read_json,
+    read_npz,
+    sha256_bytes,
+)
 from harness.report.states import state_kind
 
 FORMAT = "mmharness.results"

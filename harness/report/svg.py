@@ -4,7 +4,7 @@ from fixed ramps so the same numbers always draw the same picture."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
@@ -54,7 +54,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[
     return "".join(parts)
 
 
-def line_chart(series: dict[str, Sequence[tuple[float, float | None]]], *, title: str = "", x_label: str = "", y_label: str = "", baseline: float | None = None) -> str:
+def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], *, title: str = "", x_label: str = "", y_label: str = "", baseline: float | None = None) -> str:
     """One polyline per series over shared axes; ``baseline`` draws a dashed reference line."""
     w, h, left, top, bottom = 460, 240, 44, 24, 30
     points = [(x, y) for s in series.values() for x, y in s if y is not None]
@@ -65,8 +65,8 @@ def line_chart(series: dict[str, Sequence[tuple[float, float | None]]], *, title
     y0, y1 = min(ys + [0.0]), max(ys) or 1.0
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     legend_w = 150
-    px = lambda x: left + (x - x0) / (x1 - x0) * (w - left - 10)  # noqa: E731
-    py = lambda y: top + (1 - (y - y0) / ((y1 - y0) or 1.0)) * (h - top - bottom)  # noqa: E731
+    px = lambda x: left + (x - x0) / (x1 - x0) * (w - left - 10)
+    py = lambda y: top + (1 - (y - y0) / ((y1 - y0) or 1.0)) * (h - top - bottom)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + legend_w}" height="{h}" role="img" aria-label="{escape(title)}" {FONT}>']
     parts.append(f'<text x="4" y="14" font-weight="bold">{escape(title)}</text>')
     parts.append(f'<line x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}" stroke="#333"/><line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" stroke="#333"/>')
@@ -92,7 +92,7 @@ def bars(items: dict[str, tuple[float, Sequence[float] | None]], *, title: str =
     w, bh, left, top = 460, 22, 80, 24
     values = [v for v, _ in items.values()] + [c for _, ci in items.values() if ci for c in ci]
     lo, hi = min(values + [0.0]), max(values + [0.0]) or 1.0
-    scale = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * (w - left - 20)  # noqa: E731
+    scale = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * (w - left - 20)
     h = top + bh * len(items) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{escape(title)}" {FONT}>']
     parts.append(f'<text x="4" y="14" font-weight="bold">{escape(title)}</text>')

@@ -149,7 +149,7 @@ def nm_tables(doc: Mapping[str, Any]) -> list[Table]:
     return tables
 
 
-def severity_curves(doc: Mapping[str, Any]) -> dict[str, list[tuple[int, float | None]]]:
+def severity_curves(doc: Mapping[str, Any]) -> dict[str, list[tuple[float, float | None]]]:
     plan = doc["config"]["plan"]
     if "nm" not in plan["scenarios"]:
         return {}

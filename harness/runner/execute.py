@@ -124,7 +124,7 @@ def _guarded(build: Callable[[Rows], dict[str, Any]], cell: Cell) -> Callable[[R
     def run(rows: Rows) -> dict[str, Any]:
         try:
             return build(rows)
-        except Exception as error:  # noqa: BLE001 - recorded as the cell's failure reason
+        except Exception as error:
             raise _InputFailure(f"building inputs for cell {cell.id} failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
 
     return run

@@ -11,13 +11,18 @@ batch size is recorded with every cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from harness.backends.interface import TensorSpec
-from harness.corruptions.missing import fill_missing, liao_noise, mask_array, random_missing
+from harness.corruptions.missing import (
+    fill_missing,
+    liao_noise,
+    mask_array,
+    random_missing,
+)
 from harness.data.interface import SegmentationDataset
 from harness.errors import DataError
 from harness.manifest import Manifest, Modality
@@ -118,7 +123,7 @@ class FeedBuilder:
         if step.op == "fill":
             rngs = rngs_for(self.seed, cell_id, indices, modality.name) if modality.missing.fill == "noise" else ()
             fill = "zero_normalized" if modality.missing.fill == "mask" else modality.missing.fill
-            return fill_missing(tensor, fill, modality.preprocess, rngs)
+            return fill_missing(tensor, fill, modality.preprocess, rngs)  # type: ignore[arg-type]  # frozen Preprocess satisfies the read-only use
         if step.op == "drop":
             return random_missing(tensor, step.rate, rngs_for(self.seed, cell_id, indices, modality.name))
         if step.op == "preset":
@@ -133,7 +138,7 @@ class FeedBuilder:
         if api.get(step.name).space == "raw":
             raw = api.corrupt(take(self.clean.raw[modality.name], rows), step.name, step.severity, rngs, kind=modality.kind)
             return modality.preprocess_array(raw)
-        layout = "CHW" if modality.layout == "NCHW" else "HWC"
+        layout: Literal["HWC", "CHW"] = "CHW" if modality.layout == "NCHW" else "HWC"
         return api.corrupt(tensor, step.name, step.severity, rngs, kind=modality.kind, layout=layout)
 
     def _mask(self, name: str, batch: int, present: bool) -> Array:

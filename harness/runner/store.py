@@ -57,7 +57,7 @@ class RunStore:
         return {}
 
     def _finished(self) -> dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]]:
-        done = {}
+        done: dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]] = {}
         if not self.cells.exists():
             return done
         for path in sorted(self.cells.glob("*.json")):

@@ -14,7 +14,7 @@ def summary(doc: Mapping[str, Any], path: Path) -> str:
     plan = doc["config"]["plan"]
     lines = [f"{doc['model']['name']} on {doc['config']['data']} ({doc['dataset']['n_samples']} samples, {doc['config']['backend']}):"]
     for name, metric in metrics.items():
-        if name.startswith("cell:") or name.startswith("nm.rr.") or metric.value is None:
+        if name.startswith(("cell:", "nm.rr.")) or metric.value is None:
             continue
         ci = f"  [{metric.ci[0]:.2f}, {metric.ci[1]:.2f}]" if metric.ci else ""
         unit = "" if name.startswith(("nm.rr", "failed")) else " mIoU"

@@ -18,11 +18,12 @@ import numpy.typing as npt
 from harness import __version__
 from harness.backends.interface import Backend, Session
 from harness.data import open_dataset
+from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, ManifestError
 from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
-from harness.report.io import sha256_files
-from harness.report.results import FORMAT, SCHEMA_VERSION, headline, save_results
 from harness.report.confusion_state import state_of
+from harness.report.io import sha256_files
+from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
 from harness.runner.config import RunConfig, config_hash
 from harness.runner.execute import Batching, CellOutcome, run_cell
 from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
@@ -167,7 +168,18 @@ def provenance(session_provenance: dict[str, Any], batching: Batching, clean: Cl
     return out
 
 
-def assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching):  # type: ignore[no-untyped-def]
+def assemble(
+    header: dict[str, Any],
+    manifest: Manifest,
+    dataset: SegmentationDataset,
+    config: RunConfig,
+    plan: list[Cell],
+    selected: list[Cell],
+    records: dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]],
+    clean: CleanInputs,
+    session_provenance: dict[str, Any],
+    batching: Batching,
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.int64]]]:
     """results.json (without timing) and the per-image sidecar arrays, in plan order."""
     cells: dict[str, Any] = {}
     per_image: dict[str, npt.NDArray[np.int64]] = {"sample_index": clean.indices}

@@ -105,4 +105,4 @@ def cells_by_id(cells: Sequence[Cell]) -> Mapping[str, Cell]:
     return {cell.id: cell for cell in cells}
 
 
-__all__ = ["CLEAN_ID", "PlanSpec", "SCENARIOS", "Shard", "build_plan", "parse_scenarios", "parse_shard", "select_shard"]
+__all__ = ["CLEAN_ID", "SCENARIOS", "PlanSpec", "Shard", "build_plan", "parse_scenarios", "parse_shard", "select_shard"]

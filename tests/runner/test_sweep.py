@@ -4,11 +4,20 @@ independent oracle, determinism, resume, shards, NaN handling, batching."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
+from sweep_fixtures import (
+    DATA,
+    MODALITIES,
+    N_CLASSES,
+    backend,
+    config,
+    linear_model,
+    without_timing,
+    write_model,
+)
 
 from harness.data import open_dataset
 from harness.errors import ConfigError, DataError, ResultsError
@@ -17,8 +26,6 @@ from harness.report.merge import merge_results
 from harness.report.results import load_results, save_results
 from harness.runner import run_sweep
 from harness.scenarios.plan import PlanSpec
-
-from sweep_fixtures import DATA, MODALITIES, N_CLASSES, backend, config, linear_model, without_timing, write_model
 
 EMM_ONLY = PlanSpec(scenarios=("emm",))
 
