@@ -46,16 +46,16 @@ COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY exporters ./exporters
 
-# Jetson is recognised by the L4T release file every JetPack base carries.
+# Jetson is recognised by the L4T release file every JetPack base carries. There NumPy stays
+# below 2: JetPack 6's system TensorRT bindings, visible through the venv, are built against 1.x.
 # hadolint ignore=DL3013
 RUN if [ -f /etc/nv_tegra_release ]; then \
-        if [ -z "${ORT_WHEEL_INDEX}" ]; then \
-            echo "Jetson base: pass --build-arg ORT_WHEEL_INDEX=<onnxruntime-gpu wheel index for JetPack 6>" >&2; exit 2; \
-        fi; \
-        pip install --extra-index-url "${ORT_WHEEL_INDEX}" "onnxruntime-gpu${ORT_VERSION:+==${ORT_VERSION}}"; \
-        pip install .; \
+        { [ -n "${ORT_WHEEL_INDEX}" ] \
+          || { echo "Jetson base: pass --build-arg ORT_WHEEL_INDEX=<onnxruntime-gpu wheel index for JetPack 6>" >&2; exit 2; }; } \
+        && pip install --extra-index-url "${ORT_WHEEL_INDEX}" "onnxruntime-gpu${ORT_VERSION:+==${ORT_VERSION}}" \
+        && pip install "numpy<2" . ; \
     else \
-        pip install ".[gpu]" ${ORT_VERSION:+"onnxruntime-gpu==${ORT_VERSION}"}; \
+        pip install ".[gpu]" ${ORT_VERSION:+"onnxruntime-gpu==${ORT_VERSION}"} ; \
     fi \
     && pip install "pycuda==${PYCUDA_VERSION}" \
     && python -c "import onnxruntime, pycuda, tensorrt; print('onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers()); print('tensorrt', tensorrt.__version__)"

@@ -115,3 +115,60 @@ def test_every_copied_path_exists_and_is_in_the_build_context(steps):
 def test_parser_handles_continuations_and_comments():
     text = "# c\nARG A=1\nRUN a \\\n  # inner comment\n  && b\n\nUSER 10\n"
     assert instructions(text) == [("ARG", "A=1"), ("RUN", "a  && b"), ("USER", "10")]
+
+
+def _install_step(steps) -> str:
+    return next(args for k, args in steps if k == "RUN" and "nv_tegra_release" in args)
+
+
+def _run_install(tmp_path, script: str, jetson: bool, env: dict[str, str], failing_pip: bool = False):
+    """Execute the install RUN step under bash with stand-in ``pip``/``python`` that log their
+    arguments, the Jetson marker file redirected into ``tmp_path``."""
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    for tool in ("pip", "python"):
+        body = f'echo "{tool} $*" >> {log}\n' + ("exit 1\n" if failing_pip and tool == "pip" else "exit 0\n")
+        (bin_dir / tool).write_text("#!/bin/bash\n" + body)
+        (bin_dir / tool).chmod(0o755)
+    marker = tmp_path / "nv_tegra_release"
+    if jetson:
+        marker.write_text("# R36 (release), REVISION: 4.0\n")
+    script = script.replace("/etc/nv_tegra_release", str(marker))
+    full_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYCUDA_VERSION": "2024.1.2", "ORT_VERSION": "", "ORT_WHEEL_INDEX": "", **env}
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, env=full_env, timeout=30)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc, calls
+
+
+def test_install_step_on_x86_installs_the_gpu_extra_then_pycuda(steps, tmp_path):
+    proc, calls = _run_install(tmp_path, _install_step(steps), jetson=False, env={})
+    assert proc.returncode == 0, proc.stderr
+    assert calls[0] == "pip install .[gpu]"
+    assert calls[1] == "pip install pycuda==2024.1.2"
+    assert calls[2].startswith("python -c import onnxruntime, pycuda, tensorrt")
+
+
+def test_install_step_on_jetson_needs_the_wheel_index(steps, tmp_path):
+    proc, calls = _run_install(tmp_path, _install_step(steps), jetson=True, env={})
+    assert proc.returncode == 2 and "ORT_WHEEL_INDEX" in proc.stderr and calls == []
+    second = tmp_path / "with-index"
+    second.mkdir()
+    index = {"ORT_WHEEL_INDEX": "https://wheels.example/jp6/cu126", "ORT_VERSION": "1.20.0"}
+    proc, calls = _run_install(second, _install_step(steps), jetson=True, env=index)
+    assert proc.returncode == 0, proc.stderr
+    assert calls[:3] == [
+        "pip install --extra-index-url https://wheels.example/jp6/cu126 onnxruntime-gpu==1.20.0",
+        "pip install numpy<2 .",
+        "pip install pycuda==2024.1.2",
+    ]
+
+
+def test_a_failing_pip_fails_the_build(steps, tmp_path):
+    for jetson in (False, True):
+        folder = tmp_path / str(jetson)
+        folder.mkdir()
+        proc, calls = _run_install(folder, _install_step(steps), jetson=jetson, env={"ORT_WHEEL_INDEX": "https://wheels.example/x"}, failing_pip=True)
+        assert proc.returncode != 0 and len(calls) == 1, calls  # nothing runs after the first failure
