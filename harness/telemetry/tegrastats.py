@@ -38,6 +38,7 @@ _RAIL = re.compile(r"^(\d+(?:\.\d+)?)(mW)?/(\d+(?:\.\d+)?)(mW)?$")
 _TEMP = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C$")
 _LOAD = re.compile(r"^(\d+)%(?:@\[?([\d,]*)\]?)?$")
 _MEM = re.compile(r"^(\d+)/(\d+)([MkG]B)$")
+_RAIL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _TIMESTAMP = re.compile(r"^\d{2}-\d{2}-\d{4}$")
 _CLOCK = re.compile(r"^\d{2}:\d{2}:\d{2}$")
 _LOAD_KEYS = {"GR3D_FREQ": "gpu", "GR3D2_FREQ": "gpu_gpc1", "EMC_FREQ": "emc"}
@@ -98,57 +99,65 @@ def parse_line(line: str) -> TegrastatsLine:
     if len(tokens) >= 2 and _TIMESTAMP.match(tokens[0]) and _CLOCK.match(tokens[1]):
         timestamp = f"{tokens[0]} {tokens[1]}"
         tokens = tokens[2:]
-    rails: dict[str, float] = {}
-    rails_avg: dict[str, float] = {}
-    temps: dict[str, float] = {}
-    util: dict[str, float] = {}
-    freqs: dict[str, list[int]] = {}
-    cpu_load: list[float | None] = []
-    cpu_freq: list[int | None] = []
-    ram = swap = None
-    unparsed: list[str] = []
+    fields = _Fields()
     i = 0
     while i < len(tokens):
-        tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        used = fields.take(tokens[i], tokens[i + 1] if i + 1 < len(tokens) else "")
+        if not used:
+            fields.unparsed.append(tokens[i])
+        i += max(used, 1)
+    if not fields.rails and not fields.temps and fields.ram is None and not fields.util:
+        raise ValueError(f"not a tegrastats line (no RAM, rails, temperatures or loads): {line.strip()[:80]!r}")
+    return TegrastatsLine(
+        timestamp, fields.rails, fields.rails_avg, fields.temps, fields.util, fields.freqs,
+        fields.cpu_load, fields.cpu_freq, fields.ram, fields.swap, fields.unparsed,
+    )
+
+
+@dataclass
+class _Fields:
+    """What has been read from a line so far; ``take`` consumes one field (1 or 2 tokens)."""
+
+    rails: dict[str, float] = field(default_factory=dict)
+    rails_avg: dict[str, float] = field(default_factory=dict)
+    temps: dict[str, float] = field(default_factory=dict)
+    util: dict[str, float] = field(default_factory=dict)
+    freqs: dict[str, list[int]] = field(default_factory=dict)
+    cpu_load: list[float | None] = field(default_factory=list)
+    cpu_freq: list[int | None] = field(default_factory=list)
+    ram: tuple[float, float] | None = None
+    swap: tuple[float, float] | None = None
+    unparsed: list[str] = field(default_factory=list)
+
+    def take(self, tok: str, nxt: str) -> int:
+        """Tokens consumed by the field starting at ``tok`` (0: not a field this parser knows)."""
         temp = _TEMP.match(tok)
         if temp:
-            value = float(temp.group(2))
-            if value > SENSOR_OFF_C:
-                temps[temp.group(1).lower()] = value
-            i += 1
-            continue
-        if tok in ("RAM", "SWAP", "IRAM") and _MEM.match(nxt):
-            used, total, unit = _MEM.match(nxt).groups()  # type: ignore[union-attr]
+            if float(temp.group(2)) > SENSOR_OFF_C:
+                self.temps[temp.group(1).lower()] = float(temp.group(2))
+            return 1
+        memory = _MEM.match(nxt) if tok in ("RAM", "SWAP", "IRAM") else None
+        if memory:
+            used, total, unit = memory.groups()
             pair = (float(used) * _UNIT_MB[unit], float(total) * _UNIT_MB[unit])
-            if tok == "RAM":
-                ram = pair
-            elif tok == "SWAP":
-                swap = pair
-            i += 2
-            continue
+            self.ram = pair if tok == "RAM" else self.ram
+            self.swap = pair if tok == "SWAP" else self.swap
+            return 2
         if tok == "CPU" and nxt.startswith("["):
-            cpu_load, cpu_freq = _parse_cpu(nxt)
-            i += 2
-            continue
-        if tok in _LOAD_KEYS and _LOAD.match(nxt):
-            pct, mhz = _LOAD.match(nxt).groups()  # type: ignore[union-attr]
-            util[_LOAD_KEYS[tok]] = float(pct)
-            if mhz:
-                freqs[tok] = [int(f) for f in mhz.split(",") if f]
-            i += 2
-            continue
-        rail = _RAIL.match(nxt) if re.match(r"^[A-Z][A-Z0-9_]*$", tok) else None
+            self.cpu_load, self.cpu_freq = _parse_cpu(nxt)
+            return 2
+        load = _LOAD.match(nxt) if tok in _LOAD_KEYS else None
+        if load:
+            self.util[_LOAD_KEYS[tok]] = float(load.group(1))
+            if load.group(2):
+                self.freqs[tok] = [int(f) for f in load.group(2).split(",") if f]
+            return 2
+        rail = _RAIL.match(nxt) if _RAIL_NAME.match(tok) else None
         if rail:
-            rails[tok] = float(rail.group(1))
-            rails_avg[tok] = float(rail.group(3))
-            i += 2
-            continue
-        unparsed.append(tok)
-        i += 1
-    if not rails and not temps and ram is None and not util:
-        raise ValueError(f"not a tegrastats line (no RAM, rails, temperatures or loads): {line.strip()[:80]!r}")
-    return TegrastatsLine(timestamp, rails, rails_avg, temps, util, freqs, cpu_load, cpu_freq, ram, swap, unparsed)
+            self.rails[tok] = float(rail.group(1))
+            self.rails_avg[tok] = float(rail.group(3))
+            return 2
+        return 0
 
 
 def _parse_cpu(token: str) -> tuple[list[float | None], list[int | None]]:
