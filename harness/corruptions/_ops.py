@@ -45,7 +45,7 @@ def stacked(
     """Apply a channel-wise OpenCV function to every sample of an ``N x H x W x C`` batch.
 
     ``fn`` gets ``H x W x K`` float32 images (``K <= max_channels``; ``cv2.resize`` with
-    ``INTER_AREA`` needs 4) and may change H and W. Samples are never stacked into one call:
+    ``INTER_AREA`` needs 4) and may change H and W; the result keeps ``fn``'s dtype. Samples are never stacked into one call:
     OpenCV picks different SIMD paths for different channel counts, and a sample's result
     must not depend on how many others share its batch.
     """
@@ -59,7 +59,7 @@ def stacked(
             )
             chunks.append(result.reshape(result.shape[0], result.shape[1], -1))
         outputs.append(np.concatenate(chunks, axis=2) if len(chunks) > 1 else chunks[0])
-    return np.stack(outputs).astype(np.float32, copy=False)
+    return np.stack(outputs)
 
 
 def gaussian_ksize(sigma: float, truncate: float = 4.0) -> int:

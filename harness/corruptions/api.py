@@ -190,13 +190,18 @@ def corrupt(
         raise ConfigError(
             f"corruption {name!r}: image is too small ({batch.shape[1]} x {batch.shape[2]}); needs >= 8 x 8"
         )
-    values, peak = _to_float(batch, kind, name)
+    native = spec.uint8_native and batch.dtype == np.uint8
+    values, peak = (
+        (np.ascontiguousarray(batch), None) if native else _to_float(batch, kind, name)
+    )
     if gray:  # colour corruptions see a grey RGB image and hand back its mean
         values = np.repeat(values, 3, axis=3)
     out = spec.fn(values, level, _generators(rng, values.shape[0], name))
     if gray:
         out = out.mean(axis=3, keepdims=True, dtype=np.float32)
-    if peak is not None:
+    if native:
+        out = out if out.dtype == np.uint8 else np.rint(out).astype(np.uint8)
+    elif peak is not None:
         out = np.rint(np.clip(out, 0.0, 1.0) * np.float32(peak)).astype(x.dtype)
     else:
         out = out.astype(x.dtype, copy=False)

@@ -97,21 +97,20 @@ def saturate(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     severities=JPEG_QUALITY,
     channels=(3,),
     summary="JPEG re-encoding at quality q (4:2:0)",
+    uint8_native=True,
 )
 def jpeg_compression(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     import cv2
 
-    quality = JPEG_QUALITY[severity - 1]
-    out = np.empty_like(x)
-    for i, image in enumerate(x):
-        bgr = np.ascontiguousarray(np.rint(image[:, :, ::-1] * 255.0).astype(np.uint8))
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    quality = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY[severity - 1]]
+    as_bytes = x if x.dtype == np.uint8 else np.rint(x * 255.0).astype(np.uint8)
+    out = np.empty_like(as_bytes)
+    for i, rgb in enumerate(as_bytes):
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), quality)
         if not ok:
             raise RuntimeError("OpenCV failed to JPEG-encode an image")
-        out[i] = (
-            cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255.0
-        )
-    return out
+        out[i] = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return out if x.dtype == np.uint8 else out.astype(np.float32) / np.float32(255.0)
 
 
 @register(
@@ -120,6 +119,7 @@ def jpeg_compression(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     family="imagenet-c",
     severities=PIXELATE,
     summary="box downscale by factor, nearest upscale",
+    uint8_native=True,
 )
 def pixelate(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     factor = PIXELATE[severity - 1]

@@ -44,7 +44,9 @@ class Corruption:
 
     ``severities`` holds five human-readable parameter descriptions (severity 1 first);
     ``channels`` lists the channel counts it accepts (``None``: any); ``family`` groups the
-    listing (``imagenet-c``, ``imagenet-c-extra``, ``sensor``, ...).
+    listing (``imagenet-c``, ``imagenet-c-extra``, ``sensor``, ...). ``uint8_native``: the
+    function also accepts a uint8 batch and returns uint8 (JPEG, pixelate), which spares
+    8-bit inputs two float round trips; it must match the float path up to 8-bit rounding.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Corruption:
     severities: tuple[str, ...]
     fn: CorruptionFn
     channels: tuple[int, ...] | None = None
+    uint8_native: bool = False
 
 
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
@@ -70,6 +73,7 @@ def register(
     space: Space = "raw",
     channels: Sequence[int] | None = None,
     unit: str = "",
+    uint8_native: bool = False,
 ) -> Callable[[CorruptionFn], CorruptionFn]:
     """Decorator: register ``fn`` as corruption ``name``; ``severities`` are its 5 parameter values."""
     if len(severities) != 5:
@@ -93,6 +97,7 @@ def register(
                 severities=described,
                 fn=fn,
                 channels=None if channels is None else tuple(channels),
+                uint8_native=uint8_native,
             ),
         )
         return fn

@@ -192,3 +192,14 @@ def test_single_generator_on_a_batch_is_deterministic():
     assert not np.array_equal(
         a[0], corrupt(x[:1], "gaussian_noise", 2, np.random.default_rng(6))[0]
     )
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in CORRUPTIONS.names() if get(n).uint8_native]
+)
+def test_uint8_fast_path_matches_float_path(name):
+    x = scene(48)
+    fast = corrupt(x, name, 3, np.random.default_rng(0))
+    slow = corrupt(x.astype(np.float32) / 255, name, 3, np.random.default_rng(0))
+    assert fast.dtype == np.uint8
+    assert np.abs(fast.astype(int) - np.rint(slow * 255).astype(int)).max() <= 1
