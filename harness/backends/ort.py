@@ -39,7 +39,17 @@ PROVIDERS: dict[str, str] = {
 }
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 PRECISIONS = ("fp32", "fp16", "int8")
-HARNESS_OPTIONS = ("threads", "opt_level", "iobinding", "precision", "cache_dir", "log_severity", "device_id")
+HARNESS_OPTIONS = (
+    "threads",
+    "opt_level",
+    "iobinding",
+    "precision",
+    "cache_dir",
+    "log_severity",
+    "device_id",
+    "cpu_nodes",
+)
+CPU_FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
 DEFAULT_CACHE_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "mmharness", "ort-trt")
 
 _ORT_TYPES: dict[str, Any] = {
@@ -111,6 +121,21 @@ def verify_active_provider(backend: str, requested: str, active: list[str]) -> N
         )
 
 
+def cpu_fallback_refused_message(backend: OrtBackend, gpu_detected: bool) -> str:
+    """ONNX Runtime refused to place nodes on the CPU: say the likely cause and both ways out."""
+    graph = os.path.basename(backend.path)
+    if not gpu_detected:
+        return (
+            f"{backend.name}: {backend.provider} could not take {graph} and CPU fallback is disabled: no usable NVIDIA "
+            "GPU was detected (driver, CUDA or cuDNN libraries missing?); see `mmharness doctor`, or run with --backend ort:cpu"
+        )
+    return (
+        f"{backend.name}: some nodes of {graph} have no {backend.provider} kernel and would run on the CPU, which is "
+        "disabled; accept that explicitly with --backend-opt cpu_nodes=allow (recorded in provenance), or re-export "
+        "with operators the provider supports"
+    )
+
+
 def trt_ep_cache_dir(root: str, sm: str | None, trt_version: str | None, ort_version: str, precision: str) -> str:
     """``root/sm87-trt10.3.0-ort1.20.1-fp16``: engines are valid for exactly this combination."""
     sm_part = f"sm{sm.replace('.', '')}" if sm else "sm-unknown"
@@ -141,6 +166,7 @@ class OrtBackend:
     cache_dir: str = DEFAULT_CACHE_ROOT  # tensorrt EP only: root of the keyed engine cache
     log_severity: int = 3  # 0 verbose .. 4 fatal; 3 keeps provider errors visible
     device_id: int = 0  # GPU only
+    allow_cpu_nodes: bool = False  # GPU only: explicit opt-in to nodes without a GPU kernel running on CPU
 
     @property
     def name(self) -> str:
@@ -160,6 +186,9 @@ class OrtBackend:
         threads = reader.take_int("threads", 0)
         opt_level = reader.take_choice("opt_level", "all", OPT_LEVELS)
         log_severity = reader.take_int("log_severity", 3)
+        allow_cpu_nodes = reader.take_choice("cpu_nodes", "forbid", ("forbid", "allow")) == "allow"
+        if device == "cpu" and "cpu_nodes" in options:
+            raise ConfigError("--backend-opt cpu_nodes applies to ort:cuda and ort:tensorrt, not ort:cpu")
         iobinding = reader.take_bool("iobinding", True)
         precision = reader.take_choice("precision", "fp32", PRECISIONS)
         cache_dir = reader.take_str("cache_dir", DEFAULT_CACHE_ROOT)
@@ -168,7 +197,17 @@ class OrtBackend:
         if log_severity > 4:
             raise ConfigError(f"--backend-opt log_severity={log_severity}: expected 0..4")
         return cls(
-            path, device, reader.rest(), threads, opt_level, iobinding, precision, cache_dir, log_severity, device_id
+            path,
+            device,
+            reader.rest(),
+            threads,
+            opt_level,
+            iobinding,
+            precision,
+            cache_dir,
+            log_severity,
+            device_id,
+            allow_cpu_nodes,
         )
 
     def open(self) -> OrtSession:
@@ -236,7 +275,7 @@ class OrtSession:
         options.log_severity_level = backend.log_severity
         if backend.threads:
             options.intra_op_num_threads = backend.threads
-        if backend.device != "cpu":
+        if backend.device != "cpu" and not backend.allow_cpu_nodes:
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         sm, trt_version = _gpu_facts(backend)
         providers, provider_options = provider_chain(backend, ort.__version__, sm, trt_version)
@@ -252,6 +291,8 @@ class OrtSession:
                 raise ManifestError(
                     f"{backend.path}: onnxruntime cannot load the model ({kind}: {_first_line(error)})"
                 ) from None
+            if CPU_FALLBACK_REFUSED in str(error):
+                raise BackendUnavailable(cpu_fallback_refused_message(backend, gpu_detected=sm is not None)) from None
             raise BackendUnavailable(
                 f"{backend.name}: onnxruntime could not create a session on {backend.provider}: {kind}: {_first_line(error)}"
             ) from None
@@ -274,7 +315,15 @@ class OrtSession:
         }
         if backend.device == "cpu":
             return cls(backend, session, provenance)
-        provenance.update({"iobinding": backend.iobinding, "gpu_sm": sm})
+        provenance.update(
+            {
+                "iobinding": backend.iobinding,
+                "gpu_sm": sm,
+                "cpu_ep_fallback": "allowed by --backend-opt cpu_nodes=allow"
+                if backend.allow_cpu_nodes
+                else "disabled",
+            }
+        )
         if backend.device == "tensorrt":
             provenance.update({"precision": backend.precision, "trt_version": trt_version})
         return OrtDeviceSession(backend, session, provenance, device_id)
@@ -302,7 +351,9 @@ class OrtSession:
 
     def _live(self) -> Any:
         if self._session is None:
-            raise InternalError(f"{self.backend.name} session for {os.path.basename(self.backend.path)} used after close()")
+            raise InternalError(
+                f"{self.backend.name} session for {os.path.basename(self.backend.path)} used after close()"
+            )
         return self._session
 
     def close(self) -> None:

@@ -20,11 +20,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.backends.cuda_memory import MEMORY_CHOICES, DeviceBuffer, DeviceMemory, select_device_memory
+from harness.backends.cuda_memory import (
+    MEMORY_CHOICES,
+    DeviceBuffer,
+    DeviceMemory,
+    select_device_memory,
+)
 from harness.backends.engine_sidecar import EngineSidecar, check_sidecar, read_sidecar
 from harness.backends.interface import Availability, TensorSpec, check_feed
 from harness.backends.options import OptionReader
-from harness.errors import BackendUnavailable, BadInputError, InfrastructureError, ManifestError
+from harness.errors import (
+    BackendUnavailable,
+    BadInputError,
+    InfrastructureError,
+    ManifestError,
+)
 
 OPTIONS = ("device_id", "memory", "check_sidecar")
 

@@ -268,3 +268,59 @@ def test_session_used_after_close_is_an_internal_error(tmp_path):
     session.close()
     with pytest.raises(InternalError, match="used after close"):
         session.run(random_feeds(model))
+
+
+class Fail(Exception):
+    """Named like onnxruntime's pybind ``Fail`` exception."""
+
+
+_ORT_REFUSAL = (
+    "[ONNXRuntimeError] : 1 : FAIL : This session contains graph nodes that are assigned to the default CPU EP, "
+    "but fallback to CPU EP has been explicitly disabled by the user."
+)
+
+
+def _refusing_session(*args, **kwargs):
+    raise Fail(_ORT_REFUSAL)
+
+
+@pytest.mark.parametrize(
+    "gpu, expected",
+    [
+        (None, r"CUDAExecutionProvider could not take model.onnx and CPU fallback is disabled: no usable NVIDIA GPU"),
+        ("8.6", r"some nodes of model.onnx have no CUDAExecutionProvider kernel .* --backend-opt cpu_nodes=allow"),
+    ],
+)
+def test_strict_cpu_fallback_refusal_is_explained(tmp_path, monkeypatch, gpu, expected):
+    from harness.backends import ort as ort_backend
+
+    model = build_seg_model_dir(tmp_path / "m")
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _refusing_session)
+    monkeypatch.setattr(ort_backend, "_gpu_facts", lambda backend: (gpu, None))
+    with pytest.raises(BackendUnavailable, match=expected) as caught:
+        backend_for(load_manifest(model.dir), parse_backend("ort:cuda")).open()
+    assert "\n" not in str(caught.value)
+
+
+def test_cpu_nodes_allow_is_explicit_and_recorded(tmp_path, monkeypatch):
+    from harness.backends import ort as ort_backend
+
+    class CudaFirst(_FallbackSession):
+        def get_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    model = build_seg_model_dir(tmp_path / "m")
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", CudaFirst)
+    monkeypatch.setattr(ort_backend, "_gpu_facts", lambda backend: ("8.6", None))
+    backend = backend_for(load_manifest(model.dir), parse_backend("ort:cuda", ["cpu_nodes=allow", "iobinding=false"]))
+    with backend.open() as session:
+        assert session.provenance["cpu_ep_fallback"] == "allowed by --backend-opt cpu_nodes=allow"
+        assert session.provenance["provider"] == "CUDAExecutionProvider"
+        feeds = random_feeds(model)
+        np.testing.assert_allclose(session.run(feeds)["logits"], model.forward(feeds), rtol=1e-5, atol=1e-4)
+    with pytest.raises(RuntimeError, match="does not have configuration with key"):  # never set
+        CudaFirst.seen["sess_options"].get_session_config_entry("session.disable_cpu_ep_fallback")
+    with pytest.raises(ConfigError, match="cpu_nodes applies to ort:cuda"):
+        parse_backend("ort:cpu", ["cpu_nodes=allow"])
