@@ -187,6 +187,8 @@ def probe_gpus() -> dict[str, Any]:
             )
         )
         return {"present": bool(gpus), "source": "nvidia-smi", "devices": gpus}
+    except FileNotFoundError:
+        reasons.append("nvidia-smi not found (no NVIDIA driver installed)")
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as error:
         reasons.append(f"nvidia-smi: {error}")
     try:

@@ -95,7 +95,7 @@ def test_gpu_probe_records_every_reason_when_absent(monkeypatch):
     assert info == {
         "present": False,
         "devices": [],
-        "reason": "nvidia-smi: nvidia-smi not found on PATH; cuda-python: cudaGetDeviceCount failed: cudaErrorNoDevice",
+        "reason": "nvidia-smi not found (no NVIDIA driver installed); cuda-python: cudaGetDeviceCount failed: cudaErrorNoDevice",
     }
 
 
