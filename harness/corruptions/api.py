@@ -10,7 +10,7 @@ Accepted inputs, for every kind:
   lie in [0, 1]; depth/LiDAR/event floats must be finite and >= 0).
 
 The result has the input's shape, layout and dtype. ``rng`` is one generator (a single
-array, or a batch whose samples then get ``rng.spawn(N)`` children) or a sequence of one
+array, or a batch whose samples then get N child generators seeded from it) or a sequence of one
 generator per sample, which is what makes results independent of batch splits
 (``harness.seeding.rngs_for``).
 """
@@ -148,7 +148,14 @@ def _generators(
     rng: np.random.Generator | Sequence[np.random.Generator], n: int, name: str
 ) -> list[np.random.Generator]:
     if isinstance(rng, np.random.Generator):
-        return [rng] if n == 1 else list(rng.spawn(n))
+        if n == 1:
+            return [rng]
+        # children seeded from the parent's stream (Generator.spawn needs NumPy >= 1.25)
+        seeds = rng.integers(0, 2**63, size=(n, 2), dtype=np.uint64)
+        return [
+            np.random.default_rng(np.random.SeedSequence(list(map(int, pair))))
+            for pair in seeds
+        ]
     rngs = list(rng)
     if len(rngs) != n or not all(isinstance(g, np.random.Generator) for g in rngs):
         raise ConfigError(

@@ -71,9 +71,11 @@ def lidar_point_reduction(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatc
 def lidar_range_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     peak = x.max(axis=(1, 2, 3), keepdims=True)
     noise = normal(rngs, x.shape[1:3] + (1,), RANGE_NOISE_STD[severity - 1]) * peak
-    # a point stays a point: noise never turns it into "no return"
-    noisy = np.maximum(x + noise, np.float32(1e-6) * np.maximum(peak, 1e-6))
-    return np.where(_valid(x), noisy, x).astype(np.float32)
+    # a point stays a point: noise is floored at the scan's smallest reading, never "no return"
+    valid = _valid(x)
+    floor = np.where(valid, x, np.float32(np.inf)).min(axis=(1, 2, 3), keepdims=True)
+    noisy = np.maximum(x + noise, floor)
+    return np.where(valid, noisy, x).astype(np.float32)
 
 
 @register(

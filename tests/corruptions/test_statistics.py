@@ -291,6 +291,8 @@ def test_lidar_point_reduction_and_range_noise():
         scan.astype(np.float32), "lidar_range_noise", 5, _rng(), kind="lidar"
     )
     assert np.all((noisy[..., 0] > 0) == valid)  # no point created or lost
+    as_bytes = corrupt(scan, "lidar_range_noise", 5, _rng(), kind="lidar")
+    assert np.all((as_bytes[..., 0] > 0) == valid)  # not even by rounding to 8 bits
     delta = (noisy - scan)[valid][:, 0]
     assert (
         abs(delta.std() - lidar.RANGE_NOISE_STD[4] * scan.max())
