@@ -52,6 +52,10 @@ def flatten(doc: Mapping[str, Any]) -> dict[str, Metric]:
         values, ci = block["values"], block.get("ci") or {}
         for name, (value, interval) in _family_values(family, prefix, values, ci).items():
             out[name] = Metric(value, interval)
+    if "bias" in aggregates:  # MLLM probe cells (issue 8); names documented in harness.mllm.report_view
+        from harness.mllm.report_view import bias_metrics
+
+        out.update(bias_metrics(doc))
     out["failed_cells"] = Metric(float(sum(1 for e in cells.values() if e["status"] == "failed")))
     return out
 

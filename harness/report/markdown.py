@@ -52,4 +52,11 @@ def render(doc: Mapping[str, Any]) -> str:
     deltas = view.class_delta_table(doc)
     if deltas is not None:
         lines += _table(deltas)
+    from harness.mllm.report_view import bias_tables, reliance_bars  # MLLM probes (issue 8)
+
+    for table in bias_tables(doc):
+        lines += _table(table)
+    bars = reliance_bars(doc)
+    if bars:
+        lines += ["## Vision reliance (percent points)", "", "```"] + text_bars(bars) + ["```", ""]
     return "\n".join(lines).rstrip() + "\n"
