@@ -4,6 +4,9 @@ Published ImageNet-C severities. Brightness and saturate are defined in HSV (val
 saturation * a + b); here they are computed in closed form in RGB, which is exact: with hue
 fixed, every channel is an affine function of V and V*S, so no HSV round trip is needed.
 A grey pixel (S = 0) has hue 0 (red), as in scikit-image, which the reference uses.
+Elastic transform follows the size-independent form of the ``imagecorruptions`` package
+(Michaelis et al. 2019: displacement field smoothed with sigma = 1% of the image size, gain
+alpha by severity); the original ImageNet-C version adds an affine warp tuned to 224 px.
 """
 
 from __future__ import annotations
