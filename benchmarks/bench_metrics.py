@@ -10,7 +10,7 @@ set to ignore_index 255. Peers:
 
 Two input layouts: int64 (what argmax and torch produce; the headline) and uint8 (label
 PNGs and class maps). Every implementation's matrix is checked equal before timing. Times
-are the best of ``--repeat`` runs. Run by hand, e.g. ``nice -n 10 python benchmarks/bench_metrics.py``.
+are the best of ``--repeat`` runs, interleaved round-robin so every\nimplementation sees the same machine load. Run by hand, e.g. ``nice -n 10 python benchmarks/bench_metrics.py``.
 Targets: >= 3x scikit-learn, >= 1x torch bincount, >= 25 % of copy bandwidth (int64 layout).
 """
 
@@ -25,17 +25,25 @@ import numpy as np
 from harness.metrics.confusion import ConfusionMatrix
 
 C, IGNORE = 25, 255
+KERNEL = "torch.bincount kernel only"
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time in seconds over ``repeat`` runs (after one warm-up run)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def best_of_interleaved(candidates: dict[str, tuple[Callable[[], object], int]]) -> dict[str, float]:
+    """Best wall time in seconds per candidate; runs round-robin so all see the same machine load.
+
+    ``candidates`` maps a name to (function, number of timed runs); each runs once untimed first.
+    """
+    best = {}
+    for name, (fn, _) in candidates.items():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        best[name] = float("inf")
+    for i in range(max(runs for _, runs in candidates.values())):
+        for name, (fn, runs) in candidates.items():
+            if i < runs:
+                start = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def ours(pred: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -75,7 +83,9 @@ def make_inputs(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarr
     return pred, label
 
 
-def run_layout(name: str, pred: np.ndarray, label: np.ndarray, repeat: int, slow_repeat: int, with_peers: bool) -> None:
+def run_layout(
+    name: str, pred: np.ndarray, label: np.ndarray, repeat: int, slow_repeat: int, with_peers: bool, torch_threads: int = 1
+) -> None:
     nbytes = pred.nbytes + label.nbytes
     print(f"\n== {name}: pred {pred.dtype}, label {label.dtype}, {pred.size / 1e6:.1f} Mpixel, {nbytes / 2**20:.0f} MiB ==")
     reference = ours(pred, label)
@@ -85,27 +95,32 @@ def run_layout(name: str, pred: np.ndarray, label: np.ndarray, repeat: int, slow
         np.copyto(dst_p, pred)
         np.copyto(dst_l, label)
 
-    kernel: float | None = None
-    times: dict[str, float] = {"ours": best_of(lambda: ours(pred, label), repeat), "np.copyto": best_of(copy, repeat)}
+    candidates: dict[str, tuple[Callable[[], object], int]] = {
+        "ours": (lambda: ours(pred, label), repeat),
+        "np.copyto": (copy, repeat),
+    }
     if with_peers:
         assert np.array_equal(add_at(pred, label), reference)
-        times["np.add.at"] = best_of(lambda: add_at(pred, label), slow_repeat)
+        candidates["np.add.at"] = (lambda: add_at(pred, label), slow_repeat)
         assert np.array_equal(sklearn_cm(pred, label), reference)
-        times["sklearn"] = best_of(lambda: sklearn_cm(pred, label), slow_repeat)
+        candidates["sklearn"] = (lambda: sklearn_cm(pred, label), slow_repeat)
         try:
             import torch
         except ImportError:
             print("torch not importable: torch.bincount peer skipped")
         else:
+            torch.set_num_threads(torch_threads)  # NumPy's bincount is single-threaded: compare like with like
             pred_t, label_t = torch.from_numpy(pred), torch.from_numpy(label)
             assert np.array_equal(torch_deliver(torch, pred_t, label_t), reference)
-            threads = torch.get_num_threads()
-            times[f"torch.bincount (DELIVER, {threads} threads)"] = best_of(
-                lambda: torch_deliver(torch, pred_t, label_t), slow_repeat
+            candidates[f"torch.bincount (DELIVER, {torch.get_num_threads()} threads)"] = (
+                lambda: torch_deliver(torch, pred_t, label_t),
+                slow_repeat,
             )
             # not a target: torch's bincount kernel alone, on an index masked and built beforehand
             index_t = label_t[label_t != IGNORE] * C + pred_t[label_t != IGNORE]
-            kernel = best_of(lambda: torch.bincount(index_t, minlength=C * C), repeat)
+            candidates[KERNEL] = (lambda: torch.bincount(index_t, minlength=C * C), repeat)
+    times = best_of_interleaved(candidates)
+    kernel = times.pop(KERNEL, None)
     for what, t in times.items():
         print(f"{what:42s} {t * 1e3:9.1f} ms  {pred.size / t / 1e6:8.0f} Mpixel/s  {nbytes / t / 1e9:6.2f} GB/s")
     t_ours = times["ours"]
@@ -126,10 +141,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--slow-repeat", type=int, default=2, help="runs of the slow peers (sklearn, np.add.at)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="intra-op threads of the torch peer")
     args = parser.parse_args()
     pred, label = make_inputs((args.batch, args.size, args.size), args.seed)
     print(f"numpy {np.__version__}; confusion update, {C} classes, ignore_index {IGNORE}, 5 % ignored")
-    run_layout("int64 layout (headline)", pred, label, args.repeat, args.slow_repeat, with_peers=True)
+    run_layout("int64 layout (headline)", pred, label, args.repeat, args.slow_repeat, True, args.torch_threads)
     run_layout("uint8 layout", pred.astype(np.uint8), label.astype(np.uint8), args.repeat, args.slow_repeat, with_peers=False)
 
 
