@@ -295,7 +295,8 @@ class TrtSession:
 
 def _io_specs(engine: Any, trt: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """Inputs and outputs of ``engine`` in binding order, with -1 dims as ``None``."""
-    inputs, outputs = [], []
+    inputs: list[TensorSpec] = []
+    outputs: list[TensorSpec] = []
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         shape = tuple(None if dim < 0 else int(dim) for dim in engine.get_tensor_shape(name))
