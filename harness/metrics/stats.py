@@ -10,8 +10,8 @@ A replicate that is NaN (e.g. a figure undefined on some resample) makes the int
 the interval is then not trustworthy, and saying so beats silently dropping resamples.
 
 Determinism: the draws depend only on (seed, number of items, n_boot); they are taken in
-fixed blocks of resamples from one ``numpy.random.Generator``, so results are bit-identical
-across runs and machines for the same inputs.
+fixed blocks of resamples from one ``numpy.random.Generator``, and resampled sums are exact
+integers, so results are bit-identical across runs for the same inputs and NumPy version.
 """
 
 from __future__ import annotations
@@ -49,9 +49,18 @@ class ConfidenceInterval:
     n_boot: int
     seed: int
 
+    @property
+    def is_defined(self) -> bool:
+        """False when a bound is NaN (some replicate was undefined): the interval says nothing."""
+        return not (np.isnan(self.low) or np.isnan(self.high))
+
     def excludes(self, value: float = 0.0) -> bool:
-        """True when ``value`` lies outside [low, high] (e.g. a paired drop whose CI excludes 0)."""
-        return not self.low <= value <= self.high
+        """True when ``value`` lies outside [low, high] (e.g. a paired drop whose CI excludes 0).
+
+        An undefined interval excludes nothing (False); callers that gate should check
+        :attr:`is_defined` and report it.
+        """
+        return self.is_defined and not self.low <= value <= self.high
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -136,6 +136,13 @@ def test_paired_vqa_difference_uses_the_same_samples():
     assert ci.low > 0 and ci.estimate == pytest.approx(bias.multimodal_gain(clean, removed))
 
 
+def test_undefined_replicates_give_an_undefined_interval():
+    m = np.zeros((10, 3, 3), np.int64)
+    m[0, 0, 0] = 5  # only image 0 has pixels: resamples without it have no defined IoU
+    ci = bootstrap_segmentation(m, functools.partial(mean_iou, absent="nan"), n_boot=100)
+    assert ci.estimate == 100.0 and not ci.is_defined and not ci.excludes(0.0)
+
+
 def test_bad_arguments():
     m = per_image(3, n=5)
     with pytest.raises(ValueError, match=r"shape \(n_images, C, C\)"):
