@@ -70,7 +70,7 @@ def _describe(error: Any) -> str:
     if kind == "pattern":
         return f"{_short(instance)} is not allowed here (must be a plain name / a file inside the model directory)"
     if kind == "not":
-        return "field not allowed in this combination (see docs/manifest.md)"
+        return f"field not allowed: {error.schema.get('description', 'see docs/manifest.md')}"
     message = error.message
     return message if len(message) <= 160 else message[:157] + "..."
 

@@ -219,14 +219,17 @@ def test_vqa_manifest_schema(tmp_path):
 def test_mask_input_without_mask_fill_is_refused():
     doc = seg_manifest_doc({"rgb": 3})
     doc["modalities"][0]["missing"] = {"fill": "zero_normalized", "mask_input": "rgb_present"}
-    with pytest.raises(ManifestError, match=r"modalities\[0\].missing.mask_input: field not allowed"):
+    with pytest.raises(
+        ManifestError,
+        match=r"modalities\[0\].missing.mask_input: field not allowed: mask_input is only for fill 'mask'",
+    ):
         validate_document(doc)
 
 
 def test_segmentation_manifest_rejects_vqa_block():
     doc = seg_manifest_doc({"rgb": 3})
     doc["vqa"] = {}
-    with pytest.raises(ManifestError, match="vqa: field not allowed in this combination"):
+    with pytest.raises(ManifestError, match="vqa: field not allowed: the vqa block is only for task 'vqa'"):
         validate_document(doc)
 
 
@@ -275,3 +278,69 @@ def test_shipped_vqa_model_validates_and_its_block_is_checked(tmp_path, capsys):
     os.remove(copy / "tokenizer.json")
     assert main(["validate", str(copy)]) == 2
     assert "vqa.tokenizer" in capsys.readouterr().err
+
+
+def _with(edit):
+    doc = seg_manifest_doc({"rgb": 3, "depth": 1}, masks={"depth": "depth_present"})
+    edit(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["modalities"][1].update(name="rgb"), r"modalities\[1\].name: duplicate modality 'rgb'"),
+        (
+            lambda d: d["modalities"][1].update(input="rgb"),
+            r"modalities\[1\].input: graph input 'rgb' is already claimed",
+        ),
+        (
+            lambda d: d["modalities"][1]["missing"].update(mask_input="rgb"),
+            r"modalities\[1\].missing.mask_input: graph input 'rgb' is already claimed by modalities\[0\].input",
+        ),
+        (
+            lambda d: d["modalities"][0].update(graph="vision"),
+            r"modalities\[0\].graph: 'vision' is not a key of graphs",
+        ),
+        (lambda d: d.update(classes=["a", "a", "b"]), r"classes: duplicate class names \['a'\]"),
+        (lambda d: d["outputs"].append(dict(d["outputs"][0])), r"outputs\[1\].name: duplicate output 'logits'"),
+        (
+            lambda d: d["modalities"][0].update(dtype="uint8"),
+            r"modalities\[0\].preprocess: dtype uint8 inputs take raw values",
+        ),
+        (
+            lambda d: d.update(batch={"dynamic": False, "max": 4}),
+            r"batch.max: field not allowed: a fixed batch \(dynamic: false\) takes size, not max",
+        ),
+        (lambda d: d["graphs"].update(model="C:/m.onnx"), r"graphs.model: 'C:/m.onnx' is not allowed here"),
+        (lambda d: d.update(name="has space"), r"name: 'has space' is not allowed here"),
+    ],
+)
+def test_cross_field_rules(edit, message):
+    with pytest.raises(ManifestError, match=message):
+        validate_document(_with(edit))
+
+
+def test_preprocess_is_invertible_for_any_valid_parameters():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from harness.manifest import Modality, Preprocess
+
+    positive = st.floats(0.01, 100.0, allow_nan=False)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        scale=positive,
+        mean=st.lists(st.floats(-5, 5), min_size=2, max_size=2),
+        std=st.lists(positive, min_size=2, max_size=2),
+        seed=st.integers(0, 2**16),
+    )
+    def check(scale, mean, std, seed):
+        modality = Modality("m", "m", "thermal", "NCHW", "float32", 2, Preprocess(scale, tuple(mean), tuple(std)))
+        raw = np.random.default_rng(seed).uniform(0, 255, (1, 3, 4, 2)).astype(np.float32)
+        out = modality.preprocess_array(raw).transpose(0, 2, 3, 1).astype(np.float64)
+        recovered = (out * np.asarray(std) + np.asarray(mean)) / scale
+        np.testing.assert_allclose(recovered, raw, rtol=1e-4, atol=1e-3 / scale)
+
+    check()
