@@ -33,6 +33,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 
 @click.command("run")
 @click.argument("model_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model_option", type=click.Path(path_type=Path), default=None, help="same as MODEL_DIR (default: the shipped models/mmss-synth-robust)")
 @click.option("--data", default="synthetic", show_default=True, help="synthetic | deliver:PATH | folder:SPEC")
 @click.option("--split", default="val", show_default=True, help="dataset split")
 @click.option("--scenarios", default="emm,rmm,nm", show_default=True, help="comma-separated subset of emm,rmm,nm")
@@ -52,7 +53,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--compare", "compare", multiple=True,
               help="also run the same cells on a precision variant and/or backend and report deltas + parity "
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
-def command(model_dir: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
+def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str,
             compare: tuple[str, ...] = ()) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
@@ -62,7 +63,9 @@ def command(model_dir: Path | None, data: str, split: str, scenarios: str, backe
     from harness.runner.summary import summary
     from harness.scenarios.plan import PlanSpec, parse_scenarios, parse_shard
 
-    model_dir = model_dir or default_model_dir()
+    if model_dir is not None and model_option is not None and model_dir != model_option:
+        raise ConfigError(f"run: MODEL_DIR {model_dir} and --model {model_option} disagree; give one of them")
+    model_dir = model_dir or model_option or default_model_dir()
     selected = parse_scenarios(scenarios)
     shard_value = parse_shard(shard)
     manifest = load_manifest(model_dir)

@@ -104,16 +104,71 @@ def run_cell(
     clean = builder.clean
     parts: list[npt.NDArray[np.int64]] = []
     batches = batching.batches(len(clean))
-    try:
-        for rows, feeds in _Prefetcher(_guarded(lambda r: builder.feeds(cell, r), cell), batches, prefetch):
-            reason = _score_batch(session, clean, cell, rows, feeds, batching, output, num_classes, ignore_index, parts)
+
+    def score(rows: Rows, value: npt.NDArray[Any]) -> tuple[str | None, npt.NDArray[np.int64] | None]:
+        return _score(clean, cell, rows, value, output, num_classes, ignore_index)
+
+    def failed(reason: str) -> CellOutcome:
+        return CellOutcome("failed", reason, None, batching.size, time.perf_counter() - start)
+
+    # Scoring (argmax + per-image matrices) of batch k overlaps the session running batch k+1.
+    with _Scorer(score, prefetch) as scorer:
+        try:
+            for rows, feeds in _Prefetcher(_guarded(lambda r: builder.feeds(cell, r), cell), batches, prefetch):
+                if batching.fixed:
+                    feeds = pad_rows(feeds, len(rows), batching.size)
+                scorer.submit(rows, np.asarray(session.run(feeds)[output.name])[: len(rows)])
+                for rows_done, (reason, matrices) in scorer.ready():
+                    if reason is not None:
+                        return failed(reason)
+                    parts.append(matrices)  # type: ignore[arg-type]
+                    on_batch(len(rows_done))
+        except _InputFailure as failure:
+            return failed(str(failure))
+        for rows_done, (reason, matrices) in scorer.drain():
             if reason is not None:
-                return CellOutcome("failed", reason, None, batching.size, time.perf_counter() - start)
-            on_batch(len(rows))
-    except _InputFailure as failure:
-        return CellOutcome("failed", str(failure), None, batching.size, time.perf_counter() - start)
+                return failed(reason)
+            parts.append(matrices)  # type: ignore[arg-type]
+            on_batch(len(rows_done))
     per_image = np.concatenate(parts) if parts else np.zeros((0, num_classes, num_classes), np.int64)
     return CellOutcome("ok", None, per_image, batching.size, time.perf_counter() - start)
+
+
+class _Scorer:
+    """Scores batches on one worker thread, handing results back in submission order."""
+
+    def __init__(self, score: Callable[[Rows, npt.NDArray[Any]], Any], threaded: bool) -> None:
+        self.score, self.threaded = score, threaded
+        self.pending: list[tuple[Rows, Future[Any]]] = []
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _Scorer:  # noqa: PYI034 - a private, final class
+        if self.threaded:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmharness-score")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, rows: Rows, value: npt.NDArray[Any]) -> None:
+        future: Future[Any] = Future()
+        if self.pool is None:
+            future.set_result(self.score(rows, value))
+        else:
+            future = self.pool.submit(self.score, rows, value)
+        self.pending.append((rows, future))
+
+    def ready(self) -> Iterator[tuple[Rows, Any]]:
+        """Finished results at the head of the queue (never blocks)."""
+        while self.pending and self.pending[0][1].done():
+            rows, future = self.pending.pop(0)
+            yield rows, future.result()
+
+    def drain(self) -> Iterator[tuple[Rows, Any]]:
+        while self.pending:
+            rows, future = self.pending.pop(0)
+            yield rows, future.result()
 
 
 class _InputFailure(Exception):
@@ -130,28 +185,20 @@ def _guarded(build: Callable[[Rows], dict[str, Any]], cell: Cell) -> Callable[[R
     return run
 
 
-def _score_batch(
-    session: Session,
+def _score(
     clean: CleanInputs,
     cell: Cell,
     rows: Rows,
-    feeds: dict[str, Any],
-    batching: Batching,
+    value: npt.NDArray[Any],
     output: OutputSpec,
     num_classes: int,
     ignore_index: int | None,
-    parts: list[npt.NDArray[np.int64]],
-) -> str | None:
-    """Run one batch and append its per-image matrices; a reason string when the cell fails."""
-    n = len(rows)
-    if batching.fixed:
-        feeds = pad_rows(feeds, n, batching.size)
-    value = np.asarray(session.run(feeds)[output.name])[:n]
+) -> tuple[str | None, npt.NDArray[np.int64] | None]:
+    """``(None, per-image matrices)`` for a good batch, ``(reason, None)`` when the cell fails."""
     reason = non_finite_reason(output.name, value, [clean.sample_ids[i] for i in rows])
     if reason is not None:
-        return reason
+        return reason, None
     try:
-        parts.append(per_image_confusion(predictions(output, value), take(clean.labels, rows), num_classes, ignore_index, where=f"cell {cell.id}"))
+        return None, per_image_confusion(predictions(output, value), take(clean.labels, rows), num_classes, ignore_index, where=f"cell {cell.id}")
     except DataError as error:
-        return str(error)
-    return None
+        return str(error), None
