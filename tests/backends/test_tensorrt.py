@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import sys
 import types
 
@@ -389,3 +390,27 @@ def test_device_memory_choices_are_validated():
     with pytest.raises(ConfigError):
         select_device_memory("cupy")
     assert set(cuda_memory.IMPLEMENTATIONS) == {"pycuda", "cuda-python"}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("choice", ["cuda-python", "pycuda"])
+def test_device_memory_round_trip_on_a_gpu(choice):
+    try:
+        memory = select_device_memory(choice, 0)
+    except BackendUnavailable as error:
+        pytest.skip(f"{choice} not usable here: {error}")
+    try:
+        assert trt_dtype_to_numpy("FLOAT") == np.float32  # keep the import used on GPU-only runs
+        host = np.arange(1000, dtype=np.float32)
+        back = np.empty_like(host)
+        stream = memory.create_stream()
+        buffer = memory.allocate(host.nbytes)
+        memory.copy_htod(buffer, host, stream)
+        memory.copy_dtoh(back, buffer, stream)
+        memory.synchronize(stream)
+        np.testing.assert_array_equal(back, host)
+        assert re.fullmatch(r"\d+\.\d+", memory.compute_capability())
+        memory.free(buffer)
+        memory.destroy_stream(stream)
+    finally:
+        memory.close()
