@@ -110,6 +110,18 @@ def test_resume_refuses_a_changed_config_or_model(tiny_model, tmp_path):
         run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True), backend=backend())
 
 
+def test_resume_refuses_a_corrupt_run_folder(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(config(tiny_model, out, plan=EMM_ONLY), backend=backend())
+    (out / "cells" / "emm__missing=rgb.json").write_text('{"id": "emm/missing=rgb", "status": "ok"}')
+    (out / "cells" / "emm__missing=rgb.npy").write_bytes(b"garbage")
+    with pytest.raises(ResultsError, match="emm__missing=rgb.npy: unreadable"):
+        run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True), backend=backend())
+    (out / "run.json").write_text("{ torn")
+    with pytest.raises(ResultsError, match="run.json: run header is not valid JSON"):
+        run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True), backend=backend())
+
+
 def test_shards_merge_to_the_full_run(tiny_model, tmp_path):
     full = run_sweep(config(tiny_model, tmp_path / "full"), backend=backend())
     one = run_sweep(config(tiny_model, tmp_path / "s1", shard="1/2"), backend=backend())

@@ -41,3 +41,11 @@ def test_robust_model_beats_rgb_centric_and_aggregates_match_the_metric_core(tmp
         assert emm["expected"] == {f"{p:g}": v for p, v in core["E"].items()}
         assert emm["shapley"] == robustness.shapley(table, modalities)
     assert docs["robust"]["aggregates"]["emm"]["values"]["avg"] > docs["rgb"]["aggregates"]["emm"]["values"]["avg"]
+
+
+def test_run_without_a_model_argument_uses_the_shipped_robust_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    code = main(["run", "--limit", "4", "--scenarios", "emm", "--bootstrap", "0", "--progress", "off", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("mmss-synth-robust on synthetic (4 samples, ort:cpu)")
