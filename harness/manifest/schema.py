@@ -180,8 +180,8 @@ def semantic_problems(doc: Mapping[str, Any]) -> list[str]:
             dupes = sorted({c for c in classes if classes.count(c) > 1})
             problems.append(f"classes: duplicate class names {dupes}")
         ignore = doc.get("ignore_index")
-        if ignore is not None and ignore < len(classes):
+        if ignore is not None and 0 <= ignore < len(classes):
             problems.append(
-                f"ignore_index: {ignore} is a valid class id (classes 0..{len(classes) - 1}); use a value >= {len(classes)}, e.g. 255"
+                f"ignore_index: {ignore} is a valid class id (classes 0..{len(classes) - 1}); use a value outside 0..{len(classes) - 1}, e.g. 255 or -1"
             )
     return problems

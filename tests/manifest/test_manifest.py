@@ -344,3 +344,9 @@ def test_preprocess_is_invertible_for_any_valid_parameters():
         np.testing.assert_allclose(recovered, raw, rtol=1e-4, atol=1e-3 / scale)
 
     check()
+
+
+def test_negative_ignore_index_is_allowed():
+    doc = seg_manifest_doc({"rgb": 3})
+    doc["ignore_index"] = -1
+    validate_document(doc)
