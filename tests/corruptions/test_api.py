@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corruption_images import scene
 
 from harness.corruptions import CORRUPTIONS, KINDS, corrupt, describe, get, names
 from harness.errors import ConfigError
 from harness.seeding import rngs_for
+
+from .corruption_images import scene
 
 IMAGENET_C = {
     "gaussian_noise",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from corruption_images import scene
 
 from harness.cli import main
 from harness.corruptions import names
 from harness.errors import ExitCode
+
+from .corruption_images import scene
 
 
 def test_listing_names_every_corruption(capsys):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corruption_images import psnr, scene
 
 from harness.corruptions import corrupt
 
+from .corruption_images import psnr, scene
+
 try:
-    import corruption_peer
+    from . import corruption_peer
 
     PEER = corruption_peer.load()
 except ImportError as error:  # also pkg_resources missing with setuptools>=81

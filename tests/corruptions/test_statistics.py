@@ -7,7 +7,6 @@ import itertools
 
 import numpy as np
 import pytest
-from corruption_images import psnr, scene
 
 from harness.corruptions import (
     corrupt,
@@ -23,6 +22,8 @@ from harness.corruptions import (
 from harness.corruptions import depth as depth_mod
 from harness.corruptions.geometry import MISALIGNMENT
 from harness.seeding import rngs_for
+
+from .corruption_images import psnr, scene
 
 GREY = np.full((96, 96, 3), 0.5, np.float32)
 
