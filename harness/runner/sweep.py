@@ -92,14 +92,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     output = logits_output(manifest)
     plan = build_plan(manifest.modality_names, config.plan)
     selected = select_shard(plan, config.shard)
-    identity = config.identity(manifest.name)
-    header = {
-        "config": identity,
-        "config_hash": config_hash(identity),
-        "model_hash": model_hash(manifest),
-        "dataset_fingerprint": dataset.fingerprint(),
-        "shard": config.shard.to_dict(),
-    }
+    header = run_header(config, manifest, dataset)
     backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     store = RunStore(config.out)
     done = store.start(header, config.resume)
@@ -116,11 +109,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         try:
             for cell in todo:
                 outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, config.prefetch)
-                entry = cell_record(cell, outcome, len(clean), manifest.ignore_index)
-                store.save_cell(entry, outcome.per_image)
-                records[cell.id] = (entry, outcome.per_image)
-                figure = _miou(outcome.per_image) if outcome.per_image is not None else None
-                progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
+                records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
         finally:
             progress.close()
             t_end = now()
@@ -138,6 +127,28 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     }
     path = save_results(config.out, doc, per_image)
     return SweepResult(path, doc)
+
+
+def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDataset) -> dict[str, Any]:
+    """What identifies this run (``run.json``); ``--resume`` and ``merge`` compare these fields."""
+    identity = config.identity(manifest.name)
+    return {
+        "config": identity,
+        "config_hash": config_hash(identity),
+        "model_hash": model_hash(manifest),
+        "dataset_fingerprint": dataset.fingerprint(),
+        "shard": config.shard.to_dict(),
+    }
+
+
+def _finish_cell(store: RunStore, progress: Progress, cell: Cell, outcome: CellOutcome, n_samples: int,
+                 ignore_index: int | None) -> tuple[dict[str, Any], npt.NDArray[np.int64] | None]:
+    """Persist a finished cell atomically and report it; returns its record."""
+    entry = cell_record(cell, outcome, n_samples, ignore_index)
+    store.save_cell(entry, outcome.per_image)
+    figure = _miou(outcome.per_image) if outcome.per_image is not None else None
+    progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
+    return entry, outcome.per_image
 
 
 def _miou(per_image: npt.NDArray[np.int64]) -> float:
