@@ -181,3 +181,24 @@ def test_plain_progress_prints_one_line_per_cell(tiny_model, tmp_path, capsys):
     run_sweep(config(tiny_model, tmp_path / "out", plan=EMM_ONLY, progress="plain"), backend=backend())
     err = capsys.readouterr().err
     assert "[1/15] emm/missing=none ok mIoU" in err and "[15/15]" in err
+
+
+def test_perturbations_do_not_depend_on_batch_size_except_liao(tiny_model, tmp_path):
+    plan = PlanSpec(scenarios=("rmm", "nm"), rmm_rates=(0.5,), nm_suite=(("rgb", ("gaussian_noise",)),), nm_severities=(3,))
+    a = run_sweep(config(tiny_model, tmp_path / "a", plan=plan, batch=2), backend=backend()).doc["cells"]
+    b = run_sweep(config(tiny_model, tmp_path / "b", plan=plan, batch=4), backend=backend()).doc["cells"]
+    assert a["rmm/r=0.5/missing=rgb+depth/seed=0"]["state"] == b["rmm/r=0.5/missing=rgb+depth/seed=0"]["state"]
+    assert a["nm/rgb/gaussian_noise/s3"]["state"] == b["nm/rgb/gaussian_noise/s3"]["state"]
+    assert a["nm/preset=liao/level=high"]["batch_size"] == 2 and b["nm/preset=liao/level=high"]["batch_size"] == 4
+
+
+def test_rmm_seeds_are_averaged_and_their_spread_reported(tiny_model, tmp_path):
+    plan = PlanSpec(scenarios=("rmm",), rmm_rates=(0.25,), rmm_seeds=2)
+    doc = run_sweep(config(tiny_model, tmp_path / "out", plan=plan, bootstrap=0), backend=backend()).doc
+    miou = {cid: e["figures"]["miou"] for cid, e in doc["cells"].items()}
+    sets = [cid.split("missing=")[1].split("/")[0] for cid in miou if cid.endswith("/seed=0")]
+    means = [(miou[f"rmm/r=0.25/missing={s}/seed=0"] + miou[f"rmm/r=0.25/missing={s}/seed=1"]) / 2 for s in sets]
+    expected_avg = (miou["emm/missing=none"] + sum(means)) / 15
+    assert doc["aggregates"]["rmm/r=0.25"]["values"]["avg"] == pytest.approx(expected_avg)
+    spread = doc["aggregates"]["rmm_seed_std"]["rmm/r=0.25/missing=rgb"]
+    assert spread == pytest.approx(float(np.std([miou["rmm/r=0.25/missing=rgb/seed=0"], miou["rmm/r=0.25/missing=rgb/seed=1"]], ddof=1)))
