@@ -20,8 +20,19 @@ def summary(doc: Mapping[str, Any], path: Path) -> str:
         unit = "" if name.startswith(("nm.rr", "failed")) else " mIoU"
         value = f"{metric.value:.0f}" if name == "failed_cells" else f"{metric.value:.2f}"
         lines.append(f"  {name:<22} {value}{unit}{ci}")
-    suite = "; ".join(f"{m}: {', '.join(n)}" for m, n in plan["nm_suite"].items()) or "(none)"
-    lines.append(f"ran {len(doc['cells'])} cells: scenarios {', '.join(plan['scenarios'])}; RMM rates {plan['rmm_rates']}; "
-                 f"NM Liao levels {', '.join(plan['nm_levels'])}, suite {suite} at severities {plan['nm_severities']}")
+    lines.append(f"ran {len(doc['cells'])} cells: " + "; ".join(_what_ran(plan)))
     lines.append(f"results: {path}   (report: mmharness report {path} --format html -o report.html)")
     return "\n".join(lines)
+
+
+def _what_ran(plan: Mapping[str, Any]) -> list[str]:
+    """One phrase per scenario that was planned, with its parameters."""
+    parts = []
+    if "emm" in plan["scenarios"]:
+        parts.append("EMM (every missing set)")
+    if "rmm" in plan["scenarios"]:
+        parts.append(f"RMM rates {', '.join(f'{r:g}' for r in plan['rmm_rates'])} x {plan['rmm_seeds']} seed(s)")
+    if "nm" in plan["scenarios"]:
+        suite = "; ".join(f"{m}: {', '.join(n)}" for m, n in plan["nm_suite"].items()) or "none"
+        parts.append(f"NM Liao {'/'.join(plan['nm_levels'])}, suite [{suite}] at severities {', '.join(map(str, plan['nm_severities']))}")
+    return parts
