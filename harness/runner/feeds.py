@@ -95,12 +95,18 @@ class FeedBuilder:
         indices = self.clean.indices[rows]
         tensors = {m.name: take(self.clean.tensors[m.name], rows) for m in self.manifest.modalities}
         absent: set[str] = set()
+        raw: dict[str, Array] = {}  # raw-space results so far, so raw corruptions chain
         # raw-space corruptions first, then everything in normalized space, in step order
         ordered = sorted(cell.steps, key=lambda step: 0 if self._is_raw(step) else 1)
         for step in ordered:
             for name in step.modalities:
                 modality = self.manifest.modality(name)
-                tensors[name] = self._apply(step, modality, tensors[name], rows, indices, cell.id)
+                if self._is_raw(step):
+                    source = raw.get(name, take(self.clean.raw[name], rows))
+                    raw[name] = self._corrupt_raw(step, modality, source, indices, cell.id)
+                    tensors[name] = modality.preprocess_array(raw[name])
+                else:
+                    tensors[name] = self._apply(step, modality, tensors[name], indices, cell.id)
                 if step.op == "fill":
                     absent.add(name)
         feeds = {self.manifest.modality(name).input: tensor for name, tensor in tensors.items()}
@@ -119,27 +125,31 @@ class FeedBuilder:
 
         return api.get(step.name).space == "raw"
 
-    def _apply(self, step: Step, modality: Modality, tensor: Array, rows: Array, indices: Array, cell_id: str) -> Array:
+    def _apply(self, step: Step, modality: Modality, tensor: Array, indices: Array, cell_id: str) -> Array:
+        """A normalized-space step on the model tensor of one modality."""
         if step.op == "fill":
             rngs = rngs_for(self.seed, cell_id, indices, modality.name) if modality.missing.fill == "noise" else ()
             fill = "zero_normalized" if modality.missing.fill == "mask" else modality.missing.fill
-            return fill_missing(tensor, fill, modality.preprocess, rngs)  # type: ignore[arg-type]  # frozen Preprocess satisfies the read-only use
+            filled = fill_missing(tensor, fill, modality.preprocess, rngs)  # type: ignore[arg-type]  # frozen Preprocess satisfies the read-only use
+            return filled * np.float32(modality.missing.noise_std) if fill == "noise" else filled
         if step.op == "drop":
             return random_missing(tensor, step.rate, rngs_for(self.seed, cell_id, indices, modality.name))
         if step.op == "preset":
             rng = rng_for(self.seed, cell_id, int(indices[0]), modality.name)
             return liao_noise(tensor, step.level, modality.kind == "event", rng)
-        return self._corrupt(step, modality, tensor, rows, indices, cell_id)
+        return self._corrupt(step, modality, tensor, indices, cell_id)
 
-    def _corrupt(self, step: Step, modality: Modality, tensor: Array, rows: Array, indices: Array, cell_id: str) -> Array:
+    def _corrupt_raw(self, step: Step, modality: Modality, raw: Array, indices: Array, cell_id: str) -> Array:
         from harness.corruptions import api
 
-        rngs = rngs_for(self.seed, cell_id, indices, modality.name)
-        if api.get(step.name).space == "raw":
-            raw = api.corrupt(take(self.clean.raw[modality.name], rows), step.name, step.severity, rngs, kind=modality.kind)
-            return modality.preprocess_array(raw)
+        return api.corrupt(raw, step.name, step.severity, rngs_for(self.seed, cell_id, indices, modality.name), kind=modality.kind)
+
+    def _corrupt(self, step: Step, modality: Modality, tensor: Array, indices: Array, cell_id: str) -> Array:
+        """A corruption registered in normalized space, on the model tensor."""
+        from harness.corruptions import api
+
         layout: Literal["HWC", "CHW"] = "CHW" if modality.layout == "NCHW" else "HWC"
-        return api.corrupt(tensor, step.name, step.severity, rngs, kind=modality.kind, layout=layout)
+        return api.corrupt(tensor, step.name, step.severity, rngs_for(self.seed, cell_id, indices, modality.name), kind=modality.kind, layout=layout)
 
     def _mask(self, name: str, batch: int, present: bool) -> Array:
         spec = self.specs.get(name)
