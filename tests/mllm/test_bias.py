@@ -123,3 +123,18 @@ def test_bias_scores_match_the_metric_core_on_stored_records(shipped_results):  
 def test_bias_on_a_folder_without_manifest_is_bad_input(tmp_path, capsys):  # type: ignore[no-untyped-def]
     assert main(["bias", str(tmp_path), "--out", str(tmp_path / "o")]) == ExitCode.BAD_INPUT
     assert "manifest.json" in capsys.readouterr().err
+
+
+@needs_model
+def test_bias_results_go_through_report_and_gate(shipped_results, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    doc, out = shipped_results
+    assert main(["report", str(out)]) == ExitCode.OK
+    text = capsys.readouterr().out
+    assert "Modality bias" in text and "bias/image=removed" in text
+    mg = doc["aggregates"]["bias"]["values"]["multimodal_gain"]
+    passing = tmp_path / "ok.yaml"
+    passing.write_text(f"version: 1\nfloors:\n  bias.multimodal_gain: {mg - 1}\n  \"cell:bias/clean\": 40\n")
+    assert main(["gate", str(out), "--thresholds", str(passing)]) == ExitCode.OK
+    failing = tmp_path / "fail.yaml"
+    failing.write_text(f"version: 1\nfloors:\n  bias.multimodal_gain: {mg + 1}\n")
+    assert main(["gate", str(out), "--thresholds", str(failing)]) == ExitCode.GATE_FAILED
