@@ -34,7 +34,7 @@ def main() -> None:
     from harness.backends import backend_for, parse_backend
     from harness.data import open_dataset
     from harness.manifest import load_manifest
-    from harness.runner.execute import Batching, run_cell
+    from harness.runner.execute import Batching, Workers, run_cell
     from harness.runner.feeds import FeedBuilder, load_clean
     from harness.runner.sweep import logits_output
     from harness.scenarios.cells import clean_cell
@@ -51,6 +51,7 @@ def main() -> None:
     bare = ort.InferenceSession(manifest.graph_path(), providers=["CPUExecutionProvider"])
     session = backend_for(manifest, parse_backend("ort:cpu")).open()
     builder = FeedBuilder(manifest, clean, session.inputs, seed=0)
+    workers = Workers()  # the sweep's two helper threads (prefetch, scoring)
 
     def bare_pass() -> float:
         t0 = time.perf_counter()
@@ -60,7 +61,7 @@ def main() -> None:
 
     def harness_pass(cell=clean_cell()) -> float:  # noqa: B008 - a frozen value
         t0 = time.perf_counter()
-        outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, lambda k: None)
+        outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, lambda k: None, workers)
         assert outcome.status == "ok", outcome.reason
         return time.perf_counter() - t0
 
@@ -90,6 +91,7 @@ def main() -> None:
     s = statistics.median(sweeps)
     print(f"EMM sweep ({len(cells)} cells)          : {s:.2f} s = {s / h:.2f} clean passes (ideal {len(cells)})")
     session.close()
+    workers.__exit__()
 
 
 if __name__ == "__main__":

@@ -45,25 +45,39 @@ class Batching:
         return [np.arange(start, min(start + self.size, n), dtype=np.int64) for start in range(0, n, self.size)]
 
 
-class _Prefetcher:
-    """Yields ``build(batch)`` for each batch; the next one is built on a worker thread while
-    the caller runs the current one (one batch ahead: bounded memory)."""
+class Workers:
+    """The two helper threads of a sweep, started once and shared by its cells: one builds the
+    next batch's feeds, one scores the previous batch's outputs, while the session runs."""
 
-    def __init__(self, build: Callable[[Rows], dict[str, Any]], batches: list[Rows], enabled: bool) -> None:
-        self.build, self.batches, self.enabled = build, batches, enabled
+    def __init__(self, enabled: bool = True) -> None:
+        self.prefetch = ThreadPoolExecutor(1, thread_name_prefix="mmharness-prefetch") if enabled else None
+        self.score = ThreadPoolExecutor(1, thread_name_prefix="mmharness-score") if enabled else None
 
-    def __iter__(self) -> Iterator[tuple[Rows, dict[str, Any]]]:
-        if not self.enabled or len(self.batches) < 2:
-            for rows in self.batches:
-                yield rows, self.build(rows)
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmharness-prefetch") as pool:
-            pending: Future[dict[str, Any]] = pool.submit(self.build, self.batches[0])
-            for k, rows in enumerate(self.batches):
-                feeds = pending.result()
-                if k + 1 < len(self.batches):
-                    pending = pool.submit(self.build, self.batches[k + 1])
-                yield rows, feeds
+    def __enter__(self) -> Workers:  # noqa: PYI034 - final class
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pool in (self.prefetch, self.score):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+SEQUENTIAL = Workers(enabled=False)
+
+
+def _prefetched(build: Callable[[Rows], dict[str, Any]], batches: list[Rows], pool: ThreadPoolExecutor | None) -> Iterator[tuple[Rows, dict[str, Any]]]:
+    """``(rows, build(rows))`` per batch; with a pool the next batch is built one step ahead
+    (bounded memory) while the caller runs the current one."""
+    if pool is None or len(batches) < 2:
+        for rows in batches:
+            yield rows, build(rows)
+        return
+    pending: Future[dict[str, Any]] = pool.submit(build, batches[0])
+    for k, rows in enumerate(batches):
+        feeds = pending.result()
+        if k + 1 < len(batches):
+            pending = pool.submit(build, batches[k + 1])
+        yield rows, feeds
 
 
 def predictions(output: OutputSpec, value: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -97,7 +111,7 @@ def run_cell(
     num_classes: int,
     ignore_index: int | None,
     on_batch: Callable[[int], None],
-    prefetch: bool = True,
+    workers: Workers = SEQUENTIAL,
 ) -> CellOutcome:
     """Evaluate ``cell`` on all clean rows; ``on_batch(n)`` reports progress in samples."""
     start = time.perf_counter()
@@ -112,24 +126,24 @@ def run_cell(
         return CellOutcome("failed", reason, None, batching.size, time.perf_counter() - start)
 
     # Scoring (argmax + per-image matrices) of batch k overlaps the session running batch k+1.
-    with _Scorer(score, prefetch) as scorer:
-        try:
-            for rows, feeds in _Prefetcher(_guarded(lambda r: builder.feeds(cell, r), cell), batches, prefetch):
-                if batching.fixed:
-                    feeds = pad_rows(feeds, len(rows), batching.size)
-                scorer.submit(rows, np.asarray(session.run(feeds)[output.name])[: len(rows)])
-                for rows_done, (reason, matrices) in scorer.ready():
-                    if reason is not None:
-                        return failed(reason)
-                    parts.append(matrices)  # type: ignore[arg-type]
-                    on_batch(len(rows_done))
-        except _InputFailure as failure:
-            return failed(str(failure))
-        for rows_done, (reason, matrices) in scorer.drain():
-            if reason is not None:
-                return failed(reason)
-            parts.append(matrices)  # type: ignore[arg-type]
-            on_batch(len(rows_done))
+    scorer = _Scorer(score, workers.score)
+    try:
+        for rows, feeds in _prefetched(_guarded(lambda r: builder.feeds(cell, r), cell), batches, workers.prefetch):
+            if batching.fixed:
+                feeds = pad_rows(feeds, len(rows), batching.size)
+            scorer.submit(rows, np.asarray(session.run(feeds)[output.name])[: len(rows)])
+            for rows_done, (reason, matrices) in scorer.ready():
+                if reason is not None:
+                    return failed(reason)
+                parts.append(matrices)  # type: ignore[arg-type]
+                on_batch(len(rows_done))
+    except _InputFailure as failure:
+        return failed(str(failure))
+    for rows_done, (reason, matrices) in scorer.drain():
+        if reason is not None:
+            return failed(reason)
+        parts.append(matrices)  # type: ignore[arg-type]
+        on_batch(len(rows_done))
     per_image = np.concatenate(parts) if parts else np.zeros((0, num_classes, num_classes), np.int64)
     return CellOutcome("ok", None, per_image, batching.size, time.perf_counter() - start)
 
@@ -137,19 +151,9 @@ def run_cell(
 class _Scorer:
     """Scores batches on one worker thread, handing results back in submission order."""
 
-    def __init__(self, score: Callable[[Rows, npt.NDArray[Any]], Any], threaded: bool) -> None:
-        self.score, self.threaded = score, threaded
+    def __init__(self, score: Callable[[Rows, npt.NDArray[Any]], Any], pool: ThreadPoolExecutor | None) -> None:
+        self.score, self.pool = score, pool
         self.pending: list[tuple[Rows, Future[Any]]] = []
-        self.pool: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> _Scorer:  # noqa: PYI034 - a private, final class
-        if self.threaded:
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmharness-score")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, rows: Rows, value: npt.NDArray[Any]) -> None:
         future: Future[Any] = Future()

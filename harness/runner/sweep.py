@@ -6,7 +6,9 @@ produce the same file)."""
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from harness.report.confusion_state import state_of
 from harness.report.io import sha256_files
 from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
 from harness.runner.config import RunConfig, config_hash
-from harness.runner.execute import Batching, CellOutcome, run_cell
+from harness.runner.execute import Batching, CellOutcome, Workers, run_cell
 from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
 from harness.runner.progress import Progress, make_progress
 from harness.runner.store import RunStore
@@ -107,9 +109,10 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         telemetry = Telemetry("auto").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
         t_start = now()
         try:
-            for cell in todo:
-                outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, config.prefetch)
-                records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
+            with Workers(enabled=config.prefetch) as workers:
+                for cell in todo:
+                    outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, workers)
+                    records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
         finally:
             progress.close()
             t_end = now()
@@ -168,12 +171,18 @@ def cell_record(cell: Cell, outcome: CellOutcome, n_samples: int, ignore_index: 
     return entry
 
 
+@functools.lru_cache(maxsize=1)
+def _environment() -> dict[str, Any]:
+    """``harness.env`` probes (subprocesses, imports) once per process; a copy per run."""
+    from harness.env import collect_environment
+
+    return collect_environment()
+
+
 def provenance(session_provenance: dict[str, Any], batching: Batching, clean: CleanInputs) -> dict[str, Any]:
     """Where and how it ran: the session's own account plus ``harness.env`` probes."""
     out: dict[str, Any] = {"tool_version": __version__, "backend": session_provenance}
-    from harness.env import collect_environment
-
-    out["environment"] = collect_environment()
+    out["environment"] = copy.deepcopy(_environment())
     out["batch"] = {"size": batching.size, "fixed_by_graph": batching.fixed, "note": "Liao NM preset depends on batch size; the reference used 4"}
     out["samples"] = {"count": len(clean), "first": clean.sample_ids[0], "last": clean.sample_ids[-1]}
     return out
