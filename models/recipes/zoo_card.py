@@ -48,7 +48,7 @@ def emm_table(model_dir: Path, dataset: SyntheticDataset) -> dict[str, float]:
     manifest = load_manifest(str(model_dir))
     run = ort_session(model_dir / "model.onnx")
     names = manifest.modality_names
-    clean = {m: np.stack([manifest.modality(m).preprocess_array(s.modalities[m]) for s in dataset]) for m in names}
+    clean = {m: manifest.modality(m).preprocess_array(np.stack([s.modalities[m] for s in dataset])) for m in names}
     labels = np.stack([s.label for s in dataset])
     table = {}
     for k in range(len(names)):
