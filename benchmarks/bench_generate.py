@@ -67,7 +67,8 @@ def bench_generation(prompts: int, new_tokens: int) -> dict[str, float]:
             for ids, image in items:
                 out = model.generate(input_ids=torch.from_numpy(ids)[None], attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                      pixel_values=torch.from_numpy(normalize([image], spec.image)), max_new_tokens=new_tokens,
-                                     min_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0)
+                                     min_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0,
+                                     suppress_tokens=[int(model.config.image_token_id)])
                 hf_tokens.append(tuple(out[0, len(ids):].tolist()))
             theirs = time.perf_counter() - start
     total = prompts * new_tokens

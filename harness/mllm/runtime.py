@@ -1,8 +1,8 @@
 """Generation over the three graphs with a KV cache, in NumPy, on any ``Session``.
 
 ``VlmRuntime`` holds the vision, embedding and decoder sessions of one export. It offers:
-``generate`` (greedy, max new tokens, stop tokens; with the KV cache or, for checking, by
-re-running the whole sequence each step) and ``score_choices`` (summed log-likelihood of each
+``generate`` (greedy, max new tokens, stop tokens, image token suppressed; with the KV cache
+or, for checking, by re-running the whole sequence each step) and ``score_choices`` (summed log-likelihood of each
 answer option: one prefill of the prompt, then one batched decoder pass over all options
 with the prompt's cache tiled across the batch).
 """
@@ -117,7 +117,7 @@ class VlmRuntime:
         tokens: list[int] = []
         sequence = list(int(token) for token in ids)
         while True:
-            token = int(np.argmax(steps[-1]))
+            token = self._greedy(steps[-1])
             tokens.append(token)
             sequence.append(token)
             if token in stops:
@@ -136,6 +136,13 @@ class VlmRuntime:
             else:
                 logits, _ = self.prefill(np.asarray(sequence, dtype=np.int64), features)
             steps.append(logits[0, -1])
+
+    def _greedy(self, logits: Floats) -> int:
+        """Argmax over the vocabulary except the image token: a generated image token would be
+        merged with a (missing) image feature by the embedding graph, so it is never emitted."""
+        masked = logits.astype(np.float64, copy=True)
+        masked[self.spec.image_token_id] = -np.inf
+        return int(np.argmax(masked))
 
     # ---- choices ----------------------------------------------------------------------------
 

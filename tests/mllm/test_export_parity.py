@@ -25,7 +25,8 @@ def _hf_greedy(model, ids, feeds, family):  # type: ignore[no-untyped-def]
     with torch.no_grad():
         out = model.generate(input_ids=torch.from_numpy(ids)[None], attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                              pixel_values=pixels, **extra, max_new_tokens=STEPS, min_new_tokens=STEPS, do_sample=False,
-                             output_logits=True, return_dict_in_generate=True, eos_token_id=None, pad_token_id=0)
+                             output_logits=True, return_dict_in_generate=True, eos_token_id=None, pad_token_id=0,
+                             suppress_tokens=[int(model.config.image_token_id)])
     return out.sequences[0, len(ids):].tolist(), torch.stack(out.logits, 1)[0].numpy()
 
 

@@ -76,3 +76,11 @@ def test_choices_for_a_generate_mode_model_is_bad_input(idefics3_export):  # typ
             Answerer(runtime, "choices")
         answer = Answerer(runtime).answer(np.zeros((32, 32, 3), np.uint8), "w1", ["w2", "w3"])
         assert answer.scores == () and isinstance(answer.text, str)
+
+
+def test_greedy_never_emits_the_image_token(llava_export):  # type: ignore[no-untyped-def]
+    _, export = llava_export
+    with open_runtime(export) as runtime:
+        logits = np.zeros(64, dtype=np.float32)
+        logits[runtime.spec.image_token_id], logits[9] = 5.0, 3.0
+        assert runtime._greedy(logits) == 9
