@@ -40,7 +40,7 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--base-llm", type=click.Path(path_type=Path), default=None,
               help="Text-only base model directory; enables multi-modal leakage (ML).")
 @click.option("--mode", type=click.Choice(["choices", "generate"]), default=None, help="Override the manifest's answer mode.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/bias"), show_default=True,
+@click.option("--out", type=click.Path(path_type=Path), default=Path("mmharness-results/bias"), show_default=True,
               help="Folder for results.json.")
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
