@@ -29,7 +29,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from exporters.verify import ParityCase, ParityReport, compare, ort_session, random_feed, require_parity
+from exporters.verify import (
+    ParityCase,
+    ParityReport,
+    compare,
+    ort_session,
+    random_feed,
+    require_parity,
+)
 from harness.errors import BadInputError, ConfigError
 from harness.metrics.parity import Tolerance
 
@@ -139,7 +146,7 @@ def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Modul
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
-    except Exception as error:  # the user's module may raise anything on import
+    except Exception as error:  # noqa: BLE001  (the user's module may raise anything on import)
         raise ConfigError(f"--model {target}: cannot import {module_name!r} ({type(error).__name__}: {error}); "
                           f"check the module path and that its dependencies are installed") from None
     factory = getattr(module, attr, None)
@@ -168,7 +175,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
         model.load_state_dict(state)
     except ImportError:
         raise ConfigError(f"--weights {path}: reading .safetensors needs: pip install safetensors") from None
-    except Exception as error:  # unpickling refusals, key mismatches, corrupt files
+    except Exception as error:  # noqa: BLE001  (unpickling refusals, key mismatches, corrupt files)
         raise ConfigError(f"--weights {path}: cannot load into {type(model).__name__} ({str(error).splitlines()[0][:200]})") from None
 
 
@@ -273,7 +280,7 @@ def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path
                 axes = {n: {0: "batch"} for n in [*names, config.output]} if config.dynamic_batch else None
                 torch.onnx.export(wrapper, examples, str(path), input_names=names, output_names=[config.output],
                                   opset_version=config.opset, dynamo=False, dynamic_axes=axes)
-    except Exception as error:  # torch raises many unrelated types here; all mean "cannot export"
+    except Exception as error:  # noqa: BLE001  (torch raises many unrelated types; all mean "cannot export")
         op = _op_from(error)
         first = re.sub(r"\x1b\[[0-9;]*m", "", next((ln.strip() for ln in str(error).splitlines() if ln.strip()), type(error).__name__))
         what = f"operator {op} is not supported" if op else "export failed"

@@ -132,7 +132,12 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
          static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, seed: int) -> int:
     """Export a multi-modal segmentation model; verify parity with ONNX Runtime; write manifest.json."""
     try:
-        from exporters.mmss import MmssExportConfig, export_mmss, load_factory, load_weights
+        from exporters.mmss import (
+            MmssExportConfig,
+            export_mmss,
+            load_factory,
+            load_weights,
+        )
     except ImportError as error:
         raise ConfigError(f"exporting needs torch and onnxscript ({error}); install with: pip install 'mmharness[export]'") from None
     config = MmssExportConfig(

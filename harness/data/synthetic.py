@@ -237,7 +237,10 @@ class _Canvas:
         order = np.argsort(rows, axis=1, kind="stable")  # far (small row) first: near ones occlude
         for j in range(N_BOXES):
             k = order[:, j]
-            pick = lambda key: np.take_along_axis(p[key], k[:, None], axis=1)[:, 0]  # noqa: E731
+
+            def pick(key: str, k: npt.NDArray[np.int64] = k) -> npt.NDArray[Any]:
+                return np.take_along_axis(p[key], k[:, None], axis=1)[:, 0]
+
             on = pick("bx_on")[:, None, None]
             yb = rows[np.arange(len(k)), k][:, None, None]
             height = pick("bx_h")[:, None, None] * (yb - self.hz)

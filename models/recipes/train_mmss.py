@@ -33,7 +33,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harness.data.synthetic import CLASSES, IGNORE_INDEX, MODALITIES, generate, SyntheticDataset
+from harness.data.synthetic import (
+    CLASSES,
+    IGNORE_INDEX,
+    MODALITIES,
+    SyntheticDataset,
+    generate,
+)
 
 HERE = Path(__file__).resolve().parent
 RGB_MEAN = (0.485, 0.456, 0.406)
@@ -206,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights_only:
         torch.save(model.state_dict(), args.out / "weights.pt")
         return 0
-    from zoo_card import export_and_card  # noqa: PLC0415  (sibling module; needs exporters.mmss)
+    from zoo_card import (
+        export_and_card,  # sibling module; imported late: only export needs it
+    )
 
     export_and_card(model, config, args.out, seconds, argv if argv is not None else sys.argv[1:], manifest_modalities(), SIZE)
     return 0

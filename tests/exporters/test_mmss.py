@@ -12,7 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from exporters.mmss import ExportError, MmssExportConfig, default_modality, export_mmss, load_factory
+from exporters.mmss import (
+    ExportError,
+    MmssExportConfig,
+    default_modality,
+    export_mmss,
+    load_factory,
+)
 from exporters.verify import ParityError
 from harness.cli import main
 from harness.errors import ConfigError, ExitCode
@@ -64,12 +70,12 @@ class Mismatched(Fusion):
 
 
 def config(**overrides) -> MmssExportConfig:
-    values = dict(
-        name="tiny",
-        modalities=tuple(default_modality(n) for n in NAMES),
-        classes=("a", "b", "c", "d"),
-        input_size=SIZE,
-    )
+    values = {
+        "name": "tiny",
+        "modalities": tuple(default_modality(n) for n in NAMES),
+        "classes": ("a", "b", "c", "d"),
+        "input_size": SIZE,
+    }
     values.update(overrides)
     return MmssExportConfig(**values)
 
