@@ -56,15 +56,16 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[
 
 def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], *, title: str = "", x_label: str = "", y_label: str = "", baseline: float | None = None) -> str:
     """One polyline per series over shared axes; ``baseline`` draws a dashed reference line."""
-    w, h, left, top, bottom = 460, 240, 44, 24, 30
+    w, h, left, top, bottom = 460, 260, 44, 40, 30
     points = [(x, y) for s in series.values() for x, y in s if y is not None]
     ys = [y for _, y in points] + ([baseline] if baseline is not None else [])
     xs = [x for x, _ in points]
     if not points:
         return ""
-    y0, y1 = min(ys + [0.0]), max(ys) or 1.0
+    pad = max((max(ys) - min(ys)) * 0.08, 1.0)  # zoom on the data, not on zero
+    y0, y1 = min(ys) - pad, max(ys) + pad
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    legend_w = 150
+    legend_w = 8 + 7 * max(len(name) for name in series)
     px = lambda x: left + (x - x0) / (x1 - x0) * (w - left - 10)
     py = lambda y: top + (1 - (y - y0) / ((y1 - y0) or 1.0)) * (h - top - bottom)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + legend_w}" height="{h}" role="img" aria-label="{escape(title)}" {FONT}>']
@@ -75,7 +76,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], *, ti
     for y in (y0, (y0 + y1) / 2, y1):
         parts.append(f'<text x="{left - 4}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.0f}</text>')
     parts.append(f'<text x="{(left + w) / 2}" y="{h - 2}" text-anchor="middle">{escape(x_label)}</text>')
-    parts.append(f'<text x="10" y="{top - 6}">{escape(y_label)}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top - 8}" text-anchor="end">{escape(y_label)}</text>')
     if baseline is not None:
         parts.append(f'<line x1="{left}" y1="{py(baseline):.1f}" x2="{w - 10}" y2="{py(baseline):.1f}" stroke="#888" stroke-dasharray="4 3"><title>clean {baseline:.2f}</title></line>')
     for k, (name, s) in enumerate(series.items()):
@@ -89,10 +90,10 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float | None]]], *, ti
 
 def bars(items: dict[str, tuple[float, Sequence[float] | None]], *, title: str = "") -> str:
     """Horizontal bars from a zero line (negative values to the left), with CI whiskers."""
-    w, bh, left, top = 460, 22, 80, 24
+    w, bh, left, top = 520, 22, 80, 24
     values = [v for v, _ in items.values()] + [c for _, ci in items.values() if ci for c in ci]
     lo, hi = min(values + [0.0]), max(values + [0.0]) or 1.0
-    scale = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * (w - left - 20)
+    scale = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * (w - left - 70)
     h = top + bh * len(items) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{escape(title)}" {FONT}>']
     parts.append(f'<text x="4" y="14" font-weight="bold">{escape(title)}</text>')
@@ -104,7 +105,8 @@ def bars(items: dict[str, tuple[float, Sequence[float] | None]], *, title: str =
         parts.append(f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{bh - 8}" fill="{PALETTE[0] if value >= 0 else PALETTE[1]}"><title>{escape(name)}: {value:+.2f}</title></rect>')
         if ci:
             parts.append(f'<line x1="{scale(ci[0]):.1f}" y1="{y + bh / 2}" x2="{scale(ci[1]):.1f}" y2="{y + bh / 2}" stroke="#000"/>')
-        parts.append(f'<text x="{x1 + 4:.1f}" y="{y + 14}">{value:+.2f}</text>')
+        label_x = max(x1, scale(ci[1]) if ci else x1) + 4
+        parts.append(f'<text x="{label_x:.1f}" y="{y + 14}">{value:+.2f}</text>')
     parts.append(f'<line x1="{zero:.1f}" y1="{top}" x2="{zero:.1f}" y2="{h - 10}" stroke="#333"/>')
     parts.append("</svg>")
     return "".join(parts)
