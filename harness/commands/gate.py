@@ -20,7 +20,14 @@ def command(results: Path, thresholds: Path | None, baseline: Path | None, max_d
     """Exit 0 when every check passes, 1 on a regression or failed cell, 2 on bad input."""
     from dataclasses import replace
 
-    from harness.gate import DEFAULT_MAX_DROP, default_thresholds, evaluate, junit_cases, load_thresholds, render_table
+    from harness.gate import (
+        DEFAULT_MAX_DROP,
+        default_thresholds,
+        evaluate,
+        junit_cases,
+        load_thresholds,
+        render_table,
+    )
     from harness.report.io import atomic_write
     from harness.report.junit import render
     from harness.report.results import load_results

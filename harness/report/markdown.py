@@ -52,7 +52,10 @@ def render(doc: Mapping[str, Any]) -> str:
     deltas = view.class_delta_table(doc)
     if deltas is not None:
         lines += _table(deltas)
-    from harness.mllm.report_view import bias_tables, reliance_bars  # MLLM probes (issue 8)
+    from harness.mllm.report_view import (  # MLLM probes (issue 8)
+        bias_tables,
+        reliance_bars,
+    )
 
     for table in bias_tables(doc):
         lines += _table(table)

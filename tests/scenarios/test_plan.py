@@ -6,7 +6,14 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.scenarios.cells import CLEAN_ID
-from harness.scenarios.plan import PlanSpec, Shard, build_plan, parse_scenarios, parse_shard, select_shard
+from harness.scenarios.plan import (
+    PlanSpec,
+    Shard,
+    build_plan,
+    parse_scenarios,
+    parse_shard,
+    select_shard,
+)
 
 MODS = ("rgb", "depth", "event", "lidar")
 
