@@ -176,7 +176,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
     except ImportError:
         raise ConfigError(f"--weights {path}: reading .safetensors needs: pip install safetensors") from None
     except Exception as error:  # noqa: BLE001  (unpickling refusals, key mismatches, corrupt files)
-        raise ConfigError(f"--weights {path}: cannot load into {type(model).__name__} ({str(error).splitlines()[0][:200]})") from None
+        raise ConfigError(f"--weights {path}: cannot load into {type(model).__name__} ({' '.join(str(error).split())[:240]})") from None
 
 
 def _forward_parameters(model: nn.Module) -> list[inspect.Parameter]:

@@ -218,3 +218,21 @@ def test_cli_exports_and_reports_bad_input(tmp_path, capsys):
     assert "modality 'depth'" in capsys.readouterr().err  # a third input the list model never reads
     assert main(["export", "mmss", "--model", "nope:build", "--modalities", "rgb", "--classes", "a", "--out", str(out)]) == ExitCode.BAD_INPUT
     assert "cannot import 'nope'" in capsys.readouterr().err
+
+
+def test_weights_load_from_safetensors_and_torch_files(tmp_path):
+    from safetensors.torch import save_file
+
+    from exporters.mmss import load_weights
+
+    source = ListModel()
+    save_file(source.state_dict(), str(tmp_path / "w.safetensors"))
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    for name in ("w.safetensors", "w.pt"):
+        target = ListModel()
+        load_weights(target, tmp_path / name)
+        assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values()))
+    with pytest.raises(ConfigError, match="cannot load into Fusion \(Error.*Unexpected key"):
+        load_weights(Fusion(n=2), tmp_path / "w.pt")
+    with pytest.raises(ConfigError, match="file not found"):
+        load_weights(ListModel(), tmp_path / "missing.pt")
