@@ -236,3 +236,37 @@ def test_weights_load_from_safetensors_and_torch_files(tmp_path):
         load_weights(Fusion(n=2), tmp_path / "w.pt")
     with pytest.raises(ConfigError, match="file not found"):
         load_weights(ListModel(), tmp_path / "missing.pt")
+
+
+def test_cli_modality_spec_sets_preprocessing_and_fill(tmp_path):
+    spec = tmp_path / "modalities.yaml"
+    spec.write_text(textwrap.dedent("""
+        - {name: rgb}
+        - name: depth
+          channels: 1
+          preprocess: {scale: 0.001, mean: [5.0], std: [2.0]}
+          missing: {fill: zero_raw}
+    """))
+    source = tmp_path / "net.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = torch.nn.Conv2d(3, 2, 1)
+                self.b = torch.nn.Conv2d(1, 2, 1)
+            def forward(self, rgb, depth):
+                return self.a(rgb) + self.b(depth)
+        def build():
+            return Net()
+    """))
+    out = tmp_path / "m"
+    args = ["export", "mmss", "--model", f"{source}:build", "--modalities", "rgb,depth", "--modality-spec", str(spec),
+            "--call", "kwargs", "--classes", "p,q", "--input-size", "4x6", "--out", str(out), "--exporter", "torchscript"]
+    assert main(args) == ExitCode.OK
+    doc = json.loads((out / "manifest.json").read_text())
+    depth = doc["modalities"][1]
+    assert depth["channels"] == 1 and depth["kind"] == "depth" and depth["missing"] == {"fill": "zero_raw"}
+    assert depth["preprocess"] == {"scale": 0.001, "mean": [5.0], "std": [2.0]}
+    assert doc["modalities"][0]["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    assert doc["input_size"] == [4, 6] and "missing=depth" in doc["parity"]["cases"]
