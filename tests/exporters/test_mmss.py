@@ -232,7 +232,7 @@ def test_weights_load_from_safetensors_and_torch_files(tmp_path):
         target = ListModel()
         load_weights(target, tmp_path / name)
         assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values()))
-    with pytest.raises(ConfigError, match="cannot load into Fusion \(Error.*Unexpected key"):
+    with pytest.raises(ConfigError, match=r"cannot load into Fusion \(Error.*Unexpected key"):
         load_weights(Fusion(n=2), tmp_path / "w.pt")
     with pytest.raises(ConfigError, match="file not found"):
         load_weights(ListModel(), tmp_path / "missing.pt")
