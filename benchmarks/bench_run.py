@@ -32,9 +32,10 @@ def main() -> None:
     import onnxruntime as ort
 
     from harness.backends import backend_for, parse_backend
+    from harness.backends.callable import CallableBackend
     from harness.data import open_dataset
     from harness.manifest import load_manifest
-    from harness.runner.execute import Batching, Workers, run_cell
+    from harness.runner.execute import SEQUENTIAL, Batching, Workers, run_cell
     from harness.runner.feeds import FeedBuilder, load_clean
     from harness.runner.sweep import logits_output
     from harness.scenarios.cells import clean_cell
@@ -48,8 +49,15 @@ def main() -> None:
     batches = batching.batches(n)
     bare_feeds = [{m.input: clean.tensors[m.name][rows] for m in manifest.modalities} for rows in batches]
 
+    # One ONNX Runtime session serves both sides: two sessions in one process interfere (the
+    # idle one's intra-op threads spin after each run and steal the 2 cores from the other).
+    # The harness reaches it through the Backend layer's CallableBackend (feeds and outputs
+    # checked on every call, as OrtSession does), with the specs of the real ort:cpu session.
+    specs = backend_for(manifest, parse_backend("ort:cpu")).open()
     bare = ort.InferenceSession(manifest.graph_path(), providers=["CPUExecutionProvider"])
-    session = backend_for(manifest, parse_backend("ort:cpu")).open()
+    names = [o.name for o in bare.get_outputs()]
+    session = CallableBackend(lambda feeds: dict(zip(names, bare.run(None, dict(feeds)))), specs.inputs, specs.outputs).open()
+    specs.close()
     builder = FeedBuilder(manifest, clean, session.inputs, seed=0)
     workers = Workers()  # the sweep's two helper threads (prefetch, scoring)
 
@@ -59,17 +67,36 @@ def main() -> None:
             bare.run(None, feeds)
         return time.perf_counter() - t0
 
-    def harness_pass(cell=clean_cell()) -> float:  # noqa: B008 - a frozen value
+    labels = [clean.labels[rows] for rows in batches]
+    c = manifest.num_classes
+
+    def minimal_eval_pass() -> float:
+        """The least any evaluator must do: run, argmax, one bincount per batch (no checks)."""
         t0 = time.perf_counter()
-        outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, lambda k: None, workers)
+        total = np.zeros(c * c, dtype=np.int64)
+        for feeds, label in zip(bare_feeds, labels):
+            pred = bare.run(None, feeds)[0].argmax(axis=1)
+            keep = label != manifest.ignore_index
+            total += np.bincount(label[keep] * c + pred[keep], minlength=c * c)
+        return time.perf_counter() - t0
+
+    def harness_pass(cell=clean_cell(), pool=workers) -> float:  # noqa: B008 - frozen values
+        t0 = time.perf_counter()
+        outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, lambda k: None, pool)
         assert outcome.status == "ok", outcome.reason
         return time.perf_counter() - t0
 
     bare_pass(), harness_pass()  # warm-up (allocations, thread pools)
-    bare_t, harness_t = [], []
-    for _ in range(args.repeats):
-        bare_t.append(bare_pass())
-        harness_t.append(harness_pass())
+    bare_t, harness_t, serial_t, minimal_t = [], [], [], []
+    for k in range(args.repeats):  # alternate the order so neither side always runs first
+        if k % 2:
+            harness_t.append(harness_pass())
+            bare_t.append(bare_pass())
+        else:
+            bare_t.append(bare_pass())
+            harness_t.append(harness_pass())
+        serial_t.append(harness_pass(pool=SEQUENTIAL))
+        minimal_t.append(minimal_eval_pass())
     b, h = statistics.median(bare_t), statistics.median(harness_t)
     # each repeat pairs a bare pass with the harness pass right after it: the median of the
     # paired ratios is robust to load changing over the run (a shared machine)
@@ -80,6 +107,9 @@ def main() -> None:
     print(f"harness clean cell             : {n / h:8.1f} img/s  (median of {args.repeats}: {h * 1e3:.1f} ms per pass)")
     print(f"harness / bare throughput      : {statistics.median(ratios):.3f}x median of paired ratios "
           f"(IQR {q1:.3f}-{q3:.3f}; target >= 0.97x)")
+    print(f"harness without worker threads : {b / statistics.median(serial_t):.3f}x (prefetch and scoring inline)")
+    m = statistics.median(minimal_t)
+    print(f"minimal eval loop (run+argmax+bincount): {b / m:.3f}x of bare; harness / minimal eval = {m / h:.3f}x")
 
     cells = emm_cells(manifest.modality_names)
     sweeps = []
