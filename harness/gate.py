@@ -213,7 +213,8 @@ def render_table(report: GateReport) -> str:
     order = {"fail": 0, "skip": 1, "pass": 2}
     rows = [("status", "metric", "value", "baseline", "rule", "detail")]
     for c in sorted(report.checks, key=lambda c: order[c.status]):
-        rows.append((c.status.upper() if c.status == "fail" else c.status, c.metric, _num(c.value), _num(c.baseline),
+        value = str(int(c.value)) if c.metric == "failed_cells" and c.value is not None else _num(c.value)
+        rows.append((c.status.upper() if c.status == "fail" else c.status, c.metric, value, _num(c.baseline),
                      f"{c.rule} {c.limit:g}" if c.limit is not None else c.rule, c.detail))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(5)) + "  " + r[5] for r in rows]
