@@ -78,3 +78,36 @@ def test_bad_run_flags_are_bad_input(onnx_model, tmp_path, capsys, args, message
 
 def test_missing_model_dir_is_bad_input(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope"), "--progress", "off"]) == ExitCode.BAD_INPUT
+
+
+def test_class_map_graphs_and_mask_inputs(tmp_path):
+    """A graph that outputs class ids scores like its logits twin; a ``mask`` fill feeds 0 to
+    the mask input exactly when the modality is missing (1 otherwise)."""
+    import onnxruntime as ort
+
+    from harness.backends.callable import CallableBackend
+    from harness.backends.interface import TensorSpec
+    from harness.runner import RunConfig, run_sweep
+    from harness.scenarios.plan import PlanSpec
+
+    plan = PlanSpec(scenarios=("emm",))
+    logits = build_seg_model_dir(tmp_path / "logits", MODS, num_classes=7, size=(32, 32))
+    ids = build_seg_model_dir(tmp_path / "ids", MODS, num_classes=7, size=(32, 32), argmax=True)
+    docs = [run_sweep(RunConfig(model_dir=Path(m.dir), data=DATA, plan=plan, bootstrap=0, out=tmp_path / f"o{k}", progress="off")).doc
+            for k, m in enumerate((logits, ids))]
+    assert {c: e["state"] for c, e in docs[0]["cells"].items()} == {c: e["state"] for c, e in docs[1]["cells"].items()}
+
+    masked = build_seg_model_dir(tmp_path / "masked", MODS, num_classes=7, size=(32, 32), masks={"rgb": "rgb_mask"})
+    session = ort.InferenceSession(masked.path, providers=["CPUExecutionProvider"])
+    seen = []
+
+    def fn(feeds):
+        seen.append((bool((feeds["rgb_mask"] == 0).all()), bool((feeds["rgb"] == 0).all()), bool((feeds["rgb_mask"] == 1).all())))
+        return {"logits": session.run(None, dict(feeds))[0]}
+
+    specs = [TensorSpec(i.name, np.dtype(np.float32), tuple(i.shape)) for i in session.get_inputs()]
+    backend = CallableBackend(fn, specs, [TensorSpec("logits", np.dtype(np.float32), ("N", 7, 32, 32))])
+    doc = run_sweep(RunConfig(model_dir=Path(masked.dir), data=DATA, plan=plan, bootstrap=0, out=tmp_path / "om", progress="off"), backend=backend).doc
+    assert all(e["status"] == "ok" for e in doc["cells"].values())
+    assert {(zero_mask, zero_data) for zero_mask, zero_data, _ in seen} == {(True, True), (False, False)}
+    assert all(ones for zero_mask, _, ones in seen if not zero_mask)
