@@ -19,7 +19,7 @@ _LAZY = {
     "family_of": "exporters.mllm.families",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["FAMILIES", "ExportOptions", "export_mllm", "family_of"]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,12 @@ from typing import Any
 import torch
 
 from exporters.mllm.families import Family, family_of
-from exporters.mllm.graphs import DecoderWithCache, MergedEmbedding, export_decoder, export_embedding
+from exporters.mllm.graphs import (
+    DecoderWithCache,
+    MergedEmbedding,
+    export_decoder,
+    export_embedding,
+)
 from harness.errors import ConfigError
 
 OPSET = 17

@@ -85,7 +85,7 @@ def _read_image(path: Path, where: str) -> Image:
     try:
         with PILImage.open(path) as handle:
             return np.asarray(handle.convert("RGB"), dtype=np.uint8)
-    except Exception as error:  # PIL raises several unrelated types for unreadable files
+    except Exception as error:  # noqa: BLE001  (PIL raises several unrelated types for unreadable files)
         raise DataError(f"{where}: image: cannot read {path} ({type(error).__name__}); re-save it as PNG/JPEG") from None
 
 
@@ -228,18 +228,21 @@ def _follow_prior(rng: np.random.Generator, prior: str, options: Sequence[str], 
     return str(rng.choice([option for option in options if option != prior]))
 
 
-def _scene(rng: np.random.Generator, category: str, strength: float) -> tuple[list[tuple[str, str, str | None]], str, tuple[str, ...], str, str]:
+SceneObject = tuple[str, str, str | None]  # shape, colour, pinned side (or None)
+
+
+def _scene(rng: np.random.Generator, category: str, strength: float) -> tuple[list[SceneObject], str, tuple[str, ...], str, str]:
     """Objects (shape, colour, side), question, choices, answer and the prior's answer."""
     if category == "count":
         answer = _follow_prior(rng, PRIOR_COUNT, COUNTS, strength)
         number = COUNTS.index(answer) + 1
-        objects = [(str(rng.choice(SHAPES)), str(rng.choice(list(COLORS))), None) for _ in range(number)]
+        objects: list[SceneObject] = [(str(rng.choice(SHAPES)), str(rng.choice(list(COLORS))), None) for _ in range(number)]
         return objects, "how many shapes are there ?", COUNTS, answer, PRIOR_COUNT
     shape = str(rng.choice(SHAPES))
     if category == "shape":
         color = str(rng.choice(list(COLORS)))
         shape = _follow_prior(rng, PRIOR_SHAPE[color], SHAPES, strength)
-        target = (shape, color, None)
+        target: SceneObject = (shape, color, None)
         question, choices, answer, prior = f"what shape is the {color} object ?", SHAPES, shape, PRIOR_SHAPE[color]
     elif category == "color":
         color = _follow_prior(rng, PRIOR_COLOR[shape], list(COLORS), strength)

@@ -29,7 +29,14 @@ from harness.mllm.answer import Answerer
 from harness.mllm.manifest import load_vqa_spec
 from harness.mllm.records import figures as record_figures
 from harness.mllm.sessions import open_runtime
-from harness.scenarios.bias import CLEAN_ID, REMOVED_ID, TEXT_REMOVED_ID, BiasPlan, Prober, bias_cells
+from harness.scenarios.bias import (
+    CLEAN_ID,
+    REMOVED_ID,
+    TEXT_REMOVED_ID,
+    BiasPlan,
+    Prober,
+    bias_cells,
+)
 from harness.scenarios.cells import Cell
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "vlm-synth-tiny"
@@ -65,12 +72,11 @@ class BiasConfig:
 Progress = Callable[[str, int, int, float], None]
 
 
-def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset, image_free: bool = False) -> dict[str, Any]:
+def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset) -> dict[str, Any]:
     state: dict[str, list[Any]] = {k: [] for k in ("sample_index", "sample_id", "prediction", "choice", "correct", "n_choices")}
     for item in data:
         probe = prober.perturb(cell, item)
-        image = None if image_free else probe.image
-        answer = answerer.answer(image, probe.question, item.choices)
+        answer = answerer.answer(probe.image, probe.question, item.choices)
         state["sample_index"].append(item.index)
         state["sample_id"].append(item.sample_id)
         state["prediction"].append(answer.text)
@@ -116,7 +122,7 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
         with open_runtime(config.base_llm, config.backend, config.backend_options) as base_runtime:
             base_cell = Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records")
             start = time.perf_counter()
-            state = _records(Answerer(base_runtime, config.mode), prober, base_cell, data, image_free=True)
+            state = _records(Answerer(base_runtime, config.mode), prober, base_cell, data)
             seconds[BASE_LLM_ID] = time.perf_counter() - start
             entries[BASE_LLM_ID] = _entry(base_cell, state)
             cells = [*cells, base_cell]

@@ -27,7 +27,7 @@ class PromptTokenizer:
 
         try:
             self._tokenizer: Any = Tokenizer.from_file(str(tokenizer))
-        except Exception as error:  # tokenizers raises a bare Exception on malformed JSON
+        except Exception as error:  # noqa: BLE001  (tokenizers raises a bare Exception on malformed JSON)
             raise ManifestError(
                 f"{tokenizer}: vqa.tokenizer: not a HF tokenizers JSON ({str(error).splitlines()[0]}); re-export it"
             ) from None

@@ -115,7 +115,7 @@ class VlmRuntime:
         logits, past = self.prefill(ids, features)
         steps: list[Floats] = [logits[0, -1]]
         tokens: list[int] = []
-        sequence = list(int(token) for token in ids)
+        sequence = [int(token) for token in ids]
         while True:
             token = self._greedy(steps[-1])
             tokens.append(token)

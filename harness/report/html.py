@@ -81,5 +81,12 @@ def render(doc: Mapping[str, Any]) -> str:
     if deltas is not None:
         classes, cols, values = deltas
         out.append("<h2>Per-class IoU change vs clean</h2><figure>" + svg.heatmap(classes, cols, values, diverging=True, title="Δ IoU (percent points)") + "</figure>")
+    from harness.mllm.report_view import bias_tables, reliance_bars  # MLLM probes (issue 8)
+
+    reliance = reliance_bars(doc)
+    if reliance:
+        out.append("<h2>Vision reliance</h2><figure>" + svg.bars(reliance, title="MG, perceptual score, blind gap (percent points, 95% CI)") + "</figure>")
+    for table in bias_tables(doc):
+        out.append(_table(table))
     out.append("</body></html>\n")
     return "".join(out)

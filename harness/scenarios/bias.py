@@ -118,6 +118,8 @@ class Prober:
         image, question = item.image, item.question
         if image is None or probe in ("clean", "text=removed", "text=misleading"):
             pass
+        elif probe == "base_llm":  # a text-only base model sees the same question, never an image
+            image = None
         elif probe == "image=removed":
             image = None if self.missing_image == "no_image_tokens" else np.full_like(image, 128)
         elif probe == "image=blank":

@@ -9,6 +9,18 @@ import pytest
 WORDS = [f"w{i}" for i in range(40)]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():  # type: ignore[no-untyped-def]
+    """Tiny models on a shared 2-core box: 1 thread avoids spin contention (measured ~6x faster
+    per training step under load); the previous setting is restored after each test."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _text_config():  # type: ignore[no-untyped-def]
     from transformers import LlamaConfig
 
@@ -18,7 +30,11 @@ def _text_config():  # type: ignore[no-untyped-def]
 
 def tiny_llava():  # type: ignore[no-untyped-def]
     import torch
-    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
 
     torch.manual_seed(0)
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -30,7 +46,11 @@ def tiny_llava():  # type: ignore[no-untyped-def]
 
 def tiny_idefics3():  # type: ignore[no-untyped-def]
     import torch
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3VisionConfig
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3VisionConfig,
+    )
 
     torch.manual_seed(1)
     vision = Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

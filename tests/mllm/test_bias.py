@@ -100,7 +100,7 @@ def test_probes_move_accuracy_in_the_expected_direction(shipped_results):  # typ
 @needs_model
 def test_bias_scores_match_the_metric_core_on_stored_records(shipped_results):  # type: ignore[no-untyped-def]
     doc, out = shipped_results
-    column = lambda cid, key="correct": np.asarray(doc["cells"][cid]["state"][key])  # noqa: E731
+    column = lambda cid, key="correct": np.asarray(doc["cells"][cid]["state"][key])
     clean, removed = column("bias/clean"), column("bias/image=removed")
     values = doc["aggregates"]["bias"]["values"]
     by_hand_mg = 100.0 * (clean.sum() / clean.size - removed.sum() / removed.size)
@@ -138,3 +138,25 @@ def test_bias_results_go_through_report_and_gate(shipped_results, tmp_path, caps
     failing = tmp_path / "fail.yaml"
     failing.write_text(f"version: 1\nfloors:\n  bias.multimodal_gain: {mg + 1}\n")
     assert main(["gate", str(out), "--thresholds", str(failing)]) == ExitCode.GATE_FAILED
+
+
+@needs_model
+def test_bias_on_jsonl_data_with_base_llm_and_generate_mode(tmp_path):  # type: ignore[no-untyped-def]
+    from harness.data.vqa import load_vqa_jsonl, write_vqa_jsonl
+
+    jsonl = write_vqa_jsonl(synthetic_vqa(size=12, seed=9), tmp_path / "data")
+    common = ["--data", str(jsonl), "--permutations", "1", "--corruptions", "", "--bootstrap", "0"]
+    assert main(["bias", str(SHIPPED), *common, "--base-llm", str(SHIPPED), "--out", str(tmp_path / "a")]) == ExitCode.OK
+    doc = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert doc["dataset"]["n_samples"] == 12 and doc["dataset"]["name"].startswith("jsonl:")
+    # the base LLM is the same model without images: its accuracy equals image=removed, so ML = 0
+    assert doc["cells"]["bias/base_llm"]["state"]["correct"] == doc["cells"]["bias/image=removed"]["state"]["correct"]
+    assert doc["aggregates"]["bias"]["values"]["multimodal_leakage"] == 0.0
+    assert main(["bias", str(SHIPPED), *common, "--mode", "generate", "--out", str(tmp_path / "g")]) == ExitCode.OK
+    generated = json.loads((tmp_path / "g" / "results.json").read_text())
+    scored = json.loads((tmp_path / "a" / "results.json").read_text())
+    # a one-word answer generated greedily is the top-ranked option whenever it is one of the options
+    items = load_vqa_jsonl(jsonl)
+    predictions = zip(generated["cells"]["bias/clean"]["state"]["prediction"], scored["cells"]["bias/clean"]["state"]["prediction"])
+    for item, (gen, ranked) in zip(items, predictions):
+        assert gen == ranked or gen not in item.choices
