@@ -41,8 +41,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class Recipe:
     seed: int = 0
     train_items: int = 8000
-    steps: int = 2000
-    vision_steps: int = 1000  # first phase: priors near uniform, so the image is worth looking at
+    steps: int = 2500
+    vision_steps: int = 1500  # first phase: priors near uniform, so the image is worth looking at
     batch: int = 64
     lr: float = 1e-3
     vision_prior_strength: float = 0.3
@@ -52,7 +52,12 @@ class Recipe:
 
 
 def build_model(vocab_size: int) -> torch.nn.Module:
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
 
     vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                               image_size=IMAGE_SIZE, patch_size=PATCH, projection_dim=64)
