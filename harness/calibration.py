@@ -221,7 +221,9 @@ def make_entropy_calibrator(
             self.batches_served = 0
 
         def get_batch_size(self) -> int:
-            return reader.plan.batch_size
+            # Networks are explicit-batch in TensorRT >= 10: the batch is part of the tensor shape
+            # (the calibration profile is set to the calibration batch), so 1 here, as Polygraphy does.
+            return 1
 
         def get_batch(self, names: Sequence[str]) -> list[int] | None:
             feed = next(self._batches, None)

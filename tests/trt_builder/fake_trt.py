@@ -127,6 +127,7 @@ def make_trt(major: int, *, fast_int8: bool = True, parse_ok: bool = True, build
             if config._calibrator is not None:
                 cal = config._calibrator
                 cache = cal.read_calibration_cache()
+                assert cal.get_batch_size() == 1, "explicit-batch networks take the batch from the shapes"
                 if cache is None:
                     names = sorted(config.profiles[0].shapes) if config.profiles else []
                     while cal.get_batch(names) is not None:
