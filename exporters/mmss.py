@@ -289,6 +289,26 @@ def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path
                           f"try --exporter {other}, another --opset, or replace the op in the model") from None
 
 
+def strip_stack_traces(path: Path) -> None:
+    """Drop the per-node Python stack traces the dynamo exporter records.
+
+    They hold absolute source paths and line numbers of the exporting machine: a leak, and the
+    reason two exports of the same weights would differ byte for byte.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    changed = False
+    for node in model.graph.node:
+        keep = [p for p in node.metadata_props if not p.key.endswith("stack_trace")]
+        if len(keep) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(keep)
+            changed = True
+    if changed:
+        onnx.save(model, str(path))
+
+
 def check_inputs_kept(path: Path, names: Sequence[str]) -> None:
     """Every modality must be a graph input that some node consumes; otherwise the export is useless for it."""
     import onnx
@@ -394,6 +414,7 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
     out.mkdir(parents=True, exist_ok=True)
     path = out / onnx_file
     _export_graph(wrapper, examples, path, config)
+    strip_stack_traces(path)
     onnx.checker.check_model(str(path))
     check_inputs_kept(path, config.names)
     class_axis = None if config.argmax else {config.output: 1}

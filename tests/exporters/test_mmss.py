@@ -270,3 +270,12 @@ def test_cli_modality_spec_sets_preprocessing_and_fill(tmp_path):
     assert depth["preprocess"] == {"scale": 0.001, "mean": [5.0], "std": [2.0]}
     assert doc["modalities"][0]["preprocess"]["mean"] == [0.485, 0.456, 0.406]
     assert doc["input_size"] == [4, 6] and "missing=depth" in doc["parity"]["cases"]
+
+
+def test_export_is_byte_identical_and_holds_no_local_paths(tmp_path):
+    torch.manual_seed(3)
+    model = ListModel().eval()
+    first = export_mmss(model, tmp_path / "a", config()).onnx_path.read_bytes()
+    second = export_mmss(model, tmp_path / "b", config()).onnx_path.read_bytes()
+    assert first == second
+    assert b"stack_trace" not in first and str(tmp_path).encode() not in first and b".py" not in first
