@@ -100,3 +100,18 @@ def test_thresholds_file_named_by_the_workflow_is_valid_for_a_real_sweep(workflo
     result = run_sweep(RunConfig(model_dir=Path(model.dir), plan=PlanSpec(scenarios=("emm",)), limit=2, bootstrap=0, out=tmp_path / "o", progress="off", batch=2))
     report = gate.evaluate(result.doc, rules)  # unknown metric names would raise ConfigError
     assert {c.metric for c in report.checks} >= {"clean", "emm.avg", "emm.e@0.1", "failed_cells"}
+
+
+SHIPPED = WORKFLOW.parent.parent.parent / "models" / "mmss-synth-robust"
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="the shipped model has not landed")
+def test_the_shipped_model_passes_the_example_thresholds(workflow, tmp_path):
+    from harness import gate
+    from harness.runner.config import RunConfig
+    from harness.runner.sweep import run_sweep
+    from harness.scenarios.plan import PlanSpec
+
+    result = run_sweep(RunConfig(model_dir=SHIPPED, plan=PlanSpec(scenarios=("emm",)), bootstrap=0, out=tmp_path, progress="off"))
+    report = gate.evaluate(result.doc, gate.load_thresholds(WORKFLOW.parent.parent.parent / workflow["env"]["THRESHOLDS"]))
+    assert report.passed, [c for c in report.checks if c.status == "fail"]
