@@ -249,20 +249,11 @@ def build_engine(
     calibrator = None
     details: dict[str, Any] = {}
     if plan.calibrator:
-        if reader is None:
-            raise ConfigError("--precision int8 needs calibration data (--calib-data)")
-        calib = reader()
-        shapes = calib.batch_shapes()
-        key = calibration_key(
-            onnx_sha256=file_sha256(source), data_fingerprint=calib.fingerprint(), sample_indices=calib.indices,
-            batch_size=calib.plan.batch_size, input_shapes=shapes, trt_version=features.version,
+        calibrator, details["calibration"] = _attach_calibrator(
+            trt, builder, config, reader, source=source, stem=Path(plan.output).stem, cache_dir=cache_dir,
+            trt_version=features.version, dynamic=bool(profiles),
+            memory=memory if memory is not None else device_memory(device.gpu_id),
         )
-        calib_path = calibration_cache_path(cache_dir, Path(plan.output).stem, key)
-        details["calibration"] = {**describe(calib), "cache": calib_path.name, "cache_reused": calib_path.is_file()}
-        calibrator = make_entropy_calibrator(trt, calib, calib_path, memory if memory is not None else device_memory(device.gpu_id))
-        config.int8_calibrator = calibrator
-        if profiles:
-            calibration_profile(builder, config, shapes)
 
     try:
         serialized = builder.build_serialized_network(network, config)
@@ -284,27 +275,51 @@ def build_engine(
     tmp = engine.with_name(engine.name + ".tmp")
     tmp.write_bytes(bytes(serialized))
     os.replace(tmp, engine)
-    sidecar = EngineSidecar(
+    build = {"seconds": round(seconds, 3), "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "workspace_mib": options.workspace_mib, "builder_flags": list(plan.builder_flags),
+             "network_flags": list(plan.network_flags), **details}
+    side = write_sidecar(engine, _sidecar(plan, features.version, device, source, source_file, typed, profiles, build))
+    return EngineBuildResult(engine=engine, sidecar=side, plan=plan, typed_onnx=typed, seconds=seconds, details=details)
+
+
+def _attach_calibrator(
+    trt: Any, builder: Any, config: Any, reader: Callable[[], CalibrationReader] | None, *, source: Path, stem: str,
+    cache_dir: Path, trt_version: str, dynamic: bool, memory: DeviceMemory,
+) -> tuple[Any, dict[str, Any]]:
+    """TensorRT 10 implicit INT8: an entropy calibrator over the calibration reader, its cache
+    keyed by network + samples + shapes + TensorRT version, and (dynamic shapes) the
+    calibration profile fixed at the calibration batch."""
+    if reader is None:
+        raise ConfigError("--precision int8 needs calibration data (--calib-data)")
+    calib = reader()
+    shapes = calib.batch_shapes()
+    key = calibration_key(
+        onnx_sha256=file_sha256(source), data_fingerprint=calib.fingerprint(), sample_indices=calib.indices,
+        batch_size=calib.plan.batch_size, input_shapes=shapes, trt_version=trt_version,
+    )
+    path = calibration_cache_path(cache_dir, stem, key)
+    details = {**describe(calib), "cache": path.name, "cache_reused": path.is_file()}
+    calibrator = make_entropy_calibrator(trt, calib, path, memory)
+    config.int8_calibrator = calibrator
+    if dynamic:
+        calibration_profile(builder, config, shapes)
+    return calibrator, details
+
+
+def _sidecar(plan: BuildPlan, trt_version: str, device: DeviceInfo, source: Path, source_file: str, typed: Path | None,
+             profiles: Sequence[Mapping[str, ShapeRange]], build: Mapping[str, Any]) -> EngineSidecar:
+    return EngineSidecar(
         engine=plan.output,
         precision=plan.precision,
         strategy=plan.strategy,
-        trt_version=features.version,
+        trt_version=trt_version,
         device_name=device.name,
         sm=device.sm,
         gpu_id=device.gpu_id,
-        source_onnx=source_file,
+        source_onnx=source_file,  # relative to the model directory, as in graphs
         source_sha256=file_sha256(source),
         built_from=typed.name if typed is not None else None,
         built_from_sha256=file_sha256(typed) if typed is not None else None,
         profiles=tuple({n: r.as_dict() for n, r in p.items()} for p in profiles),
-        build={
-            "seconds": round(seconds, 3),
-            "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "workspace_mib": options.workspace_mib,
-            "builder_flags": list(plan.builder_flags),
-            "network_flags": list(plan.network_flags),
-            **details,
-        },
+        build=dict(build),
     )
-    side = write_sidecar(engine, sidecar)
-    return EngineBuildResult(engine=engine, sidecar=side, plan=plan, typed_onnx=typed, seconds=seconds, details=details)
