@@ -34,7 +34,7 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--permutations", default=3, show_default=True, type=click.IntRange(min=1), help="K seeds of image=permuted.")
 @click.option("--corruptions", default="gaussian_noise,defocus_blur,contrast", show_default=True,
-              help="Image corruptions probed ('' for none).")
+              help="Image corruptions probed: names, 'all' (the image suite) or '' for none.")
 @click.option("--severities", default="1,3,5", show_default=True, help="Corruption severities (1..5).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0), help="Resamples for CIs (0: none).")
 @click.option("--base-llm", type=click.Path(path_type=Path), default=None,
@@ -51,7 +51,12 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
     from harness.mllm.summary import render_summary, write_results
     from harness.scenarios.bias import BiasPlan
 
-    plan = BiasPlan(permutations=permutations, corruptions=_names(corruptions),
+    names = _names(corruptions)
+    if names == ("all",):
+        from harness.corruptions import names as corruption_names
+
+        names = tuple(corruption_names(kind="image"))
+    plan = BiasPlan(permutations=permutations, corruptions=names,
                     severities=_ints(severities, "--severities"))
     config = BiasConfig(model=model_dir or DEFAULT_MODEL, data=data, limit=limit, backend=backend,
                         backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,

@@ -28,6 +28,7 @@ from harness.metrics.stats import bootstrap_samples
 from harness.mllm.answer import Answerer
 from harness.mllm.manifest import load_vqa_spec
 from harness.mllm.records import figures as record_figures
+from harness.mllm.runtime import NonFiniteOutput
 from harness.mllm.sessions import open_runtime
 from harness.scenarios.bias import (
     CLEAN_ID,
@@ -113,9 +114,11 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
                                    zip(("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}}
         for position, cell in enumerate(cells):
             start = time.perf_counter()
-            state = _records(answerer, prober, cell, data)
+            try:
+                entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
+            except NonFiniteOutput as error:
+                entries[cell.id] = {**cell.to_dict(), "status": "failed", "reason": str(error), "state": None, "figures": None}
             seconds[cell.id] = time.perf_counter() - start
-            entries[cell.id] = _entry(cell, state)
             if progress:
                 progress(cell.id, position + 1, len(cells), seconds[cell.id])
     if config.base_llm is not None:
@@ -127,7 +130,7 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
             entries[BASE_LLM_ID] = _entry(base_cell, state)
             cells = [*cells, base_cell]
     doc = _document(config, spec, data, cells, entries, provenance)
-    doc["aggregates"] = {"bias": bias_aggregates(entries, data, config.plan, config.bootstrap, config.seed)}
+    doc["aggregates"] = {"bias": _bias_block(entries, data, config)}
     doc["timing"] = {"started": started, "seconds": round(time.time() - started, 3),
                      "cell_seconds": {k: round(v, 4) for k, v in seconds.items()},
                      "per_sample_ms": {k: round(1000 * v / len(data), 3) for k, v in seconds.items()}}
@@ -164,6 +167,14 @@ def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell]
         "per_image": None,
         "timing": {},
     }
+
+
+def _bias_block(entries: Mapping[str, Any], data: VqaDataset, config: BiasConfig) -> dict[str, Any]:
+    """The bias figures, or ``available: false`` with the reason when a probe they need failed."""
+    failed = sorted(cid for cid, entry in entries.items() if entry["status"] != "ok")
+    if failed:
+        return {"available": False, "reason": f"cells {failed} did not run cleanly; bias figures need every probe"}
+    return bias_aggregates(entries, data, config.plan, config.bootstrap, config.seed)
 
 
 def _column(entries: Mapping[str, Any], cell_id: str, key: str = "correct") -> np.ndarray:

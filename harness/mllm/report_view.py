@@ -49,7 +49,7 @@ def bias_tables(doc: Mapping[str, Any]) -> list[Any]:
     from harness.report.view import Table
 
     block = doc.get("aggregates", {}).get("bias")
-    if not block:
+    if not block or not block.get("available"):
         return []
     per_sample = doc.get("timing", {}).get("per_sample_ms", {})
     cells = Table(
@@ -80,7 +80,7 @@ def bias_tables(doc: Mapping[str, Any]) -> list[Any]:
 def reliance_bars(doc: Mapping[str, Any]) -> dict[str, tuple[float, Any]]:
     """The vision-reliance view as bars: MG, perceptual score, blind gap (percent points)."""
     block = doc.get("aggregates", {}).get("bias")
-    if not block:
+    if not block or not block.get("available"):
         return {}
     cis = block.get("ci") or {}
     out = {}

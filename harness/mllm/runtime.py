@@ -17,12 +17,22 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.backends.interface import Session
-from harness.errors import BadInputError, InternalError
+from harness.errors import BadInputError, HarnessError, InternalError
 from harness.mllm.manifest import VqaSpec
 from harness.mllm.preprocess import vision_feeds
 
 Floats = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
+
+
+class NonFiniteOutput(HarnessError):
+    """The decoder returned NaN/Inf logits: the cell is recorded as failed, never scored."""
+
+
+def _finite(logits: npt.NDArray[Any], where: str) -> npt.NDArray[Any]:
+    if not np.all(np.isfinite(logits)):
+        raise NonFiniteOutput(f"{where}: decoder logits hold NaN/Inf ({int(np.count_nonzero(~np.isfinite(logits)))} values)")
+    return logits
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ class VlmRuntime:
             {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past}
         )
         present = {past_name: outputs[name] for past_name, name in zip(self._past_names, self._present_names)}
-        return outputs["logits"], present
+        return _finite(outputs["logits"], "decoder"), present
 
     # ---- generation -------------------------------------------------------------------------
 

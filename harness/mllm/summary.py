@@ -48,8 +48,11 @@ def render_summary(doc: Mapping[str, Any]) -> str:
              "| cell | accuracy (%) | per sample (ms) |", "|---|---:|---:|"]
     per_sample = doc.get("timing", {}).get("per_sample_ms", {})
     for cell_id, entry in doc["cells"].items():
-        lines.append(f"| {cell_id} | {_fmt(entry['figures']['accuracy'])} | {_fmt(per_sample.get(cell_id))} |")
+        accuracy = _fmt(entry["figures"]["accuracy"]) if entry["status"] == "ok" else f"{entry['status']}: {entry['reason']}"
+        lines.append(f"| {cell_id} | {accuracy} | {_fmt(per_sample.get(cell_id))} |")
     block = doc["aggregates"]["bias"]
+    if not block.get("available"):
+        return "\n".join([*lines, "", f"bias figures unavailable: {block['reason']}"])
     lines += ["", f"chance: {block['chance']:.1f}%", "", "| figure | value | 95% CI |", "|---|---:|---|"]
     cis = block.get("ci") or {}
     for key, label in _HEADLINES:

@@ -160,3 +160,25 @@ def test_bias_on_jsonl_data_with_base_llm_and_generate_mode(tmp_path):  # type: 
     predictions = zip(generated["cells"]["bias/clean"]["state"]["prediction"], scored["cells"]["bias/clean"]["state"]["prediction"])
     for item, (gen, ranked) in zip(items, predictions):
         assert gen == ranked or gen not in item.choices
+
+
+@needs_model
+def test_a_cell_with_nan_outputs_is_recorded_failed_and_fails_the_gate(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    import harness.mllm.bias as bias_module
+    from harness.mllm.runtime import NonFiniteOutput
+
+    original = bias_module._records
+
+    def flaky(answerer, prober, cell, data):  # type: ignore[no-untyped-def]
+        if cell.id == "bias/image=noise":
+            raise NonFiniteOutput("decoder: decoder logits hold NaN/Inf (3 values)")
+        return original(answerer, prober, cell, data)
+
+    monkeypatch.setattr(bias_module, "_records", flaky)
+    out = tmp_path / "r"
+    assert main(["bias", "--limit", "10", "--permutations", "1", "--corruptions", "", "--bootstrap", "0", "--out", str(out)]) == ExitCode.OK
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["cells"]["bias/image=noise"]["status"] == "failed" and "NaN" in doc["cells"]["bias/image=noise"]["reason"]
+    assert doc["aggregates"]["bias"]["available"] is False
+    capsys.readouterr()
+    assert main(["gate", str(out), "--baseline", str(out)]) == ExitCode.GATE_FAILED

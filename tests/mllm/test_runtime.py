@@ -84,3 +84,21 @@ def test_greedy_never_emits_the_image_token(llava_export):  # type: ignore[no-un
         logits = np.zeros(64, dtype=np.float32)
         logits[runtime.spec.image_token_id], logits[9] = 5.0, 3.0
         assert runtime._greedy(logits) == 9
+
+
+def test_nan_logits_raise_non_finite(llava_export):  # type: ignore[no-untyped-def]
+    from harness.mllm.runtime import NonFiniteOutput
+
+    _, export = llava_export
+    with open_runtime(export) as runtime:
+        original = runtime.decoder.run
+
+        def poisoned(feeds):  # type: ignore[no-untyped-def]
+            out = original(feeds)
+            out["logits"] = np.full_like(out["logits"], np.nan)
+            return out
+
+        runtime.decoder.run = poisoned  # type: ignore[method-assign]
+        ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w1")
+        with pytest.raises(NonFiniteOutput, match="NaN"):
+            runtime.score_choices(ids, runtime.image_features([np.zeros((16, 16, 3), np.uint8)]), [[5], [6]])
