@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--train-size", type=int, default=TrainConfig.train_size)
-    parser.add_argument("--weights-only", action="store_true", help="save a state dict to --out/weights.pt, no export")
+    parser.add_argument("--weights-only", action="store_true", help="save weights.safetensors only, no export")
     args = parser.parse_args(argv)
     config = TrainConfig(variant=args.variant, seed=args.seed, steps=args.steps, train_size=args.train_size)
     start = time.time()
@@ -209,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     emm = evaluate_torch(model, val)
     print(json.dumps({"train_seconds": round(seconds, 1), "emm": emm, "avg": sum(emm.values()) / len(emm)}, indent=1))
     args.out.mkdir(parents=True, exist_ok=True)
+    # Weights as data (no pickle): re-export with other options without retraining, e.g.
+    # mmharness export mmss --model models/recipes/mmss_net.py:build --weights .../weights.safetensors --argmax
+    from safetensors.torch import save_file
+
+    save_file(model.state_dict(), str(args.out / "weights.safetensors"))
     if args.weights_only:
-        torch.save(model.state_dict(), args.out / "weights.pt")
         return 0
-    from zoo_card import (
-        export_and_card,  # sibling module; imported late: only export needs it
-    )
+    from zoo_card import export_and_card  # sibling module; imported late: only export needs it
 
     export_and_card(model, config, args.out, seconds, argv if argv is not None else sys.argv[1:], manifest_modalities(), SIZE)
     return 0

@@ -104,3 +104,25 @@ def test_one_training_step_of_the_recipe():
     dropped = recipe.drop_modalities([torch.ones(64, 1, 2, 2) for _ in range(4)], np.random.default_rng(1), 0.3)
     present = torch.stack([d[:, 0, 0, 0] for d in dropped], 1)
     assert (present.sum(1) >= 1).all() and (present.sum(1) < 4).any()
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_shipped_weights_reproduce_the_shipped_graph(name, val):
+    """``weights.safetensors`` (for re-export, e.g. ``--argmax``) is the network inside ``model.onnx``."""
+    import torch
+
+    from exporters.mmss import load_weights
+    from exporters.verify import ort_session
+
+    spec = importlib.util.spec_from_file_location("mmss_net_under_test", ROOT / "models/recipes/mmss_net.py")
+    net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(net)
+    model = net.build(num_classes=len(CLASSES))
+    load_weights(model, ROOT / "models" / name / "weights.safetensors")
+    manifest = load_manifest(str(ROOT / "models" / name))
+    feed = {m: manifest.modality(m).preprocess_array(np.stack([val[i].modalities[m] for i in range(4)]))
+            for m in manifest.modality_names}
+    with torch.no_grad():
+        expected = model.eval()([torch.from_numpy(feed[m]) for m in manifest.modality_names]).numpy()
+    got = ort_session(ROOT / "models" / name / "model.onnx")(feed)["logits"]
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
