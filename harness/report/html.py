@@ -81,7 +81,10 @@ def render(doc: Mapping[str, Any]) -> str:
     if deltas is not None:
         classes, cols, values = deltas
         out.append("<h2>Per-class IoU change vs clean</h2><figure>" + svg.heatmap(classes, cols, values, diverging=True, title="Δ IoU (percent points)") + "</figure>")
-    from harness.mllm.report_view import bias_tables, reliance_bars  # MLLM probes (issue 8)
+    from harness.mllm.report_view import (  # MLLM probes (issue 8)
+        bias_tables,
+        reliance_bars,
+    )
 
     reliance = reliance_bars(doc)
     if reliance:

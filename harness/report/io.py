@@ -8,13 +8,14 @@ timestamps, so two runs with the same seed produce byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +90,53 @@ def npz_bytes(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def read_npz(path: Path, what: str) -> dict[str, npt.NDArray[Any]]:
+class LazyArrays(Mapping[str, npt.NDArray[Any]]):
+    """Named arrays loaded one at a time, on access. Per-image matrices of a large sweep
+    (DELIVER: thousands of images x C^2 counts x hundreds of cells) do not fit in memory
+    together; every consumer (sidecar writer, bootstrap, merge) handles one cell at a time."""
+
+    def __init__(self, loaders: Mapping[str, Callable[[], npt.NDArray[Any]]]) -> None:
+        self._loaders = dict(loaders)
+
+    @classmethod
+    def of(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> LazyArrays:
+        return cls({key: functools.partial(_identity, array) for key, array in arrays.items()})
+
+    def __getitem__(self, key: str) -> npt.NDArray[Any]:
+        return self._loaders[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def loader(self, key: str) -> Callable[[], npt.NDArray[Any]]:
+        return self._loaders[key]
+
+
+def _identity(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    return array
+
+
+def _member(path: Path, key: str, what: str) -> npt.NDArray[Any]:
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            return data[key]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ResultsError(f"{path}: {what} is corrupt ({error}); re-run the sweep to regenerate it") from None
+
+
+def read_npz(path: Path, what: str) -> LazyArrays:
+    """The arrays of an ``.npz`` as a ``LazyArrays`` (the archive index is checked now)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = list(data.files)
     except FileNotFoundError:
         raise ResultsError(f"{path}: {what} not found; it must sit beside results.json") from None
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise ResultsError(f"{path}: {what} is corrupt ({error}); re-run the sweep to regenerate it") from None
+    return LazyArrays({key: functools.partial(_member, path, key, what) for key in keys})
 
 
 def sha256_bytes(data: bytes) -> str:

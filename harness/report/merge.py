@@ -7,13 +7,14 @@ twice), otherwise it is an error. Figures and aggregates are re-derived on the u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ResultsError
+from harness.report.io import LazyArrays
 from harness.report.results import PerImage, load_results
 
 _SAME = (("config_hash", lambda d: d["config_hash"]), ("model.hash", lambda d: d["model"]["hash"]),
@@ -36,7 +37,7 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
     merged = {k: v for k, v in base.items() if k not in ("cells", "aggregates", "timing")}
     cells: dict[str, Any] = {}
     owner: dict[str, Path] = {}
-    images: PerImage = {}
+    loaders: dict[str, Callable[[], Any]] = {}
     shards = []
     for path, doc, per_image in loaded:
         shards.extend(doc["shards"])
@@ -46,12 +47,12 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
                     raise ResultsError(f"{path}: cell {cid!r} is also in {owner[cid]} with a different state; shards overlap — merge each shard once")
                 continue
             cells[cid], owner[cid] = entry, path
-            if per_image is not None and cid in per_image:
-                images[cid] = per_image[cid]
-        if per_image is not None:
-            if "sample_index" in images and not np.array_equal(images["sample_index"], per_image["sample_index"]):
+            if isinstance(per_image, LazyArrays) and cid in per_image:
+                loaders[cid] = per_image.loader(cid)
+        if isinstance(per_image, LazyArrays):
+            if "sample_index" in loaders and not np.array_equal(loaders["sample_index"](), per_image["sample_index"]):
                 raise ResultsError(f"{path}: per-image sidecar covers other images than {base_path}; merge only shards over the same samples")
-            images.setdefault("sample_index", per_image["sample_index"])
+            loaders.setdefault("sample_index", per_image.loader("sample_index"))
     order = base["plan"]["cells"]
     merged["cells"] = {cid: cells[cid] for cid in order if cid in cells}
     unplanned = sorted(set(cells) - set(order))
@@ -61,7 +62,7 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
     merged["plan"] = {"cells": order, "complete": all(cid in cells for cid in order)}
     merged["timing"] = {"merged_from": [{"file": str(p), **d.get("timing", {})} for p, d, _ in loaded]}
     has_images = all(pi is not None for _, _, pi in loaded)
-    return merged, (images if has_images else None)
+    return merged, (LazyArrays(loaders) if has_images else None)
 
 
 def _strip(entry: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ SCHEMA_VERSION = 1
 RESULTS_NAME = "results.json"
 SIDECAR_NAME = "per_image.npz"
 
-PerImage = dict[str, npt.NDArray[np.int64]]
+PerImage = Mapping[str, npt.NDArray[np.int64]]  # a LazyArrays in practice: one cell in memory at a time
 
 
 def schema() -> dict[str, Any]:

@@ -1,11 +1,10 @@
 """The output folder of a sweep while it runs: ``run.json`` (what this run is) and one
-``cells/<id>.json`` (+ ``.npy`` of per-image matrices) per finished cell, each written
+``cells/<id>.json`` (+ ``.npz`` of per-image matrices) per finished cell, each written
 atomically. ``--resume`` reads them back, after checking the run is the same one: a changed
 config, model, dataset or shard is refused, never silently mixed."""
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,19 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import ConfigError, ResultsError
-from harness.report.io import atomic_write, read_json, write_json
+from harness.report.io import atomic_write, npz_bytes, read_json, read_npz, write_json
 
 RUN_NAME = "run.json"
+MATRICES_KEY = "per_image"
+CellRecord = tuple[dict[str, Any], Path | None]  # the cell's record, its stored matrices
 CELLS_DIR = "cells"
 _CHECKED = ("config_hash", "model_hash", "dataset_fingerprint", "shard")
 
 
-def cell_filename(cell_id: str) -> str:
-    """``emm/missing=depth+event`` -> ``emm__missing=depth+event`` (ids hold no other '/')."""
-    return cell_id.replace("/", "__")
+def cell_filename(cell_id: str, suffix: str) -> str:
+    """``emm/missing=depth+event`` -> ``emm__missing=depth+event.json``. The suffix is appended,
+    never substituted: ids hold dots (``rmm/r=0.5/...``) that ``Path.with_suffix`` would eat."""
+    return cell_id.replace("/", "__") + suffix
 
 
 class RunStore:
@@ -33,7 +35,7 @@ class RunStore:
         self.out = Path(out)
         self.cells = self.out / CELLS_DIR
 
-    def start(self, header: dict[str, Any], resume: bool) -> dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]]:
+    def start(self, header: dict[str, Any], resume: bool) -> dict[str, CellRecord]:
         """Write (or, resuming, check) ``run.json``; return the finished cells to reuse."""
         path = self.out / RUN_NAME
         if resume:
@@ -56,29 +58,35 @@ class RunStore:
         write_json(path, header)
         return {}
 
-    def _finished(self) -> dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]]:
-        done: dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]] = {}
+    def _finished(self) -> dict[str, CellRecord]:
+        done: dict[str, CellRecord] = {}
         if not self.cells.exists():
             return done
         for path in sorted(self.cells.glob("*.json")):
             entry = read_json(path, "cell record")
             if not isinstance(entry, dict) or "id" not in entry or "status" not in entry:
                 raise ResultsError(f"{path}: not a cell record of this run; delete it to re-run that cell")
-            per_image = None
+            matrices = None
             if entry["status"] == "ok":
-                npy = path.with_suffix(".npy")
+                matrices = path.parent / (path.name.removesuffix(".json") + ".npz")
                 try:
-                    per_image = np.load(npy, allow_pickle=False)
-                except (OSError, ValueError) as error:
-                    raise ResultsError(f"{npy}: unreadable ({error}); delete {path.name} to re-run that cell") from None
-            done[entry["id"]] = (entry, per_image)
+                    read_npz(matrices, "per-image matrices")
+                except ResultsError as error:
+                    raise ResultsError(f"{error}; delete {path.name} to re-run that cell") from None
+            done[entry["id"]] = (entry, matrices)
         return done
 
-    def save_cell(self, entry: dict[str, Any], per_image: npt.NDArray[np.int64] | None) -> None:
-        """Persist one finished cell: the matrices first, then the record that marks it done."""
-        base = self.cells / cell_filename(entry["id"])
+    def save_cell(self, entry: dict[str, Any], per_image: npt.NDArray[np.int64] | None) -> CellRecord:
+        """Persist one finished cell: the matrices first (compressed), then the record that
+        marks it done. The caller keeps only the returned record, not the matrices."""
+        matrices = None
         if per_image is not None:
-            buffer = io.BytesIO()
-            np.save(buffer, per_image, allow_pickle=False)
-            atomic_write(base.with_suffix(".npy"), buffer.getvalue())
-        write_json(base.with_suffix(".json"), entry)
+            matrices = self.cells / cell_filename(entry["id"], ".npz")
+            atomic_write(matrices, npz_bytes({MATRICES_KEY: per_image}))
+        write_json(self.cells / cell_filename(entry["id"], ".json"), entry)
+        return entry, matrices
+
+
+def load_matrices(path: Path) -> npt.NDArray[np.int64]:
+    """The per-image matrices ``(n, C, C)`` of one stored cell."""
+    return read_npz(path, "per-image matrices")[MATRICES_KEY]

@@ -24,13 +24,13 @@ from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, ManifestError
 from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
 from harness.report.confusion_state import state_of
-from harness.report.io import sha256_files
+from harness.report.io import LazyArrays, sha256_files
 from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
 from harness.runner.config import RunConfig, config_hash
 from harness.runner.execute import Batching, CellOutcome, Workers, run_cell
 from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
 from harness.runner.progress import Progress, make_progress
-from harness.runner.store import RunStore
+from harness.runner.store import CellRecord, RunStore, load_matrices
 from harness.scenarios.cells import Cell
 from harness.scenarios.plan import build_plan, select_shard
 from harness.telemetry.probe import Telemetry
@@ -145,13 +145,13 @@ def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDatas
 
 
 def _finish_cell(store: RunStore, progress: Progress, cell: Cell, outcome: CellOutcome, n_samples: int,
-                 ignore_index: int | None) -> tuple[dict[str, Any], npt.NDArray[np.int64] | None]:
-    """Persist a finished cell atomically and report it; returns its record."""
-    entry = cell_record(cell, outcome, n_samples, ignore_index)
-    store.save_cell(entry, outcome.per_image)
+                 ignore_index: int | None) -> CellRecord:
+    """Persist a finished cell atomically and report it; returns its record (the per-image
+    matrices stay on disk, so memory does not grow with the number of cells)."""
+    record = store.save_cell(cell_record(cell, outcome, n_samples, ignore_index), outcome.per_image)
     figure = _miou(outcome.per_image) if outcome.per_image is not None else None
     progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
-    return entry, outcome.per_image
+    return record
 
 
 def _miou(per_image: npt.NDArray[np.int64]) -> float:
@@ -195,19 +195,20 @@ def assemble(
     config: RunConfig,
     plan: list[Cell],
     selected: list[Cell],
-    records: dict[str, tuple[dict[str, Any], npt.NDArray[np.int64] | None]],
+    records: dict[str, CellRecord],
     clean: CleanInputs,
     session_provenance: dict[str, Any],
     batching: Batching,
-) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.int64]]]:
+) -> tuple[dict[str, Any], LazyArrays]:
     """results.json (without timing) and the per-image sidecar arrays, in plan order."""
     cells: dict[str, Any] = {}
-    per_image: dict[str, npt.NDArray[np.int64]] = {"sample_index": clean.indices}
+    indices = clean.indices
+    loaders: dict[str, Any] = {"sample_index": lambda: indices}
     for cell in selected:
         entry, matrices = records[cell.id]
         cells[cell.id] = {k: v for k, v in entry.items() if k not in ("id", "seconds")}
         if matrices is not None:
-            per_image[cell.id] = matrices
+            loaders[cell.id] = functools.partial(load_matrices, matrices)
     doc: dict[str, Any] = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -231,4 +232,4 @@ def assemble(
         "aggregates": {},
         "per_image": None,
     }
-    return doc, per_image
+    return doc, LazyArrays(loaders)

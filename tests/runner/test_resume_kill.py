@@ -26,12 +26,16 @@ fn = linear_model()
 
 def model_fn(feeds):
     if os.environ.get("MMH_TEST_SLOW"):
-        time.sleep(0.15)
+        time.sleep(0.08)
     return fn(feeds)
 
 model, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-run_sweep(config(model, out, plan=PlanSpec(scenarios=("emm",)), resume=mode == "resume"), backend=backend(model_fn))
+plan = PlanSpec(scenarios=("emm", "rmm"), rmm_rates=(0.5,))  # RMM ids hold dots: file names must survive them
+run_sweep(config(model, out, plan=plan, resume=mode == "resume"), backend=backend(model_fn))
 """
+
+
+TOTAL = 15 + 14  # EMM sets + RMM sets at one rate
 
 
 def _run(script: Path, model: Path, out: Path, mode: str, slow: bool = False) -> subprocess.Popen[bytes]:
@@ -55,7 +59,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> No
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = len(list((killed / "cells").glob("*.json")))
-    assert proc.returncode == -signal.SIGKILL and 3 <= finished < 15
+    assert proc.returncode == -signal.SIGKILL and 3 <= finished < TOTAL
     assert not (killed / "results.json").exists()
 
     resumed = _run(script, model, killed, "resume")
@@ -63,6 +67,6 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> No
     assert resumed.wait(120) == 0, resumed.stderr.read().decode()[-800:]
     assert plain.wait(120) == 0, plain.stderr.read().decode()[-800:]
     timing = json.loads((killed / "results.json").read_text())["timing"]
-    assert timing["cells_resumed"] == finished and timing["cells_run"] == 15 - finished
+    assert timing["cells_resumed"] == finished and timing["cells_run"] == TOTAL - finished
     assert without_timing(killed / "results.json") == without_timing(reference / "results.json")
     assert (killed / "per_image.npz").read_bytes() == (reference / "per_image.npz").read_bytes()

@@ -87,15 +87,18 @@ def test_seed_changes_random_cells_only(tiny_model, tmp_path):
 
 
 def test_resume_runs_only_missing_cells_and_ends_identical(tiny_model, tmp_path):
-    full = run_sweep(config(tiny_model, tmp_path / "out", plan=EMM_ONLY), backend=backend())
+    plan = PlanSpec(scenarios=("emm", "rmm"), rmm_rates=(0.75, 0.5))
+    full = run_sweep(config(tiny_model, tmp_path / "out", plan=plan), backend=backend())
     reference = without_timing(full.path)
+    sidecar = (tmp_path / "out" / "per_image.npz").read_bytes()
     cells_dir = tmp_path / "out" / "cells"
-    for name in ("emm__missing=rgb", "emm__missing=depth+event"):
+    assert len(list(cells_dir.glob("*.json"))) == len(list(cells_dir.glob("*.npz"))) == 1 + 14 + 2 * 14  # one file per cell
+    for name in ("emm__missing=rgb", "emm__missing=depth+event", "rmm__r=0.5__missing=rgb__seed=0"):
         (cells_dir / f"{name}.json").unlink()
-    again = backend()
-    resumed = run_sweep(config(tiny_model, tmp_path / "out", plan=EMM_ONLY, resume=True), backend=again)
-    assert resumed.doc["timing"]["cells_run"] == 2 and resumed.doc["timing"]["cells_resumed"] == 13
+    resumed = run_sweep(config(tiny_model, tmp_path / "out", plan=plan, resume=True), backend=backend())
+    assert resumed.doc["timing"]["cells_run"] == 3 and resumed.doc["timing"]["cells_resumed"] == 40
     assert without_timing(resumed.path) == reference
+    assert (tmp_path / "out" / "per_image.npz").read_bytes() == sidecar
 
 
 def test_resume_refuses_a_changed_config_or_model(tiny_model, tmp_path):
@@ -114,8 +117,8 @@ def test_resume_refuses_a_corrupt_run_folder(tiny_model, tmp_path):
     out = tmp_path / "out"
     run_sweep(config(tiny_model, out, plan=EMM_ONLY), backend=backend())
     (out / "cells" / "emm__missing=rgb.json").write_text('{"id": "emm/missing=rgb", "status": "ok"}')
-    (out / "cells" / "emm__missing=rgb.npy").write_bytes(b"garbage")
-    with pytest.raises(ResultsError, match="emm__missing=rgb.npy: unreadable"):
+    (out / "cells" / "emm__missing=rgb.npz").write_bytes(b"garbage")
+    with pytest.raises(ResultsError, match="emm__missing=rgb.npz: per-image matrices is corrupt"):
         run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True), backend=backend())
     (out / "run.json").write_text("{ torn")
     with pytest.raises(ResultsError, match="run.json: run header is not valid JSON"):
