@@ -6,6 +6,8 @@ same path with ``img`` -> ``hha``/``lidar``/``event``/``semantic`` and ``_rgb`` 
 so numbers are comparable: label 0 (and 255) -> ignore 255, every other id - 1; 1-channel
 images repeated to 3; event frames resized (nearest) to the RGB size; the condition filter
 keeps frames whose path contains the condition name. Every modality file is checked up front.
+An optional ``classes.txt`` at the root (one name a line) replaces DELIVER's 25 class names, so
+other data in this layout (e.g. ``synthetic`` written by ``write_deliver``) keeps its classes.
 """
 
 from __future__ import annotations
@@ -130,10 +132,22 @@ def open_deliver(arg: str, *, split: str = "val", condition: str | None = None,
     """Registry factory for ``deliver:PATH``."""
     if not arg:
         raise ConfigError("deliver: no path given; use deliver:/path/to/DELIVER")
+    root = Path(arg).expanduser()
     return DeliverDataset(
-        root=Path(arg).expanduser(),
+        root=root,
         split=split,
         modalities=parse_modalities(modalities, MODALITIES, f"deliver:{arg}"),
         condition=condition,
-        classes=tuple(classes) if classes else CLASSES,
+        classes=tuple(classes) if classes else root_classes(root),
     )
+
+
+def root_classes(root: Path) -> tuple[str, ...]:
+    """Class names from ``root/classes.txt`` when present, else DELIVER's."""
+    listing = root / "classes.txt"
+    if not listing.is_file():
+        return CLASSES
+    names = tuple(line.strip() for line in listing.read_text().splitlines() if line.strip())
+    if not names:
+        raise DataError(f"{listing}: no class names; expected one name a line (or remove it for DELIVER's 25)")
+    return names

@@ -463,6 +463,8 @@ def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "syn
     import cv2  # lazy: only writing to disk needs it
 
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "classes.txt").write_text("\n".join(dataset.classes) + "\n")  # read back by the deliver loader
     for sample in dataset:
         condition = dataset.condition(sample.index)
         frame = f"{sample.index:06d}"
