@@ -101,8 +101,10 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     data = open_vqa(config.data, size=config.limit, seed=config.seed, image_size=image_size)
     if config.limit and len(data) > config.limit:
         data = VqaDataset(data.name, data.items[: config.limit], data.meta)
-    if config.mode == "choices" and any(not item.choices for item in data):
-        raise ConfigError(f"--mode choices: {data.name} has items without choices; use --mode generate")
+    mode = config.mode or spec.answer_mode
+    if mode == "choices" and any(not item.choices for item in data):
+        missing = next(item.sample_id for item in data if not item.choices)
+        raise ConfigError(f"{data.name}: item {missing!r} has no choices, but answer mode is 'choices'; use --mode generate")
     cells = bias_cells(config.plan)
     prober = Prober(data, config.seed, spec.missing_image)
     entries: dict[str, Any] = {}
@@ -114,8 +116,12 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
                                    zip(("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}}
         for position, cell in enumerate(cells):
             start = time.perf_counter()
+            reason = _skip_reason(cell, data)
             try:
-                entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
+                if reason is not None:
+                    entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
+                else:
+                    entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
             except NonFiniteOutput as error:
                 entries[cell.id] = {**cell.to_dict(), "status": "failed", "reason": str(error), "state": None, "figures": None}
             seconds[cell.id] = time.perf_counter() - start
@@ -169,12 +175,26 @@ def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell]
     }
 
 
+def _ok(entries: Mapping[str, Any], cell_id: str) -> bool:
+    return cell_id in entries and entries[cell_id]["status"] == "ok"
+
+
 def _bias_block(entries: Mapping[str, Any], data: VqaDataset, config: BiasConfig) -> dict[str, Any]:
-    """The bias figures, or ``available: false`` with the reason when a probe they need failed."""
-    failed = sorted(cid for cid, entry in entries.items() if entry["status"] != "ok")
-    if failed:
-        return {"available": False, "reason": f"cells {failed} did not run cleanly; bias figures need every probe"}
+    """The bias figures, or ``available: false`` with the reason when a probe they need did not run."""
+    missing = [cid for cid in (CLEAN_ID, REMOVED_ID) if not _ok(entries, cid)]
+    if missing:
+        return {"available": False, "reason": f"cells {missing} did not run cleanly; every bias figure needs them"}
     return bias_aggregates(entries, data, config.plan, config.bootstrap, config.seed)
+
+
+def _skip_reason(cell: Cell, data: VqaDataset) -> str | None:
+    """Why ``cell`` cannot run on ``data`` (recorded as a skipped cell), or None."""
+    probe = cell.param("probe")
+    if probe == "text=misleading" and any(len(item.choices) < 2 for item in data):
+        return "text=misleading needs every item to have choices with a wrong option"
+    if probe == "image=permuted" and sum(item.image is not None for item in data) < 2:
+        return "image=permuted needs at least 2 items with images"
+    return None
 
 
 def _column(entries: Mapping[str, Any], cell_id: str, key: str = "correct") -> np.ndarray:
@@ -194,31 +214,39 @@ def _finite(value: float) -> float:
 
 
 def bias_aggregates(entries: Mapping[str, Any], data: VqaDataset, plan: BiasPlan, n_boot: int, seed: int) -> dict[str, Any]:
-    """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs."""
+    """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs.
+
+    Figures whose probes did not run (skipped permutations, no ``text=removed``, no base LLM) or
+    that need a chance level (items without choices have none) are left out, never guessed.
+    """
+    columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice"),
+                                      "removed": _column(entries, REMOVED_ID)}
     permuted = [f"bias/image=permuted/k={k}" for k in range(plan.permutations)]
-    columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice")}
-    if REMOVED_ID not in entries:
-        raise ConfigError("the image=removed probe is needed for MG and the blind gap; keep it in --image-probes")
-    columns["removed"] = _column(entries, REMOVED_ID)
+    if not all(_ok(entries, cell_id) for cell_id in permuted):
+        permuted = []
     for k, cell_id in enumerate(permuted):
         columns[f"perm{k}"] = _column(entries, cell_id)
         columns[f"perm{k}_choice"] = _column(entries, cell_id, "choice")
-    if TEXT_REMOVED_ID in entries:
+    if _ok(entries, TEXT_REMOVED_ID):
         columns["text_removed"] = _column(entries, TEXT_REMOVED_ID)
-    if BASE_LLM_ID in entries:
+    if _ok(entries, BASE_LLM_ID):
         columns["base"] = _column(entries, BASE_LLM_ID)
-    chance = metrics.chance_accuracy(np.asarray([len(item.choices) for item in data]))
+    open_ended = any(not item.choices for item in data)
+    chance = None if open_ended else metrics.chance_accuracy(np.asarray([len(item.choices) for item in data]))
+    perms = range(len(permuted))
     stats: dict[str, Callable[[Mapping[str, np.ndarray]], float]] = {
         "accuracy": lambda c: metrics.accuracy(c["clean"]),
         "accuracy_image_removed": lambda c: metrics.accuracy(c["removed"]),
         "multimodal_gain": lambda c: metrics.multimodal_gain(c["clean"], c["removed"]),
-        "blind_gap": lambda c: metrics.blind_gap(c["removed"], chance),
-        "vision_reliance": lambda c: metrics.vision_reliance(c["clean"], c["removed"], chance),
-        "perceptual_score": lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in range(len(permuted))]).absolute,
-        "perceptual_score_relative": lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in range(len(permuted))]).relative,
-        "swap_sensitivity": lambda c: metrics.swap_sensitivity(c["clean_choice"], [c[f"perm{k}_choice"] for k in range(len(permuted))]),
     }
-    if "text_removed" in columns:
+    if chance is not None:
+        stats["blind_gap"] = lambda c: metrics.blind_gap(c["removed"], chance)
+        stats["vision_reliance"] = lambda c: metrics.vision_reliance(c["clean"], c["removed"], chance)
+    if permuted:
+        stats["perceptual_score"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).absolute
+        stats["perceptual_score_relative"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).relative
+        stats["swap_sensitivity"] = lambda c: metrics.swap_sensitivity(c["clean_choice"], [c[f"perm{k}_choice"] for k in perms])
+    if "text_removed" in columns and chance is not None:
         stats["shapley_image"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image
         stats["shapley_text"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).text
         stats["shapley_image_share"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image_share
@@ -249,5 +277,6 @@ def _by_tag(entries: Mapping[str, Any], data: VqaDataset) -> dict[str, dict[str,
     out: dict[str, dict[str, float]] = {}
     for tag in tags:
         mask = np.asarray([tag in item.tags for item in data])
-        out[tag] = {cid: float(100.0 * np.asarray(e["state"]["correct"])[mask].mean()) for cid, e in entries.items()}
+        out[tag] = {cid: float(100.0 * np.asarray(e["state"]["correct"])[mask].mean())
+                    for cid, e in entries.items() if e["status"] == "ok"}
     return out

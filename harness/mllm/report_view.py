@@ -57,7 +57,8 @@ def bias_tables(doc: Mapping[str, Any]) -> list[Any]:
         ("cell", "accuracy (%)", "ms / item"),
         tuple((cid, _num(e["figures"].get("accuracy")), _num(per_sample.get(cid)))
               for cid, e in doc["cells"].items() if e.get("kind") == "records" and e["status"] == "ok"),
-        f"chance level {block['chance']:.2f}% (uniform guessing over each item's options)",
+        "chance level: n/a (open-ended items)" if block["chance"] is None
+        else f"chance level {block['chance']:.2f}% (uniform guessing over each item's options)",
     )
     cis = block.get("ci") or {}
     figures = Table(

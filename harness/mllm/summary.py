@@ -53,7 +53,8 @@ def render_summary(doc: Mapping[str, Any]) -> str:
     block = doc["aggregates"]["bias"]
     if not block.get("available"):
         return "\n".join([*lines, "", f"bias figures unavailable: {block['reason']}"])
-    lines += ["", f"chance: {block['chance']:.1f}%", "", "| figure | value | 95% CI |", "|---|---:|---|"]
+    chance = "n/a (open-ended items)" if block["chance"] is None else f"{block['chance']:.1f}%"
+    lines += ["", f"chance: {chance}", "", "| figure | value | 95% CI |", "|---|---:|---|"]
     cis = block.get("ci") or {}
     for key, label in _HEADLINES:
         if key not in block["values"]:
