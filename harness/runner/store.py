@@ -28,6 +28,18 @@ def cell_filename(cell_id: str, suffix: str) -> str:
     return cell_id.replace("/", "__") + suffix
 
 
+def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """`` in seed, plan.scenarios``: the config fields that differ, for the resume refusal."""
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += [f"{key}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            changed.append(key)
+    return f" in {', '.join(changed)}" if changed else ""
+
+
 class RunStore:
     """Reads and writes the run folder ``out``."""
 
@@ -44,8 +56,9 @@ class RunStore:
             previous = read_json(path, "run header")
             for key in _CHECKED:
                 if previous.get(key) != header[key]:
+                    what = _config_changes(previous.get("config", {}), header["config"]) if key == "config_hash" else ""
                     raise ResultsError(
-                        f"--resume: {path}: {key} changed (was {previous.get(key)!r}, now {header[key]!r}); "
+                        f"--resume: {path}: {key} changed{what} (was {previous.get(key)!r}, now {header[key]!r}); "
                         "resume only the same run, or start a fresh one with another --out"
                     )
             return self._finished()

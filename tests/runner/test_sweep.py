@@ -106,7 +106,7 @@ def test_resume_refuses_a_changed_config_or_model(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume"):
         run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True), backend=backend())
     run_sweep(config(tiny_model, out, plan=EMM_ONLY), backend=backend())
-    with pytest.raises(ResultsError, match="config_hash changed"):
+    with pytest.raises(ResultsError, match="config_hash changed in seed "):
         run_sweep(config(tiny_model, out, plan=EMM_ONLY, resume=True, seed=3), backend=backend())
     (tiny_model / "model.onnx").write_bytes(b"retrained")
     with pytest.raises(ResultsError, match="model_hash changed"):
