@@ -49,3 +49,28 @@ def test_run_without_a_model_argument_uses_the_shipped_robust_model(tmp_path: Pa
     code = main(["run", "--limit", "4", "--scenarios", "emm", "--bootstrap", "0", "--progress", "off", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("mmss-synth-robust on synthetic (4 samples, ort:cpu)")
+
+
+def test_cli_runs_on_the_zoo_are_reproducible_and_shards_merge_to_the_full_run(tmp_path: Path) -> None:
+    import json
+
+    from harness.cli import main
+
+    common = ["run", str(ROBUST), "--limit", "6", "--scenarios", "emm,rmm,nm", "--rmm-rates", "0.5", "--nm-suite", "rgb=fog",
+              "--bootstrap", "20", "--progress", "off"]
+
+    def run(name: str, *extra: str) -> dict:
+        assert main([*common, "--out", str(tmp_path / name), *extra]) == 0
+        doc = json.loads((tmp_path / name / "results.json").read_text())
+        doc.pop("timing")
+        return doc
+
+    first, second = run("a"), run("b")
+    assert first == second
+    assert (tmp_path / "a" / "per_image.npz").read_bytes() == (tmp_path / "b" / "per_image.npz").read_bytes()
+    run("s1", "--shard", "1/2")
+    run("s2", "--shard", "2/2")
+    assert main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "-o", str(tmp_path / "m")]) == 0
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    for key in ("cells", "aggregates", "plan", "config_hash", "model"):
+        assert merged[key] == first[key], key
