@@ -41,11 +41,13 @@ def load_pretrained(folder: Path) -> object:
               help="Prompt with {image} (image tokens) and {question} placeholders.")
 @click.option("--answer-mode", type=click.Choice(["choices", "generate"]), default="generate", show_default=True)
 @click.option("--max-new-tokens", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--layout", "layouts", multiple=True, type=click.Choice(["og", "transformersjs"]), default=("og",),
+              show_default=True, help="og is always written; transformersjs adds <out>/tjs (renamed graphs).")
 @click.option("--parity/--no-parity", default=True, show_default=True,
               help="Compare greedy tokens and logits with transformers' generate; recorded in manifest.json.")
 @click.option("--parity-question", multiple=True, default=("what is in the image ?",), show_default=True)
 def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
-            max_new_tokens: int, parity: bool, parity_question: tuple[str, ...]) -> int:
+            max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...]) -> int:
     """Export a vision-language model (Llava, Idefics3/SmolVLM) to vision/embedding/decoder ONNX."""
     try:
         from exporters.mllm.export import ExportOptions, export_mllm
@@ -53,7 +55,8 @@ def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, a
         raise ConfigError(f"exporting needs torch and transformers ({error}); pip install 'mmharness[export]'") from None
     model = load_pretrained(model_dir)
     options = ExportOptions(tokenizer=tokenizer, prompt_template=prompt_template, answer_mode=answer_mode,
-                            max_new_tokens=max_new_tokens, source=str(model_dir))
+                            max_new_tokens=max_new_tokens, transformersjs="transformersjs" in layouts,
+                            source=str(model_dir))
     export_mllm(model, out, options)
     if parity:
         from exporters.mllm.parity import check_parity

@@ -40,6 +40,7 @@ class ExportOptions:
     stop_token_ids: tuple[int, ...] = ()
     max_new_tokens: int = 8
     missing_image: str = "no_image_tokens"
+    transformersjs: bool = False  # also write the transformers.js layout under <out>/tjs (VLM_CONTRACT §3.1)
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +59,7 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
         family.export_vision(model, str(out / "vision.onnx"), OPSET)
         timings["vision"] = time.perf_counter() - start
         start = time.perf_counter()
-        embed = family.language_model(model).get_input_embeddings()
+        embed = _input_embeddings(family, model)
         export_embedding(
             MergedEmbedding(embed, model.config.image_token_id).eval(),
             text_config.hidden_size,
@@ -81,7 +82,44 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
     (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, options), indent=1) + "\n")
     manifest = build_manifest(model, family, options, out, timings)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if options.transformersjs:
+        write_transformersjs(model, family, out)
     return manifest
+
+
+def write_transformersjs(model: Any, family: Family, out: Path) -> Path:
+    """``<out>/tjs``: the same vision and decoder graphs renamed, a plain ``embed_tokens`` graph
+    (transformers.js merges image features on the host), HF config and processor files."""
+    from exporters.mllm.graphs import PlainEmbedding
+
+    tjs = out / "tjs"
+    (tjs / "onnx").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "vision.onnx", tjs / "onnx" / "vision_encoder.onnx")
+    shutil.copyfile(out / "decoder.onnx", tjs / "onnx" / "decoder_model_merged.onnx")
+    embed = PlainEmbedding(_input_embeddings(family, model)).eval()
+    with torch.no_grad():
+        torch.onnx.export(embed, (torch.tensor([[1, 2, 3]]),), str(tjs / "onnx" / "embed_tokens.onnx"),
+                          input_names=["input_ids"], output_names=["inputs_embeds"],
+                          dynamic_axes={"input_ids": {0: "batch_size", 1: "sequence_length"},
+                                        "inputs_embeds": {0: "batch_size", 1: "sequence_length"}},
+                          opset_version=OPSET, dynamo=False)
+    config = model.config.to_dict()
+    config["transformers.js_config"] = {"kv_cache_dtype": "float32"}
+    (tjs / "config.json").write_text(json.dumps(config, indent=1, default=str) + "\n")
+    (tjs / "generation_config.json").write_text(model.generation_config.to_json_string())
+    image = family.image_spec(model)
+    processor = {"do_resize": True, "size": {"height": image["size"][0], "width": image["size"][1]},
+                 "do_rescale": True, "rescale_factor": image["scale"], "do_normalize": True,
+                 "image_mean": image["mean"], "image_std": image["std"]}
+    (tjs / "preprocessor_config.json").write_text(json.dumps(processor, indent=1) + "\n")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(out / name, tjs / name)
+    return tjs
+
+
+def _input_embeddings(family: Family, model: Any) -> Any:
+    language_model: Any = family.language_model(model)
+    return language_model.get_input_embeddings()
 
 
 def _check_options(options: ExportOptions) -> None:

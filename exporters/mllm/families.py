@@ -139,6 +139,8 @@ def _idefics3_export_vision(model: Any, path: str, opset: int) -> None:
         dynamo=True,
         external_data=False,
     )
+    if program is None:
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no program for the Idefics3 vision graph")
     program.save(path, external_data=False)
 
 

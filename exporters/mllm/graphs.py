@@ -7,6 +7,8 @@ any decoder-only language model of transformers that accepts ``inputs_embeds``, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -54,7 +56,7 @@ class DecoderWithCache(nn.Module):
     VLM_CONTRACT §3.6 to trace exactly), and the presents are read back from its layers.
     """
 
-    def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: object, num_layers: int) -> None:
+    def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: Any, num_layers: int) -> None:
         super().__init__()
         self.language_model = language_model
         self.lm_head = lm_head
@@ -79,7 +81,8 @@ class DecoderWithCache(nn.Module):
         logits = self.lm_head(hidden).float()
         presents: list[torch.Tensor] = []
         for layer in range(self.num_layers):
-            presents.extend((cache.layers[layer].keys, cache.layers[layer].values))
+            entry: Any = cache.layers[layer]  # a full-attention layer: keys/values are tensors
+            presents.extend((entry.keys, entry.values))
         return (logits, *presents)
 
 

@@ -163,3 +163,23 @@ def test_export_mllm_cli_writes_parity(tmp_path, llava_export):  # type: ignore[
     (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
     assert main(["export", "mllm", "--model", str(tmp_path / "hf"), "--tokenizer", str(export / "tokenizer.json"),
                  "--out", str(tmp_path / "o2")]) == ExitCode.BAD_INPUT
+
+
+def test_transformersjs_layout(tmp_path, llava_export):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    from exporters.mllm import ExportOptions, export_mllm
+
+    model, export = llava_export
+    out = tmp_path / "m"
+    export_mllm(model, out, ExportOptions(tokenizer=export / "tokenizer.json", transformersjs=True))
+    tjs = out / "tjs"
+    assert (tjs / "onnx" / "vision_encoder.onnx").read_bytes() == (out / "vision.onnx").read_bytes()
+    assert (tjs / "onnx" / "decoder_model_merged.onnx").read_bytes() == (out / "decoder.onnx").read_bytes()
+    ids = np.array([[1, 9, 10, 4]], dtype=np.int64)
+    embeds = ort.InferenceSession(str(tjs / "onnx" / "embed_tokens.onnx")).run(None, {"input_ids": ids})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(embeds, model.get_input_embeddings()(torch.from_numpy(ids)).numpy(), atol=1e-6)
+    config = json.loads((tjs / "config.json").read_text())
+    assert config.get("image_token_index", config.get("image_token_id")) == 4 and "transformers.js_config" in config
+    assert json.loads((tjs / "preprocessor_config.json").read_text())["size"] == {"height": 16, "width": 16}
