@@ -87,6 +87,27 @@ def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset) -
     return state
 
 
+def _run_cells(answerer: Answerer, prober: Prober, cells: list[Cell], data: VqaDataset,
+               progress: Progress | None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every cell's entry (ok, skipped with the reason, or failed on NaN/Inf) and its seconds."""
+    entries: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for position, cell in enumerate(cells):
+        start = time.perf_counter()
+        reason = _skip_reason(cell, data)
+        try:
+            if reason is not None:
+                entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
+            else:
+                entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
+        except NonFiniteOutput as error:
+            entries[cell.id] = {**cell.to_dict(), "status": "failed", "reason": str(error), "state": None, "figures": None}
+        seconds[cell.id] = time.perf_counter() - start
+        if progress:
+            progress(cell.id, position + 1, len(cells), seconds[cell.id])
+    return entries, seconds
+
+
 def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
     digest = hashlib.sha256((model_dir / "manifest.json").read_bytes())
     for role in sorted(graphs):
@@ -107,33 +128,18 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
         raise ConfigError(f"{data.name}: item {missing!r} has no choices, but answer mode is 'choices'; use --mode generate")
     cells = bias_cells(config.plan)
     prober = Prober(data, config.seed, spec.missing_image)
-    entries: dict[str, Any] = {}
-    seconds: dict[str, float] = {}
     started = time.time()
     with open_runtime(config.model, config.backend, config.backend_options, spec) as runtime:
         answerer = Answerer(runtime, config.mode)
         provenance = {"sessions": {role: s.provenance for role, s in
                                    zip(("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}}
-        for position, cell in enumerate(cells):
-            start = time.perf_counter()
-            reason = _skip_reason(cell, data)
-            try:
-                if reason is not None:
-                    entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
-                else:
-                    entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
-            except NonFiniteOutput as error:
-                entries[cell.id] = {**cell.to_dict(), "status": "failed", "reason": str(error), "state": None, "figures": None}
-            seconds[cell.id] = time.perf_counter() - start
-            if progress:
-                progress(cell.id, position + 1, len(cells), seconds[cell.id])
+        entries, seconds = _run_cells(answerer, prober, cells, data, progress)
     if config.base_llm is not None:
         with open_runtime(config.base_llm, config.backend, config.backend_options) as base_runtime:
             base_cell = Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records")
-            start = time.perf_counter()
-            state = _records(Answerer(base_runtime, config.mode), prober, base_cell, data)
-            seconds[BASE_LLM_ID] = time.perf_counter() - start
-            entries[BASE_LLM_ID] = _entry(base_cell, state)
+            base_entries, base_seconds = _run_cells(Answerer(base_runtime, config.mode), prober, [base_cell], data, progress)
+            entries.update(base_entries)
+            seconds.update(base_seconds)
             cells = [*cells, base_cell]
     doc = _document(config, spec, data, cells, entries, provenance)
     doc["aggregates"] = {"bias": _bias_block(entries, data, config)}
