@@ -186,3 +186,19 @@ def test_a_cell_with_nan_outputs_is_recorded_failed_and_fails_the_gate(tmp_path,
     failing.add("bias/image=removed")
     assert main(["bias", "--limit", "10", "--permutations", "1", "--corruptions", "", "--bootstrap", "0", "--out", str(out)]) == ExitCode.OK
     assert json.loads((out / "results.json").read_text())["aggregates"]["bias"]["available"] is False
+
+
+@needs_model
+def test_same_seed_gives_identical_results(tmp_path):  # type: ignore[no-untyped-def]
+    args = ["bias", "--limit", "16", "--permutations", "2", "--corruptions", "gaussian_noise", "--severities", "3",
+            "--bootstrap", "50"]
+    docs = []
+    for name in ("a", "b"):
+        assert main([*args, "--out", str(tmp_path / name)]) == ExitCode.OK
+        doc = json.loads((tmp_path / name / "results.json").read_text())
+        doc.pop("timing")
+        docs.append(doc)
+    assert docs[0] == docs[1]
+    assert main([*args, "--seed", "1", "--out", str(tmp_path / "c")]) == ExitCode.OK
+    other = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert other["cells"]["bias/image=permuted/k=0"]["state"] != docs[0]["cells"]["bias/image=permuted/k=0"]["state"]
