@@ -30,7 +30,8 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--data", default="synthetic-vqa", show_default=True, help="synthetic-vqa[:split] or a VQA JSONL file.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=2), help="Number of items.")
 @click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu | ort:cuda | ort:tensorrt | trt")
-@click.option("--backend-opt", "backend_opts", multiple=True, help="key=value passed to the backend (repeatable).")
+@click.option("--backend-opt", "backend_opts", multiple=True,
+              help="key=value passed to the backend (repeatable); ort:* defaults to threads=1 (batch-1 decoding).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--permutations", default=3, show_default=True, type=click.IntRange(min=1), help="K seeds of image=permuted.")
 @click.option("--corruptions", default="gaussian_noise,defocus_blur,contrast", show_default=True,
@@ -58,6 +59,8 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
         names = tuple(corruption_names(kind="image"))
     plan = BiasPlan(permutations=permutations, corruptions=names,
                     severities=_ints(severities, "--severities"))
+    if backend.startswith("ort:") and not any(opt.startswith("threads=") for opt in backend_opts):
+        backend_opts = (*backend_opts, "threads=1")  # batch-1 decoding of small graphs: steadier on shared CPUs
     config = BiasConfig(model=model_dir or DEFAULT_MODEL, data=data, limit=limit, backend=backend,
                         backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,
                         base_llm=base_llm, mode=mode)

@@ -65,6 +65,7 @@ class BiasConfig:
             "seed": self.seed, "bootstrap": self.bootstrap, "expected_ps": [],
             "plan": {"scenarios": ["bias"], "rmm_rates": [], "rmm_seeds": 1, "nm_levels": [], "nm_suite": {},
                      "nm_severities": list(self.plan.severities), "bias": self.plan.to_dict()},
+            "backend_options": list(self.backend_options),
             "base_llm": None if self.base_llm is None else str(self.base_llm),
             "mode": self.mode,
         }
