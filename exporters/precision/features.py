@@ -83,3 +83,16 @@ def import_tensorrt() -> ModuleType:
             "or build CPU variants with --target ort"
         ) from None
     return tensorrt
+
+
+def documented_features(major: int) -> TrtFeatures:
+    """The features the TensorRT ``major`` release documents, for planning without TensorRT
+    installed (``mmharness build --dry-run --assume-trt 11``); never used to build."""
+    if major not in (10, 11):
+        raise BackendUnavailable(f"--assume-trt {major}: mmharness knows the documented API of TensorRT 10 and 11")
+    weak = major == 10
+    return TrtFeatures(
+        version=f"{major}.x (assumed)", major=major, weak_typing=weak, strongly_typed_flag=True,
+        explicit_batch_flag=weak, int8_calibrator=weak, platform_int8_query=weak, memory_pool_limit=True,
+        timing_cache=True,
+    )

@@ -44,6 +44,7 @@ class BuildConfig:
     strongly_typed: bool = False
     cache_dir: str | None = None
     dry_run: bool = False
+    assume_trt: int | None = None  # dry run only: plan for this TensorRT major without importing it
 
 
 def _reader_factory(contract: Any, config: BuildConfig) -> Callable[[], CalibrationReader]:
@@ -81,10 +82,20 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
         result = build_ort_variant(contract, precision, reader, graph=config.graph, calib_method=config.calib_method)
         return {"plan": plan.describe(), "written": result.path.name, "role": result.role, "sha256": result.sha256}
 
-    from exporters.precision.features import detect_features, import_tensorrt
+    from exporters.precision.features import (
+        detect_features,
+        documented_features,
+        import_tensorrt,
+    )
     from exporters.tensorrt import EngineOptions, build_engine
     from exporters.variants import register_graph
 
+    if config.assume_trt is not None:
+        if not config.dry_run:
+            raise ConfigError("--assume-trt only plans (with --dry-run); a real build uses the installed TensorRT")
+        plan = plan_build(precision, "trt", documented_features(config.assume_trt), source_file=source_file,
+                          base_role=config.graph, strongly_typed=config.strongly_typed)
+        return {"plan": plan.describe(), "tensorrt": f"{config.assume_trt}.x (assumed)"}
     trt = import_tensorrt()
     features = detect_features(trt)
     plan = plan_build(precision, "trt", features, source_file=source_file, base_role=config.graph,
@@ -121,16 +132,18 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
 @click.option("--strongly-typed", is_flag=True, help="TensorRT 10: take the typed-ONNX path (always on in TensorRT 11).")
 @click.option("--cache-dir", default=None, help="Timing/calibration cache folder (default: MODEL_DIR/.mmharness-cache).")
 @click.option("--dry-run", is_flag=True, help="Print the build plan and exit.")
+@click.option("--assume-trt", type=click.IntRange(10, 11), default=None,
+              help="With --dry-run: plan for TensorRT 10 or 11 without tensorrt installed.")
 def command(model_dir: str, precision: str, target: str, graph: str, calib_data: str, calib_split: str,
             calib_samples: int, calib_batch: int, calib_method: str, gpu_id: int, workspace_mib: int,
             opt_batch: int | None, max_batch: int | None, strongly_typed: bool, cache_dir: str | None,
-            dry_run: bool) -> int:
+            dry_run: bool, assume_trt: int | None) -> int:
     """Build a TensorRT engine or an ONNX Runtime FP16/INT8 variant beside the FP32 model."""
     config = BuildConfig(
         model_dir=model_dir, precision=precision, target=target, graph=graph, calib_data=calib_data,
         calib_split=calib_split, calib=CalibrationPlan(calib_samples, calib_batch), calib_method=calib_method,
         gpu_id=gpu_id, workspace_mib=workspace_mib, opt_batch=opt_batch, max_batch=max_batch,
-        strongly_typed=strongly_typed, cache_dir=cache_dir, dry_run=dry_run,
+        strongly_typed=strongly_typed, cache_dir=cache_dir, dry_run=dry_run, assume_trt=assume_trt,
     )
     summary = run_build(config)
     if not dry_run:

@@ -63,3 +63,14 @@ def test_bad_flags_are_exit_2(model, fake_gpu, capsys):
     assert "not a multiple of --calib-batch 8" in capsys.readouterr().err
     assert main(["build", model.dir, "--precision", "fp16", "--target", "tensorrt"]) == ExitCode.BAD_INPUT
     assert "did you mean 'trt'" in capsys.readouterr().err
+
+
+def test_dry_run_plans_for_an_assumed_tensorrt_without_importing_it(model, capsys):
+    assert main(["build", model.dir, "--precision", "int8", "--dry-run", "--assume-trt", "11"]) == ExitCode.OK
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert (plan["strategy"], plan["transform"], plan["typed_onnx"]) == ("strongly-typed", "int8-qdq", "model.int8-trt.onnx")
+    assert main(["build", model.dir, "--precision", "int8", "--dry-run", "--assume-trt", "10"]) == ExitCode.OK
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert (plan["strategy"], plan["builder_flags"], plan["calibrator"]) == ("builder-flags", ["INT8"], True)
+    assert main(["build", model.dir, "--precision", "int8", "--assume-trt", "10"]) == ExitCode.BAD_INPUT
+    assert "only plans" in capsys.readouterr().err
