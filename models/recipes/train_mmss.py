@@ -171,6 +171,7 @@ def train(config: TrainConfig, log=lambda line: print(line, flush=True)):
 def evaluate_torch(model, dataset: SyntheticDataset) -> dict[str, float]:
     """mIoU (DELIVER convention) per EMM missing set, with the torch model (a quick check)."""
     from harness.metrics.confusion import ConfusionMatrix
+    from harness.metrics.segmentation import mean_iou
 
     batch = generate(range(len(dataset)), dataset.split, dataset.seed, dataset.size)
     xs, labels = to_tensors(batch)
@@ -180,16 +181,8 @@ def evaluate_torch(model, dataset: SyntheticDataset) -> dict[str, float]:
             feed = [torch.zeros_like(x) if j in missing else x for j, x in enumerate(xs)]
             cm = ConfusionMatrix(len(CLASSES), IGNORE_INDEX)
             cm.update(model(feed).argmax(1).numpy(), labels.numpy())
-            out["+".join(MODALITIES[j] for j in missing) or "clean"] = miou(cm.matrix)
+            out["+".join(MODALITIES[j] for j in missing) or "clean"] = float(mean_iou(cm.matrix, absent="zero"))
     return out
-
-
-def miou(matrix: np.ndarray) -> float:
-    """DELIVER/Liao mIoU in percent: absent classes count as 0."""
-    tp = np.diag(matrix).astype(np.float64)
-    union = matrix.sum(0) + matrix.sum(1) - tp
-    iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)
-    return float(iou.mean() * 100)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     save_file(model.state_dict(), str(args.out / "weights.safetensors"))
     if args.weights_only:
         return 0
-    from zoo_card import export_and_card  # sibling module; imported late: only export needs it
+    from zoo_card import (
+        export_and_card,  # sibling module; imported late: only export needs it
+    )
 
     export_and_card(model, config, args.out, seconds, argv if argv is not None else sys.argv[1:], manifest_modalities(), SIZE)
     return 0

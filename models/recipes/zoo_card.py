@@ -4,7 +4,8 @@ The card's figures are measured on the *exported* ONNX file with ONNX Runtime (C
 the synthetic val split prepared exactly as the manifest says (``Modality.preprocess_array``)
 and replacing missing modalities by the manifest's fill (zeros after normalization). mIoU is
 the DELIVER/Liao convention (one confusion matrix over the split, absent classes count 0),
-accumulated with ``harness.metrics.confusion.ConfusionMatrix``.
+accumulated with ``harness.metrics.confusion.ConfusionMatrix``; mIoU^Avg and mIoU^E(p) come from
+``harness.metrics.robustness.aggregate``.
 """
 
 from __future__ import annotations
@@ -21,24 +22,13 @@ from exporters.verify import ort_session
 from harness.data.synthetic import CLASSES, IGNORE_INDEX, MODALITIES, SyntheticDataset
 from harness.manifest import load_manifest
 from harness.metrics.confusion import ConfusionMatrix
+from harness.metrics.robustness import aggregate
+from harness.metrics.segmentation import mean_iou
 
 DESCRIPTIONS = {
     "rgbcentric": "Fusion segmenter (RGB backbone, depth/event/LiDAR fused into it) trained on clean data only.",
     "robust": "Same network and schedule, trained with modality dropout (random missing subsets, zero fill).",
 }
-
-
-def miou_liao(matrix: np.ndarray) -> float:
-    """mIoU in percent, absent classes counted as 0 (DELIVER/Liao); prefers the harness metric core."""
-    try:
-        from harness.metrics.segmentation import miou  # type: ignore[attr-defined]
-
-        return float(miou(matrix, convention="deliver")) * 100.0
-    except (ImportError, TypeError, AttributeError):
-        tp = np.diag(matrix).astype(np.float64)
-        union = matrix.sum(0) + matrix.sum(1) - tp
-        iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)
-        return float(iou.mean() * 100.0)
 
 
 def emm_table(model_dir: Path, dataset: SyntheticDataset) -> dict[str, float]:
@@ -58,7 +48,7 @@ def emm_table(model_dir: Path, dataset: SyntheticDataset) -> dict[str, float]:
             for start in range(0, len(labels), 16):
                 batch = {m: x[start : start + 16] for m, x in feed.items()}
                 cm.update_logits(run(batch)["logits"], labels[start : start + 16], axis=1)
-            table["+".join(missing) or "clean"] = miou_liao(np.asarray(cm.matrix))
+            table["+".join(missing) or "clean"] = float(mean_iou(cm.matrix, absent="zero"))
     return table
 
 
@@ -88,8 +78,17 @@ def export_and_card(model: Any, config: Any, out: Path, train_seconds: float, ar
     print(card)
 
 
+def emm_aggregates(table: dict[str, float]) -> dict[str, object]:
+    """mIoU^Avg and mIoU^E(p) of an ``emm_table`` through the harness metric core."""
+    cells = {frozenset() if key == "clean" else frozenset(key.split("+")): value for key, value in table.items()}
+    return aggregate(cells, MODALITIES)
+
+
 def render_card(name, config, table, params, train_seconds, export_seconds, argv, result, torch_version) -> str:
-    avg = sum(table.values()) / len(table)
+    figures = emm_aggregates(table)
+    avg = figures["avg"]
+    expected = " / ".join(f"{v:.2f}" for v in figures["E"].values())
+    ps = "/".join(f"{p:g}" for p in figures["E"])
     clean = table["clean"]
     size_mb = result.onnx_path.stat().st_size / 1e6
     rows = "\n".join(f"| {k} | {v:.2f} | {v - clean:+.2f} |" for k, v in table.items())
@@ -125,6 +124,7 @@ modalities fed as zeros after normalization (EMM).
 
 - clean mIoU: **{clean:.2f}**
 - mIoU^Avg_EMM over all {len(table)} missing sets: **{avg:.2f}**
+- mIoU^E_EMM(p) for p = {ps}: {expected}
 
 Per-modality contribution (clean mIoU minus mIoU with only that modality missing):
 
