@@ -25,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from harness.metrics.argmax import class_argmax
+
 CheckStat = Literal["elemwise", "max", "mean", "median", "quantile"]
 CHECK_STATS: tuple[str, ...] = ("elemwise", "max", "mean", "median", "quantile")
 
@@ -158,8 +160,8 @@ def parity(
 
 def _class_agreement_counts(a: npt.NDArray[Any], b: npt.NDArray[Any], class_axis: int) -> tuple[int, int]:
     """(#positions with equal arg-max over ``class_axis``, #positions)."""
-    pa = np.argmax(a, axis=class_axis)
-    pb = np.argmax(b, axis=class_axis)
+    pa = class_argmax(a, axis=class_axis)
+    pb = class_argmax(b, axis=class_axis)
     return int(np.count_nonzero(pa == pb)), int(pa.size)
 
 

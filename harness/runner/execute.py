@@ -16,6 +16,7 @@ import numpy.typing as npt
 from harness.backends.interface import Session
 from harness.errors import DataError
 from harness.manifest import OutputSpec
+from harness.metrics.argmax import class_argmax
 from harness.metrics.confusion import per_image_confusion
 from harness.runner.feeds import CleanInputs, FeedBuilder, pad_rows, take
 from harness.scenarios.cells import Cell
@@ -84,7 +85,7 @@ def predictions(output: OutputSpec, value: npt.NDArray[Any]) -> npt.NDArray[Any]
     """Class ids ``(N, H, W)`` from a ``logits`` (N,C,H,W or N,H,W,C) or ``class_map`` output."""
     if output.role == "class_map":
         return value
-    return value.argmax(axis=1 if output.layout == "NCHW" else -1)
+    return class_argmax(value, axis=1 if output.layout == "NCHW" else -1)
 
 
 def non_finite_reason(name: str, value: npt.NDArray[Any], sample_ids: list[str]) -> str | None:

@@ -256,3 +256,27 @@ def test_metrics_package_imports_without_torch_or_scipy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("ignore_index", [255, -1, 6, None])
+def test_per_image_confusion_matches_a_per_image_loop(ignore_index):
+    """The one-bincount batch path equals one ConfusionMatrix per image, ignored pixels included."""
+    rng = np.random.default_rng(7)
+    pred = rng.integers(0, 6, (5, 9, 11))
+    label = rng.integers(0, 6, (5, 9, 11))
+    if ignore_index is not None:
+        label[rng.random(label.shape) < 0.2] = ignore_index
+    per = per_image_confusion(pred, label, 6, ignore_index)
+    for i in range(5):
+        single = ConfusionMatrix(6, ignore_index=ignore_index)
+        single.update(pred[i], label[i])
+        np.testing.assert_array_equal(per[i], single.matrix)
+
+
+@pytest.mark.parametrize(("bad_pred", "bad_label"), [(6, 0), (-1, 0), (0, 7), (0, -2)])
+def test_per_image_confusion_rejects_out_of_range_values(bad_pred, bad_label):
+    pred = np.zeros((3, 4, 4), dtype=np.int64)
+    label = np.zeros((3, 4, 4), dtype=np.int64)
+    pred[2, 1, 1], label[2, 1, 1] = bad_pred, bad_label
+    with pytest.raises(ValueError, match="outside"):
+        per_image_confusion(pred, label, 6, 255)
