@@ -29,6 +29,7 @@ __all__ = [
     "ConfidenceInterval",
     "bootstrap_samples",
     "bootstrap_segmentation",
+    "joint_bootstrap_replicates",
     "paired_bootstrap_segmentation",
 ]
 
@@ -173,6 +174,36 @@ def paired_bootstrap_segmentation(
         counts = _counts(idx, n)
         reps.append(_scores(metric, sum_a(counts).reshape(-1, c, c)) - _scores(metric, sum_b(counts).reshape(-1, c, c)))
     return _interval(estimate, np.concatenate(reps), level, n_boot, seed)
+
+
+def joint_bootstrap_replicates(
+    per_image_by_cell: Mapping[str, ArrayLike],
+    metric: MatrixMetric = mean_iou,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, NDArray[np.float64]]:
+    """``metric`` of every cell on the SAME ``n_boot`` image resamples: cell -> (n_boot,) replicates.
+
+    All cells must hold the same images in the same order. Sharing the draws keeps the
+    replicates of different cells aligned, so any function of several cells (mIoU^Avg,
+    mIoU^E, Shapley, a difference) gets its percentile CI from the per-resample values.
+    """
+    stacks = {name: _stack(m, f"per_image[{name!r}]") for name, m in per_image_by_cell.items()}
+    shapes = {m.shape for m in stacks.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"joint bootstrap needs the same images in every cell, got shapes {sorted(shapes)}")
+    if not stacks:
+        return {}
+    n, c = next(iter(shapes))[:2]
+    _check(n, n_boot, 0.95, seed)
+    summers = {name: _Summer(m.reshape(n, -1)) for name, m in stacks.items()}
+    reps: dict[str, list[NDArray[np.float64]]] = {name: [] for name in stacks}
+    for idx in _draws(n, n_boot, seed):
+        counts = _counts(idx, n)
+        for name, summer in summers.items():
+            reps[name].append(_scores(metric, summer(counts).reshape(-1, c, c)))
+    return {name: np.concatenate(parts) for name, parts in reps.items()}
 
 
 def bootstrap_segmentation(

@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.metrics.segmentation import mean_iou, per_class_iou
+from harness.metrics.stats import joint_bootstrap_replicates
 from harness.report import aggregates as agg
 from harness.report.confusion_state import matrix_of
 from harness.report.states import state_kind
 from harness.scenarios.cells import CLEAN_ID
-from harness.seeding import rng_for
 
 CI_LEVEL = 0.95
 
@@ -32,19 +32,6 @@ def cell_figures(doc: Mapping[str, Any]) -> None:
     for entry in doc["cells"].values():
         if entry["status"] == "ok":
             entry["figures"] = state_kind(entry["kind"]).figures(entry["state"], context)
-
-
-def bootstrap_weights(n_images: int, resamples: int, seed: int) -> npt.NDArray[np.int64]:
-    """``(resamples, n_images)`` multinomial counts: resample i draws image j ``W[i, j]`` times."""
-    rng = rng_for(seed, "bootstrap", 0, "images")
-    return rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=resamples).astype(np.int64)
-
-
-def bootstrap_miou(per_image: npt.NDArray[np.int64], weights: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """mIoU (percent, DELIVER convention) of each resample; ``per_image`` is ``(n, C, C)``."""
-    n, c, _ = per_image.shape
-    summed = (weights @ per_image.reshape(n, c * c)).reshape(-1, c, c)
-    return np.asarray(mean_iou(summed), dtype=np.float64)
 
 
 def _interval(samples: Any) -> list[float]:
@@ -91,8 +78,7 @@ def aggregates(doc: Mapping[str, Any], per_image: Mapping[str, npt.NDArray[np.in
     point = {cid: e["figures"]["miou"] for cid, e in cells.items() if e["status"] == "ok" and e["kind"] == "confusion"}
     resamples = None
     if per_image and config["bootstrap"] > 0 and point and all(cid in per_image for cid in point):
-        weights = bootstrap_weights(len(per_image["sample_index"]), config["bootstrap"], config["seed"])
-        boot = {cid: bootstrap_miou(per_image[cid], weights) for cid in point}
+        boot = joint_bootstrap_replicates({cid: per_image[cid] for cid in point}, mean_iou, n_boot=config["bootstrap"], seed=config["seed"])
         for cid, samples in boot.items():
             cells[cid]["figures"]["miou_ci"] = _interval(samples)
         resamples = [{cid: float(samples[i]) for cid, samples in boot.items()} for i in range(config["bootstrap"])]

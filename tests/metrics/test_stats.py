@@ -10,7 +10,12 @@ import pytest
 from harness.metrics import bias
 from harness.metrics.confusion import per_image_confusion
 from harness.metrics.segmentation import mean_iou
-from harness.metrics.stats import bootstrap_samples, bootstrap_segmentation, paired_bootstrap_segmentation
+from harness.metrics.stats import (
+    bootstrap_samples,
+    bootstrap_segmentation,
+    joint_bootstrap_replicates,
+    paired_bootstrap_segmentation,
+)
 
 
 def per_image(seed, n=40, c=4, hw=(12, 10), acc=0.7):
@@ -157,3 +162,19 @@ def test_bad_arguments():
         paired_bootstrap_segmentation(m, m[:4])
     with pytest.raises(ValueError, match="same samples"):
         bootstrap_samples({"a": [1, 0], "b": [1]}, lambda d: 0.0)
+
+
+def test_joint_replicates_share_draws_with_the_single_and_paired_bootstraps():
+    """Cell replicates on shared draws reproduce bootstrap_segmentation and the paired CI."""
+    rng = np.random.default_rng(3)
+    a = per_image_confusion(rng.integers(0, 4, (12, 6, 6)), rng.integers(0, 4, (12, 6, 6)), 4)
+    b = per_image_confusion(rng.integers(0, 4, (12, 6, 6)), rng.integers(0, 4, (12, 6, 6)), 4)
+    reps = joint_bootstrap_replicates({"a": a, "b": b}, n_boot=300, seed=5)
+    single = bootstrap_segmentation(a, n_boot=300, seed=5)
+    low, high = np.percentile(reps["a"], [2.5, 97.5])
+    assert (low, high) == pytest.approx((single.low, single.high))
+    paired = paired_bootstrap_segmentation(a, b, n_boot=300, seed=5)
+    low, high = np.percentile(reps["a"] - reps["b"], [2.5, 97.5])
+    assert (low, high) == pytest.approx((paired.low, paired.high))
+    with pytest.raises(ValueError, match="same images"):
+        joint_bootstrap_replicates({"a": a, "short": b[:5]}, n_boot=10)
