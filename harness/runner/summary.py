@@ -16,9 +16,11 @@ def summary(doc: Mapping[str, Any], path: Path) -> str:
     for name, metric in metrics.items():
         if name.startswith(("cell:", "nm.rr.")) or metric.value is None:
             continue
-        ci = f"  [{metric.ci[0]:.2f}, {metric.ci[1]:.2f}]" if metric.ci else ""
-        unit = "" if name.startswith(("nm.rr", "failed")) else " mIoU"
-        value = f"{metric.value:.0f}" if name == "failed_cells" else f"{metric.value:.2f}"
+        ratio = name.startswith("nm.rr")  # a fraction: two decimals would hide its CI
+        digits = 3 if ratio else 2
+        ci = f"  [{metric.ci[0]:.{digits}f}, {metric.ci[1]:.{digits}f}]" if metric.ci else ""
+        unit = "" if ratio or name.startswith("failed") else " mIoU"
+        value = f"{metric.value:.0f}" if name == "failed_cells" else f"{metric.value:.{digits}f}"
         lines.append(f"  {name:<22} {value}{unit}{ci}")
     lines.append(f"ran {len(doc['cells'])} cells: " + "; ".join(_what_ran(plan)))
     lines.append(f"results: {path}   (report: mmharness report {path} --format html -o report.html)")
