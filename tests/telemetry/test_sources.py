@@ -43,11 +43,48 @@ def test_ina3221_agx_orin_two_monitors_skip_unconnected_and_disabled(tmp_path):
     assert reading.total_from.startswith("sum of module rails")
 
 
+def _iio(root: Path, device: str, iio: str, channels: dict[int, tuple[str, int]]) -> Path:
+    """A JetPack 4 ``ina3221x`` IIO device folder as L4T 32 lays it out (power in mW per channel,
+    plus the current/voltage/limit files the reader must not mistake for rails)."""
+    folder = root / "ina3221x" / device / iio
+    folder.mkdir(parents=True)
+    for n, (label, mw) in channels.items():
+        (folder / f"rail_name_{n}").write_text(label + "\n")
+        (folder / f"in_power{n}_input").write_text(f"{mw}\n")
+        (folder / f"in_current{n}_input").write_text("123\n")
+        (folder / f"in_voltage{n}_input").write_text("5000\n")
+        (folder / f"crit_current_limit_{n}").write_text("3000\n")
+    (folder / "name").write_text("ina3221x\n")
+    return folder
+
+
+def test_ina3221x_jetpack4_nano_reads_power_files_and_input_total(tmp_path):
+    _iio(tmp_path, "6-0040", "iio:device0", {0: ("POM_5V_IN", 3186), 1: ("POM_5V_GPU", 41), 2: ("POM_5V_CPU", 442)})
+    source = Ina3221Source(tmp_path)
+    assert [c.label for c in source.channels] == ["POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU"]
+    reading = source.read()
+    assert reading.rails_mw == {"POM_5V_IN": 3186.0, "POM_5V_GPU": 41.0, "POM_5V_CPU": 442.0}
+    assert (reading.total_mw, reading.total_from) == (3186.0, "input rail POM_5V_IN")
+
+
+def test_ina3221x_jetpack4_agx_xavier_two_devices_sum_and_unconnected_channel(tmp_path):
+    _iio(tmp_path, "1-0040", "iio:device0", {0: ("GPU", 155), 1: ("CPU", 310), 2: ("SOC", 1241)})
+    second = _iio(tmp_path, "1-0041", "iio:device1", {0: ("CV", 0), 1: ("VDDRQ", 155), 2: ("SYS5V", 1561)})
+    (second / "rail_name_1").unlink()  # channel without a rail name: not connected, skipped
+    source = Ina3221Source(tmp_path)
+    assert [c.label for c in source.channels] == ["GPU", "CPU", "SOC", "CV", "SYS5V"]
+    reading = source.read()
+    assert reading.total_mw == 155 + 310 + 1241 + 0 + 1561
+    assert reading.total_from == "sum of module rails CPU+CV+GPU+SOC+SYS5V"
+    (tmp_path / "ina3221x" / "1-0040" / "iio:device0" / "in_power2_input").write_text("1300\n")
+    assert source.read().rails_mw["SOC"] == 1300.0  # re-read on every sample
+
+
 def test_ina3221_absent_is_unavailable_with_reason(tmp_path):
     with pytest.raises(SourceUnavailable, match="does not exist"):
         Ina3221Source(tmp_path / "nope")
     (tmp_path / "ina3221").mkdir()
-    with pytest.raises(SourceUnavailable, match="no labelled INA3221"):
+    with pytest.raises(SourceUnavailable, match="no labelled INA3221 channels.*JetPack 4"):
         Ina3221Source(tmp_path)
 
 
