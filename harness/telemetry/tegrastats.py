@@ -42,6 +42,7 @@ _RAIL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _TIMESTAMP = re.compile(r"^\d{2}-\d{2}-\d{4}$")
 _CLOCK = re.compile(r"^\d{2}:\d{2}:\d{2}$")
 _LOAD_KEYS = {"GR3D_FREQ": "gpu", "GR3D2_FREQ": "gpu_gpc1", "EMC_FREQ": "emc"}
+_ANNOTATIONS = ("(lfb", "(cached")
 _UNIT_MB = {"kB": 1.0 / 1024.0, "MB": 1.0, "GB": 1024.0}
 
 
@@ -143,6 +144,8 @@ class _Fields:
             self.ram = pair if tok == "RAM" else self.ram
             self.swap = pair if tok == "SWAP" else self.swap
             return 2
+        if tok in _ANNOTATIONS and nxt.endswith(")"):
+            return 2  # "(lfb 1x4MB)" largest free block, "(cached 0MB)" swap cache: not recorded
         if tok == "CPU" and nxt.startswith("["):
             self.cpu_load, self.cpu_freq = _parse_cpu(nxt)
             return 2

@@ -214,10 +214,10 @@ def test_tegrastats_source_streams_a_real_subprocess(tmp_path, monkeypatch):
             except RuntimeError:
                 time.sleep(0.01)
                 continue
-            if reading.rails_mw["VDD_IN"] == 8310.0:  # the last fixture line
+            if reading.rails_mw["VDD_IN"] == 5095.0:  # the last fixture line
                 break
             time.sleep(0.01)
-        assert reading is not None and reading.rails_mw["VDD_IN"] == 8310.0
+        assert reading is not None and reading.rails_mw["VDD_IN"] == 5095.0
         assert reading.total_from == "input rail VDD_IN"
     finally:
         source.close()
