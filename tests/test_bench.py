@@ -40,6 +40,20 @@ def test_nearest_rank_hand_examples():
     assert nearest_rank([1.0, 2.0, 3.0, 4.0], 50) == 2.0  # no interpolation (numpy's linear gives 2.5)
     with pytest.raises(ValueError):
         nearest_rank(ten, 0)
+    thousand = [float(v) for v in range(1, 1001)]
+    assert nearest_rank(thousand, 99.9) == 999.0  # 99.9 % of 1000 is exactly rank 999 (float math says 999.0000000000001)
+    assert nearest_rank(thousand, 99) == 990.0 and nearest_rank(thousand, 0.1) == 1.0
+
+
+def test_nearest_rank_is_the_inverse_empirical_cdf():
+    """Definition check, independent of numpy: the p-th percentile is the smallest sample x with
+    F(x) = #{samples <= x} / n >= p / 100 (Hyndman & Fan type 1, numpy ``inverted_cdf``)."""
+    rng = np.random.default_rng(7)
+    for n in (1, 3, 10, 37, 200):
+        ordered = sorted(rng.integers(0, 50, size=n).astype(float).tolist())  # ties included
+        for tenths in (500, 900, 950, 990, 999, 125):  # p in tenths of a percent: integer arithmetic
+            smallest = min(x for x in ordered if 1000 * sum(v <= x for v in ordered) >= tenths * n)
+            assert nearest_rank(ordered, tenths / 10) == smallest, (n, tenths)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 100, 1001])

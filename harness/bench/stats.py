@@ -10,6 +10,7 @@ clocks, a noisy neighbour) and should not be used to compare builds.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -25,7 +26,9 @@ def nearest_rank(sorted_samples: Sequence[float], p: float) -> float:
         raise ValueError("no samples")
     if not 0 < p <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {p}")
-    rank = math.ceil(p / 100.0 * len(sorted_samples))
+    # Exact decimal arithmetic: in floats 99.9 / 100 * 1000 is 999.0000000000001, whose ceiling
+    # would pick rank 1000 instead of 999.
+    rank = math.ceil(Fraction(str(p)) * len(sorted_samples) / 100)
     return float(sorted_samples[max(rank, 1) - 1])
 
 
