@@ -280,13 +280,15 @@ def verify_checksums(manifest: Manifest, where: str) -> None:
             )
 
 
-def _check_vqa(manifest: Manifest, where: str) -> None:
-    """The ``vqa`` block's own rules live with the MLLM runtime (``harness.mllm.manifest``)."""
+def _check_vqa(manifest: Manifest, where: str, graphs: Mapping[str, GraphIO]) -> list[ResolvedInput]:
+    """The ``vqa`` block's own rules and its graph-input claims live with the MLLM runtime
+    (``harness.mllm.manifest``): every input of the three graphs must be claimed."""
     from pathlib import Path
 
-    from harness.mllm.manifest import parse_vqa_block
+    from harness.mllm.manifest import check_vqa_graphs, parse_vqa_block
 
-    parse_vqa_block(manifest.vqa, Path(manifest.model_dir), dict(manifest.graphs), where)
+    spec = parse_vqa_block(manifest.vqa, Path(manifest.model_dir), dict(manifest.graphs), where)
+    return [ResolvedInput(role, tensor, "vqa", role) for role, tensor in check_vqa_graphs(spec, graphs, where)]
 
 
 def validate_against_graph(manifest: Manifest, where: str | None = None, checksums: bool = True) -> ResolvedContract:
@@ -298,9 +300,9 @@ def validate_against_graph(manifest: Manifest, where: str | None = None, checksu
     if checksums:
         verify_checksums(manifest, where)
     graphs, engines = read_graphs(manifest, where)
-    if manifest.task == "vqa":
-        _check_vqa(manifest, where)
+    vqa_inputs = _check_vqa(manifest, where, graphs) if manifest.task == "vqa" else []
     checker = _Checker(manifest, where, graphs)
+    checker.inputs.extend(vqa_inputs)
     for index in range(len(manifest.modalities)):
         checker.modality(index)
     for index in range(len(manifest.constants)):

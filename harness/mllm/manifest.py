@@ -9,6 +9,7 @@ only what an MLLM adds, and every error names ``manifest.json: vqa.<field>``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -233,3 +234,99 @@ def load_vqa_spec(model_dir: str | Path) -> VqaSpec:
     if not isinstance(graphs, dict):
         raise ManifestError(f"{path}: graphs: expected an object role -> file, got {type(graphs).__name__}")
     return parse_vqa_block(manifest["vqa"], directory, graphs, str(path))
+
+
+# ---- graph I/O against the three-graph contract (VLM_CONTRACT.md §3.2) ------------------------
+
+
+@dataclass(frozen=True)
+class TensorRule:
+    """One tensor a graph must have: dtype kind, rank, fixed dims, and the manifest field that
+    names it (so a mismatch says which field or which re-export fixes it)."""
+
+    name: str
+    dtypes: tuple[str, ...]
+    rank: int
+    dims: tuple[tuple[int, int], ...]  # (axis, size) pairs that must match when the graph fixes the axis
+    field: str
+
+
+def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[TensorRule, ...]]]:
+    """Per role: the exact inputs the runtime feeds and the outputs it reads, per the ``vqa`` block."""
+    float_dt, hidden, kv = (spec.kv.dtype,), spec.hidden_size, spec.kv
+    height, width = spec.image.size
+    pixel_axes = (2, 3) if spec.image.layout == "NCHW" else (3, 4)
+    vision_in = [TensorRule("pixel_values", float_dt, 4 if spec.image.layout == "NCHW" else 5,
+                            ((pixel_axes[0] - 1, 3), (pixel_axes[0], height), (pixel_axes[1], width)), "vqa.image")]
+    if spec.image.pixel_attention_mask:
+        vision_in.append(TensorRule(spec.image.pixel_attention_mask, ("bool",), 4, ((2, height), (3, width)),
+                                    "vqa.image.pixel_attention_mask"))
+    cache = ((1, kv.num_kv_heads), (3, kv.head_dim))
+    past = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.past_names()]
+    present = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.present_names()]
+    vocab = spec.raw.get("vocab_size")
+    logits_dims = ((2, vocab),) if isinstance(vocab, int) else ()
+    return {
+        "vision": (tuple(vision_in), (TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size"),)),
+        "embedding": (
+            (TensorRule("input_ids", ("int64",), 2, (), "graphs.embedding"),
+             TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size")),
+            (TensorRule("inputs_embeds", float_dt, 3, ((2, hidden),), "vqa.hidden_size"),),
+        ),
+        "decoder": (
+            (TensorRule("inputs_embeds", float_dt, 3, ((2, hidden),), "vqa.hidden_size"),
+             TensorRule("attention_mask", ("int64",), 2, (), "graphs.decoder"),
+             TensorRule("position_ids", ("int64",), 2, (), "graphs.decoder"), *past),
+            (TensorRule("logits", ("float32", "float16"), 3, logits_dims, "vqa.vocab_size"), *present),
+        ),
+    }
+
+
+def _check_tensor(rule: TensorRule, tensor: Any, file: str, direction: str, where: str) -> None:
+    problem = None
+    if str(tensor.dtype) not in rule.dtypes:
+        problem = f"dtype {tensor.dtype}, expected {' or '.join(rule.dtypes)}"
+    elif tensor.rank != rule.rank:
+        problem = f"rank {tensor.rank} {list(tensor.shape)}, expected rank {rule.rank}"
+    else:
+        fixed = tensor.static_dims()
+        wrong = [(axis, size) for axis, size in rule.dims if axis in fixed and fixed[axis] != size]
+        if wrong:
+            problem = f"shape {list(tensor.shape)}, expected {wrong[0][1]} at axis {wrong[0][0]}"
+    if problem:
+        raise ManifestError(f"{where}: {rule.field}: {file} {direction} {rule.name!r} has {problem}; "
+                            "fix the manifest field or re-export with `mmharness export mllm`")
+
+
+def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> list[tuple[str, Any]]:
+    """Every input of the three graphs is claimed by the contract and every claimed tensor exists
+    with the declared dtype/rank/dims; returns the claimed ``(role, input TensorSpec)`` pairs.
+
+    ``graphs`` maps a role to its read graph I/O (``inputs``/``outputs`` of ``TensorSpec``s);
+    engine files are absent from it and checked when the trt backend opens them.
+    """
+    claimed: list[tuple[str, Any]] = []
+    for role, (inputs, outputs) in graph_rules(spec).items():
+        io = graphs.get(role)
+        if io is None:
+            continue
+        file = spec.raw_graphs[role]
+        wanted = {rule.name for rule in inputs}
+        extra = [t.name for t in io.inputs if t.name not in wanted]
+        if extra:
+            raise ManifestError(
+                f"{where}: graphs.{role}: {file} input {extra[0]!r} is not claimed by the vqa contract (the runtime feeds "
+                f"only {sorted(wanted)}); re-export without it (VLM_CONTRACT.md §3.2: no use_cache_branch, no num_logits_to_keep)"
+            )
+        for direction, rules, tensors in (("input", inputs, io.inputs), ("output", outputs, io.outputs)):
+            by_name = {t.name: t for t in tensors}
+            for rule in rules:
+                if rule.name not in by_name:
+                    raise ManifestError(
+                        f"{where}: {rule.field}: {file} has no {direction} {rule.name!r} "
+                        f"({direction}s: {', '.join(by_name) or 'none'}); fix the field or re-export"
+                    )
+                _check_tensor(rule, by_name[rule.name], file, direction, where)
+                if direction == "input":
+                    claimed.append((role, by_name[rule.name]))
+    return claimed

@@ -1,0 +1,82 @@
+"""`mmharness validate` on vqa manifests: every input of the three graphs is claimed by the
+contract (VLM_CONTRACT.md §3.2), and the claimed tensors have the declared dtype/rank/dims."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from harness.cli import main
+from harness.errors import ExitCode
+
+
+@pytest.fixture()
+def model_copy(tmp_path, llava_export):  # type: ignore[no-untyped-def]
+    _, export = llava_export
+    target = tmp_path / "m"
+    shutil.copytree(export, target)
+    return target
+
+
+def _edit_manifest(model_dir, edit):  # type: ignore[no-untyped-def]
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    edit(manifest["vqa"])
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _validate(model_dir, capsys):  # type: ignore[no-untyped-def]
+    capsys.readouterr()
+    code = main(["validate", str(model_dir)])
+    captured = capsys.readouterr()
+    return code, captured.err.strip()
+
+
+def test_exported_model_claims_every_input(model_copy, capsys):  # type: ignore[no-untyped-def]
+    import onnx
+
+    assert main(["validate", "--json", str(model_copy)]) == ExitCode.OK
+    claimed = {(i["graph"], i["name"]) for i in json.loads(capsys.readouterr().out)["inputs"]}
+    for role in ("vision", "embedding", "decoder"):  # an independent read of the graphs' inputs
+        names = {i.name for i in onnx.load(str(model_copy / f"{role}.onnx"), load_external_data=False).graph.input}
+        assert {(role, name) for name in names} <= claimed
+
+
+def test_an_unclaimed_decoder_input_is_refused(model_copy, capsys):  # type: ignore[no-untyped-def]
+    import onnx
+
+    path = model_copy / "decoder.onnx"
+    graph = onnx.load(str(path))
+    graph.graph.input.append(onnx.helper.make_tensor_value_info("use_cache_branch", onnx.TensorProto.BOOL, [1]))
+    onnx.save(graph, str(path))
+    code, err = _validate(model_copy, capsys)
+    assert code == ExitCode.BAD_INPUT
+    assert "graphs.decoder: decoder.onnx input 'use_cache_branch' is not claimed" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda v: v["kv_cache"].update(num_layers=3), "vqa.kv_cache: decoder.onnx has no input 'past_key_values.2.key'"),
+        (lambda v: v["kv_cache"].update(num_layers=1), "graphs.decoder: decoder.onnx input 'past_key_values.1.key' is not claimed"),
+        (lambda v: v["kv_cache"].update(head_dim=4), "vqa.kv_cache: decoder.onnx input 'past_key_values.0.key' has shape"),
+        (lambda v: v.update(hidden_size=48), "vqa.hidden_size: embedding.onnx input 'image_features' has shape"),
+        (lambda v: v["image"].update(size=[24, 24]), "vqa.image: vision.onnx input 'pixel_values' has shape"),
+        (lambda v: v["image"].update(pixel_attention_mask="pixel_attention_mask"),
+         "vqa.image.pixel_attention_mask: vision.onnx has no input 'pixel_attention_mask'"),
+        (lambda v: v["kv_cache"].update(dtype="float16"), "input 'pixel_values' has dtype float32, expected float16"),
+    ],
+)
+def test_manifest_graph_mismatch_names_the_field(model_copy, capsys, edit, expected):  # type: ignore[no-untyped-def]
+    _edit_manifest(model_copy, edit)
+    code, err = _validate(model_copy, capsys)
+    assert code == ExitCode.BAD_INPUT
+    assert expected in err and str(model_copy / "manifest.json") in err and len(err.splitlines()) == 1
+
+
+def test_idefics3_export_with_mask_input_validates(idefics3_export, capsys):  # type: ignore[no-untyped-def]
+    _, export = idefics3_export
+    assert main(["validate", "--json", str(export)]) == ExitCode.OK
+    claimed = {(i["graph"], i["name"]) for i in json.loads(capsys.readouterr().out)["inputs"]}
+    assert {("vision", "pixel_values"), ("vision", "pixel_attention_mask")} <= claimed
