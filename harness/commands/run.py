@@ -52,12 +52,16 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--progress", type=click.Choice(["auto", "rich", "plain", "off"]), default="auto", show_default=True)
 @click.option("--prefetch/--no-prefetch", default=True, show_default=True,
               help="build the next batch and score the previous one on worker threads while the model runs (results are identical either way)")
+@click.option("--clean-cache", "clean_cache", type=click.Choice(["auto", "memory", "disk"]), default="auto", show_default=True,
+              help="where the preprocessed clean inputs live: memory, or disk = OUT/clean-cache/*.npy mapped read-only "
+                   "(RAM bounded by the batch; re-used by --resume); auto = disk when they exceed 1 GiB (results identical either way)")
+@click.option("--keep-clean-cache", is_flag=True, help="keep OUT/clean-cache after the sweep (default: delete it)")
 @click.option("--compare", "compare", multiple=True,
               help="also run the same cells on a precision variant and/or backend and report deltas + parity "
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool,
-            compare: tuple[str, ...] = ()) -> int:
+            clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = ()) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -75,7 +79,8 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
-                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch)  # type: ignore[arg-type]
+                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch,
+                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache)  # type: ignore[arg-type]
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
         from harness.compare import parse_candidates, run_compare, summary_lines
 

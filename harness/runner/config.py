@@ -1,7 +1,8 @@
 """The run configuration: one frozen value built by ``mmharness run`` and handed to the
 runner. ``identity()`` is the part that defines the results (hashed into ``config_hash``);
-where the files go, resuming, sharding and progress display are not part of it, so shards of
-one sweep share a hash and ``merge`` can check they belong together."""
+where the files go, resuming, sharding, progress display and where the clean inputs are
+cached are not part of it, so shards of one sweep share a hash and ``merge`` can check they
+belong together."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.runner.clean_cache import CacheMode
 from harness.scenarios.plan import PlanSpec, Shard
 
 ProgressMode = Literal["auto", "rich", "plain", "off"]
@@ -41,6 +43,8 @@ class RunConfig:
     resume: bool = False
     progress: ProgressMode = "auto"
     prefetch: bool = True
+    clean_cache: CacheMode = "auto"  # where the clean inputs live (harness/runner/clean_cache.py)
+    keep_clean_cache: bool = False
 
     def identity(self, model_name: str) -> dict[str, Any]:
         """The results-defining part of the config, as stored in results.json ``config``."""

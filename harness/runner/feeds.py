@@ -23,9 +23,16 @@ from harness.corruptions.missing import (
     mask_array,
     random_missing,
 )
-from harness.data.interface import SegmentationDataset
+from harness.data.interface import Sample, SegmentationDataset
 from harness.errors import DataError
 from harness.manifest import Manifest, Modality
+from harness.runner.clean_cache import (
+    CacheMode,
+    DiskCache,
+    allocate_memory,
+    read_only,
+    wants_disk,
+)
 from harness.scenarios.cells import Cell, Step
 from harness.seeding import rng_for, rngs_for
 
@@ -34,13 +41,16 @@ Array = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class CleanInputs:
-    """The selected samples, raw (kept for raw-space corruptions) and preprocessed once."""
+    """The selected samples, raw (kept for raw-space corruptions) and preprocessed once.
+
+    The arrays are read-only, in RAM or mapped from ``OUT/clean-cache`` (``place``)."""
 
     indices: npt.NDArray[np.int64]
     sample_ids: tuple[str, ...]
     raw: dict[str, Array]  # modality -> (n, H, W, C) as the dataset yields it
     tensors: dict[str, Array]  # modality -> model tensor (n, ...) in the manifest layout/dtype
     labels: npt.NDArray[np.int64]  # (n, H, W)
+    place: str = "memory"
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -61,23 +71,67 @@ def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) 
         )
 
 
-def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None) -> CleanInputs:
-    """Read the first ``limit`` samples (all when None) and preprocess each modality once."""
+def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None, *,
+               mode: CacheMode = "memory", cache: DiskCache | None = None) -> CleanInputs:
+    """Read the first ``limit`` samples (all when None) and preprocess each modality once.
+
+    Samples stream one at a time into preallocated arrays: in RAM, or (``mode`` ``disk``, or
+    ``auto`` above ``AUTO_DISK_BYTES``) into ``cache``'s files, so RAM stays bounded by one
+    sample while writing and by the batch while running. A complete cache of the same run
+    (``--resume``) is re-opened instead of rebuilt."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    samples = [dataset[i] for i in range(n)]
-    if not samples:
+    if n == 0:
         raise DataError(f"dataset {dataset.name!r} is empty; nothing to evaluate")
-    raw = {m.name: np.stack([np.asarray(s.modalities[m.name]) for s in samples]) for m in manifest.modalities}
-    tensors = {m.name: m.preprocess_array(raw[m.name]) for m in manifest.modalities}
-    if any(s.label is None for s in samples):
-        raise DataError(f"dataset {dataset.name!r}: sample without a label; evaluation needs labels for every sample")
-    labels = np.stack([np.asarray(s.label, dtype=np.int64) for s in samples])
+    names = [f"raw.{m}" for m in manifest.modality_names] + [f"tensor.{m}" for m in manifest.modality_names] + ["labels"]
+    if cache is not None and mode != "memory":
+        reopened = cache.open(names)
+        if reopened is not None and cache.read_extra().get("n") == n:
+            return _clean_inputs(reopened, cache.read_extra(), manifest, "disk (re-opened)")
+    first = dataset[0]
+    row = _sample_row(manifest, dataset, first)
+    disk = cache is not None and wants_disk(mode, n * sum(a.nbytes for a in row.values()))
+    allocate = cache.allocate if disk and cache is not None else allocate_memory
+    if disk and cache is not None:
+        cache.remove()  # a stale marker must never vouch for half-written files
+    arrays = {name: allocate(name, (n, *a.shape), a.dtype) for name, a in row.items()}
+    indices, sample_ids = [], []
+    for i in range(n):
+        sample = first if i == 0 else dataset[i]
+        for name, array in (row if i == 0 else _sample_row(manifest, dataset, sample)).items():
+            if array.shape != arrays[name].shape[1:] or array.dtype != arrays[name].dtype:
+                raise DataError(
+                    f"dataset {dataset.name!r}: sample {sample.sample_id}: {name} is {array.dtype}{list(array.shape)}, "
+                    f"expected {arrays[name].dtype}{list(arrays[name].shape[1:])} like sample {first.sample_id}; "
+                    "every frame of a split must have the same size and dtype (resize the data or pick a split that does)"
+                )
+            arrays[name][i] = array
+        indices.append(int(sample.index))
+        sample_ids.append(sample.sample_id)
+    extra = {"n": n, "indices": indices, "sample_ids": sample_ids}
+    if disk and cache is not None:
+        return _clean_inputs(cache.seal(arrays, extra), extra, manifest, "disk")
+    return _clean_inputs(read_only(arrays), extra, manifest, "memory")
+
+
+def _sample_row(manifest: Manifest, dataset: SegmentationDataset, sample: Sample) -> dict[str, Array]:
+    """One sample's cache row: raw arrays, preprocessed tensors (batch axis dropped), label."""
+    if sample.label is None:
+        raise DataError(f"dataset {dataset.name!r}: sample {sample.sample_id} has no label; evaluation needs labels for every sample")
+    raw = {m.name: np.asarray(sample.modalities[m.name]) for m in manifest.modalities}
+    row = {f"raw.{name}": array for name, array in raw.items()}
+    row.update({f"tensor.{m.name}": m.preprocess_array(raw[m.name])[0] for m in manifest.modalities})
+    row["labels"] = np.asarray(sample.label, dtype=np.int64)
+    return row
+
+
+def _clean_inputs(arrays: dict[str, Array], extra: dict[str, Any], manifest: Manifest, place: str) -> CleanInputs:
     return CleanInputs(
-        indices=np.asarray([s.index for s in samples], dtype=np.int64),
-        sample_ids=tuple(s.sample_id for s in samples),
-        raw=raw,
-        tensors=tensors,
-        labels=labels,
+        indices=np.asarray(extra["indices"], dtype=np.int64),
+        sample_ids=tuple(extra["sample_ids"]),
+        raw={m: arrays[f"raw.{m}"] for m in manifest.modality_names},
+        tensors={m: arrays[f"tensor.{m}"] for m in manifest.modality_names},
+        labels=arrays["labels"],
+        place=place,
     )
 
 

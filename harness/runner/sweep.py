@@ -26,6 +26,7 @@ from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
 from harness.report.confusion_state import state_of
 from harness.report.io import LazyArrays, sha256_files
 from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
+from harness.runner.clean_cache import DiskCache
 from harness.runner.config import RunConfig, config_hash
 from harness.runner.execute import Batching, CellOutcome, Workers, run_cell
 from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
@@ -98,7 +99,10 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     store = RunStore(config.out)
     done = store.start(header, config.resume)
-    clean = load_clean(manifest, dataset, config.limit)
+    cache = DiskCache.of(config.out, config_hash(header))
+    if not config.resume:
+        cache.remove()
+    clean = load_clean(manifest, dataset, config.limit, mode=config.clean_cache, cache=cache)
     todo = [cell for cell in selected if cell.id not in done]
     progress = progress or make_progress(config.progress)
     records = dict(done)
@@ -127,8 +131,11 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "cells_resumed": len(selected) - len(todo),
         "telemetry": telemetry.record(t_start, t_end, inferences=len(todo) * len(clean)),  # per image
         "cell_seconds": {cid: rec[0].get("seconds") for cid, rec in records.items()},
+        "clean_inputs": clean.place,
     }
     path = save_results(config.out, doc, per_image)
+    if not config.keep_clean_cache:
+        cache.remove()
     return SweepResult(path, doc)
 
 
