@@ -301,8 +301,15 @@ def test_latency_per_corruption_cell(tiny_model):
     cells = Schedule(warmup_s=0.0, min_iterations=3, min_duration_s=0.0)
     doc = run_bench(_config(tiny_model, scenarios=("emm",), cell_schedule=cells), OrtBackend(tiny_model.path))
     assert len(doc["cells"]) == 2**4 - 2  # every missing set except the clean one (timed as the main result)
+    reference = doc["cells_reference"]
+    assert reference["iterations"] == 3  # clean inputs timed with the cell schedule, not the main one
     for entry in doc["cells"].values():
-        assert entry["iterations"] == 3 and entry["p50_ratio_vs_clean"] > 0
+        assert entry["iterations"] == 3
+        assert entry["p50_ratio_vs_clean"] == entry["latency_ms"]["p50_ms"] / reference["latency_ms"]["p50_ms"]
+    method = doc["methodology"]["cell_schedule"]
+    assert "shorter schedule" in method and "at least 3 iterations" in method and "cells_reference" in method
+    assert doc["config"]["cell_min_duration_s"] == 0.0 and problems(doc) is None
+    assert run_bench(_config(tiny_model), OrtBackend(tiny_model.path))["cells_reference"] is None
 
 
 def test_model_that_fails_to_load_is_infrastructure_error(tiny_model):
@@ -328,13 +335,15 @@ def test_batch_larger_than_manifest_max_is_bad_input(tiny_model):
         run_bench(_config(tiny_model, batch=9), OrtBackend(tiny_model.path))
 
 
-@pytest.mark.parametrize("argv", [["--iterations", "0"], ["--iterations", "-3"], ["--duration", "-1"], ["--batch", "0"]])
+@pytest.mark.parametrize("argv", [["--iterations", "0"], ["--iterations", "-3"], ["--duration", "-1"], ["--batch", "0"],
+                                  ["--cell-iterations", "0"], ["--cell-duration", "-1"], ["--warmup", "-1"]])
 def test_cli_bad_counts_exit_2(tiny_model, argv, capsys):
     from harness.cli import main
 
     assert main(["bench", tiny_model.dir, *argv]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mmharness: error:" in err
+    assert f"{argv[0]}:" in err  # names the flag the user typed
 
 
 def test_non_finite_samples_never_reach_the_document():
@@ -427,7 +436,8 @@ def test_cli_noise_cells_and_bad_scenario(tiny_model, tmp_path, capsys):
     assert sum("liao" in c for c in cells) == 3  # low / mid / high
     assert sum("gaussian_noise" in c for c in cells) == 5  # an explicit suite runs severities 1..5
     assert all(e["iterations"] == 2 for e in cells.values())
-    assert "p50 / clean" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "p50 / clean" in text and "clean (same cell schedule)" in text and "shorter schedule" in text
     assert main(["bench", tiny_model.dir, "--out", str(out), "--scenarios", "nmm", *QUICK]) == ExitCode.BAD_INPUT
     assert "did you mean 'nm'" in capsys.readouterr().err
 

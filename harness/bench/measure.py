@@ -27,14 +27,15 @@ class Schedule:
     min_iterations: int = 100
     min_duration_s: float = 3.0
     max_iterations: int | None = None
+    flag_prefix: str = field(default="", compare=False)  # "cell-" names --cell-iterations in errors
 
     def __post_init__(self) -> None:
         if isinstance(self.min_iterations, bool) or not isinstance(self.min_iterations, int) or self.min_iterations < 1:
-            raise ConfigError(f"--iterations: must be a whole number >= 1, got {self.min_iterations!r}")
+            raise ConfigError(f"--{self.flag_prefix}iterations: must be a whole number >= 1, got {self.min_iterations!r}")
         if not self.warmup_s >= 0:
-            raise ConfigError(f"--warmup: must be >= 0 seconds, got {self.warmup_s!r}")
+            raise ConfigError(f"--{self.flag_prefix}warmup: must be >= 0 seconds, got {self.warmup_s!r}")
         if not self.min_duration_s >= 0:
-            raise ConfigError(f"--duration: must be >= 0 seconds, got {self.min_duration_s!r}")
+            raise ConfigError(f"--{self.flag_prefix}duration: must be >= 0 seconds, got {self.min_duration_s!r}")
         if self.max_iterations is not None and self.max_iterations < self.min_iterations:
             raise ConfigError(
                 f"--max-iterations: {self.max_iterations} is below --iterations {self.min_iterations}; raise it or drop it"

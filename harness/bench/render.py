@@ -29,7 +29,11 @@ def render_text(doc: dict[str, Any]) -> str:
     lines.extend(_telemetry_lines(doc.get("telemetry") or {}))
     if doc.get("cells"):
         lines.append("")
+        lines.append(f"cells: {method.get('cell_schedule', '')}")
         lines.append(f"{'cell':<48} {'p50 ms':>9} {'p99 ms':>9} {'p50 / clean':>11}")
+        reference = doc.get("cells_reference")
+        if reference:
+            lines.append(f"{'clean (same cell schedule)':<48} {reference['latency_ms']['p50_ms']:9.3f} {reference['latency_ms']['p99_ms']:9.3f} {'1.000':>11}")
         for cell_id, entry in doc["cells"].items():
             ratio = entry["p50_ratio_vs_clean"]
             lines.append(

@@ -29,7 +29,9 @@ BENCH_NAME = "bench.json"
 @click.option("--data", default="synthetic", show_default=True, help="Dataset whose first --batch samples are the inputs.")
 @click.option("--scenarios", default="", help="Also time every cell of these scenarios (e.g. emm,nm).")
 @click.option("--nm-suite", default="default", show_default=True, help="NM corruptions for --scenarios nm: default | full | liao | 'rgb=fog+snow'.")
-@click.option("--cell-iterations", default=20, show_default=True, type=int, help="Measured iterations per cell.")
+@click.option("--cell-iterations", default=20, show_default=True, type=int, help="Minimum measured iterations per cell.")
+@click.option("--cell-duration", default=0.0, show_default=True, type=float,
+              help="Minimum measured seconds per cell (cells warm up min(--warmup, 0.1) s; the schedule is stated in the output).")
 @click.option("--telemetry", default="auto", show_default=True, help="auto, off, ina3221, tegrastats or nvml.")
 @click.option("--telemetry-interval", default=0.05, show_default=True, type=float, help="Seconds between power samples.")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -48,6 +50,7 @@ def command(
     scenarios: str,
     nm_suite: str,
     cell_iterations: int,
+    cell_duration: float,
     telemetry: str,
     telemetry_interval: float,
     seed: int,
@@ -68,7 +71,8 @@ def command(
     from harness.bench.render import render_text
 
     schedule = Schedule(warmup_s=warmup, min_iterations=iterations, min_duration_s=duration, max_iterations=max_iterations)
-    cell_schedule = Schedule(warmup_s=min(warmup, 0.1), min_iterations=cell_iterations, min_duration_s=0.0)
+    cell_schedule = Schedule(warmup_s=min(warmup, 0.1), min_iterations=cell_iterations, min_duration_s=cell_duration,
+                             flag_prefix="cell-")
     selected: tuple[str, ...] = ()
     if scenarios:
         from harness.scenarios.plan import parse_scenarios
