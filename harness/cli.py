@@ -83,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.BAD_INPUT)
     except click.exceptions.Exit as error:
         return int(error.exit_code)
+    except Exception as error:  # a bug: exit 4, never Python's default 1 (which CI reads as "gate failed")
+        import traceback
+
+        traceback.print_exc()
+        click.echo(
+            f"mmharness: internal error (a bug in mmharness, exit {int(ExitCode.INTERNAL)}): "
+            f"{type(error).__name__}: {error}; please report it with the traceback above",
+            err=True,
+        )
+        return int(ExitCode.INTERNAL)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 

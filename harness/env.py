@@ -1,6 +1,6 @@
 """Provenance of a run: what software and hardware produced a number.
 
-``collect_environment()`` returns a JSON-ready dict (mmharness, Python, platform, package
+``collect_environment()`` returns a JSON-ready dict (mmharness, Python, platform, CPU, package
 versions, ONNX Runtime and its providers, TensorRT, CUDA driver, GPUs with their SM, Jetson
 model, L4T release, power mode). Every probe is independent and cheap; a probe that cannot
 answer records ``{"available": false, "reason": ...}`` instead of failing, so provenance is
@@ -136,6 +136,31 @@ def probe_python() -> dict[str, Any]:
     }
 
 
+def parse_cpuinfo(text: str) -> str | None:
+    """CPU model from ``/proc/cpuinfo``: ``model name`` (x86), else ``Hardware``/``Model`` (Arm)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and value.strip():
+            fields.setdefault(key.strip(), value.strip())
+    return next((fields[key] for key in ("model name", "Hardware", "Model") if key in fields), None)
+
+
+def probe_cpu() -> dict[str, Any]:
+    """CPU model and core counts: CPU figures (the default backend) depend on them. ``usable``
+    is this process's affinity (containers and ``taskset`` restrict it), not the host's count."""
+    info: dict[str, Any] = {"logical_cores": os.cpu_count()}
+    if hasattr(os, "sched_getaffinity"):
+        info["usable_cores"] = len(os.sched_getaffinity(0))
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            model = parse_cpuinfo(handle.read())
+    except OSError:
+        model = None
+    info["model"] = model or platform.processor() or platform.machine()
+    return info
+
+
 def probe_packages() -> dict[str, Any]:
     return {name: version for name in PACKAGES if (version := package_version(name)) is not None}
 
@@ -245,6 +270,7 @@ def probe_jetson() -> dict[str, Any]:
 
 PROBES: Mapping[str, Callable[[], dict[str, Any]]] = {
     "python": probe_python,
+    "cpu": probe_cpu,
     "packages": probe_packages,
     "onnxruntime": probe_onnxruntime,
     "tensorrt": probe_tensorrt,

@@ -27,3 +27,42 @@ def test_importing_cli_pulls_no_heavy_module():
 
 def test_unknown_subcommand_is_bad_input(capsys):
     assert main(["no-such-command"]) == ExitCode.BAD_INPUT
+
+
+def test_help_answers_without_importing_anything_heavy():
+    """`mmharness --help` (and `validate --help`, `doctor --help`) load no runtime, no numpy."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from harness.cli import main\n"
+        "for argv in (['--help'], ['validate', '--help'], ['doctor', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        assert main(argv) == 0, argv\n"
+        "heavy = ('torch', 'onnxruntime', 'onnx', 'tensorrt', 'cv2', 'transformers', 'scipy', 'rich', 'numpy', 'jsonschema')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"heavy modules imported by --help: {out}"
+
+
+def test_an_unexpected_exception_is_exit_4_not_1(monkeypatch, capsys):
+    """A bug must not exit 1: CI reads 1 as "the gate failed" (a regression of the model)."""
+    import click
+
+    from harness import cli as cli_module
+
+    @click.command("boom")
+    def boom() -> int:
+        raise KeyError("no such thing")
+
+    monkeypatch.setitem(cli_module.SUBCOMMANDS, "boom", ("harness.commands.doctor", "test only"))
+    monkeypatch.setattr(cli_module.LazyGroup, "get_command", lambda self, ctx, name: boom if name == "boom" else None)
+    assert main(["boom"]) == ExitCode.INTERNAL == 4
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError" in err
+    assert err.strip().splitlines()[-1].startswith("mmharness: internal error")
+
+
+def test_harness_error_is_one_line_with_its_exit_code(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "absent")]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mmharness: error: ") and "absent" in err

@@ -4,6 +4,7 @@ reason, the two-ONNX-Runtime-wheels warning, and no heavy import at module impor
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -132,10 +133,31 @@ def test_collected_environment_is_json_and_matches_this_machine():
     assert result["packages"]["numpy"] == numpy.__version__
     assert result["onnxruntime"]["version"] == onnxruntime.__version__
     assert result["onnxruntime"]["build_providers"] == onnxruntime.get_available_providers()
-    assert set(result) >= {"mmharness", "python", "packages", "onnxruntime", "tensorrt", "gpu", "cuda_driver", "jetson"}
+    assert set(result) >= {"mmharness", "python", "cpu", "packages", "onnxruntime", "tensorrt", "gpu", "cuda_driver", "jetson"}
 
 
 def test_importing_env_is_light():
     code = "import sys, harness.env; print(','.join(m for m in ('onnxruntime', 'onnx', 'tensorrt', 'cuda') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    "text, model",
+    [
+        ("processor\t: 0\nmodel name\t: AMD EPYC 7763 64-Core Processor\nflags\t: fpu\n", "AMD EPYC 7763 64-Core Processor"),
+        # Jetson Orin (aarch64): no "model name"; older kernels give "Hardware", newer "Model"
+        ("processor\t: 0\nBogoMIPS\t: 62.50\nCPU part\t: 0xd42\n\nHardware\t: NVIDIA Orin\n", "NVIDIA Orin"),
+        ("processor\t: 0\nCPU part\t: 0xd42\nModel\t: NVIDIA Jetson AGX Orin Developer Kit\n", "NVIDIA Jetson AGX Orin Developer Kit"),
+        ("processor\t: 0\nflags\t: fpu\n", None),
+    ],
+)
+def test_parse_cpuinfo(text, model):
+    assert env.parse_cpuinfo(text) == model
+
+
+def test_cpu_probe_matches_this_process():
+    info = env.run_probe(env.probe_cpu)
+    assert info["logical_cores"] == os.cpu_count()
+    assert info["usable_cores"] == len(os.sched_getaffinity(0)) <= info["logical_cores"]
+    assert isinstance(info["model"], str) and info["model"]

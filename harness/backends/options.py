@@ -59,14 +59,21 @@ class OptionReader:
             raise self._bad(key, value, f"one of {', '.join(choices)}")
         return value
 
+    def take_prefixed(self, prefix: str) -> dict[str, str]:
+        """Every option whose key starts with ``prefix`` (e.g. ``session.``), passed on verbatim."""
+        taken = {key: value for key, value in self._left.items() if key.startswith(prefix)}
+        for key in taken:
+            del self._left[key]
+        return taken
+
     def rest(self) -> dict[str, str]:
         """Options nobody took (ONNX Runtime passes these to its provider)."""
         return dict(self._left)
 
-    def reject_rest(self, known: Sequence[str]) -> None:
+    def reject_rest(self, known: Sequence[str], hint: str = "") -> None:
         """Refuse leftovers, for backends that do not pass options through."""
         if self._left:
             unknown = ", ".join(sorted(self._left))
             raise ConfigError(
-                f"--backend-opt: {unknown} not understood by {self.backend} (options: {', '.join(known)})"
+                f"--backend-opt: {unknown} not understood by {self.backend} (options: {', '.join(known)}){hint}"
             )

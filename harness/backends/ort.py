@@ -49,6 +49,13 @@ HARNESS_OPTIONS = (
     "device_id",
     "cpu_nodes",
 )
+FALLBACK_KEY = "session.disable_cpu_ep_fallback"
+SESSION_PREFIX = "session."  # --backend-opt session.<key>=value -> SessionOptions.add_session_config_entry
+# Session config entries ort:cpu sets unless the user passes the key (see docs/backends.md):
+# intra-op worker threads that spin after each op burn the time slices of everything else on
+# the cores (the harness's own prefetch/scoring threads, other processes); measured in
+# benchmarks/bench_ort_spinning.py.
+CPU_SESSION_DEFAULTS: dict[str, str] = {}
 CPU_FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
 DEFAULT_CACHE_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "mmharness", "ort-trt")
 
@@ -167,6 +174,7 @@ class OrtBackend:
     log_severity: int = 3  # 0 verbose .. 4 fatal; 3 keeps provider errors visible
     device_id: int = 0  # GPU only
     allow_cpu_nodes: bool = False  # GPU only: explicit opt-in to nodes without a GPU kernel running on CPU
+    session_config: Mapping[str, str] = field(default_factory=dict)  # session.* config entries, verbatim
 
     @property
     def name(self) -> str:
@@ -178,17 +186,25 @@ class OrtBackend:
 
     @classmethod
     def from_options(cls, path: str, device: Device, options: Mapping[str, str]) -> OrtBackend:
-        """Take the harness options (``threads``, ``opt_level``, ...) and pass the rest to the provider."""
+        """Take the harness options (``threads``, ``opt_level``, ...) and ``session.*`` config entries;
+        pass the rest to a GPU provider. ``ort:cpu`` refuses the rest: the CPU provider takes no
+        options and ONNX Runtime would ignore them silently (a typo like ``thraeds=2``)."""
         reader = OptionReader(f"ort:{device}", options)
+        session_config = reader.take_prefixed(SESSION_PREFIX)
+        if FALLBACK_KEY in session_config:
+            raise ConfigError(
+                f"--backend-opt {FALLBACK_KEY} is set by the harness; use cpu_nodes=allow (GPU backends) instead"
+            )
+        if device == "cpu":
+            session_config = {**CPU_SESSION_DEFAULTS, **session_config}
         device_id = reader.take_int("device_id", 0)
-        if device == "cpu" and "device_id" in options:
-            raise ConfigError("--backend-opt device_id applies to ort:cuda and ort:tensorrt, not ort:cpu")
+        gpu_only = [key for key in ("device_id", "cpu_nodes", "iobinding") if key in options]
+        if device == "cpu" and gpu_only:
+            raise ConfigError(f"--backend-opt {', '.join(gpu_only)} applies to ort:cuda and ort:tensorrt, not ort:cpu")
         threads = reader.take_int("threads", 0)
         opt_level = reader.take_choice("opt_level", "all", OPT_LEVELS)
         log_severity = reader.take_int("log_severity", 3)
         allow_cpu_nodes = reader.take_choice("cpu_nodes", "forbid", ("forbid", "allow")) == "allow"
-        if device == "cpu" and "cpu_nodes" in options:
-            raise ConfigError("--backend-opt cpu_nodes applies to ort:cuda and ort:tensorrt, not ort:cpu")
         iobinding = reader.take_bool("iobinding", True)
         precision = reader.take_choice("precision", "fp32", PRECISIONS)
         cache_dir = reader.take_str("cache_dir", DEFAULT_CACHE_ROOT)
@@ -196,6 +212,12 @@ class OrtBackend:
             raise ConfigError(f"--backend-opt precision/cache_dir apply to ort:tensorrt only, not ort:{device}")
         if log_severity > 4:
             raise ConfigError(f"--backend-opt log_severity={log_severity}: expected 0..4")
+        if device == "cpu":
+            reader.reject_rest(
+                ("threads", "opt_level", "log_severity", "session.<key>"),
+                "; CPUExecutionProvider takes no provider options; ONNX Runtime session settings go as "
+                "session.<key>=value (e.g. session.intra_op.allow_spinning=0)",
+            )
         return cls(
             path,
             device,
@@ -208,6 +230,7 @@ class OrtBackend:
             log_severity,
             device_id,
             allow_cpu_nodes,
+            session_config,
         )
 
     def open(self) -> OrtSession:
@@ -275,8 +298,10 @@ class OrtSession:
         options.log_severity_level = backend.log_severity
         if backend.threads:
             options.intra_op_num_threads = backend.threads
+        for key, value in backend.session_config.items():
+            options.add_session_config_entry(key, value)
         if backend.device != "cpu" and not backend.allow_cpu_nodes:
-            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+            options.add_session_config_entry(FALLBACK_KEY, "1")
         sm, trt_version = _gpu_facts(backend)
         providers, provider_options = provider_chain(backend, ort.__version__, sm, trt_version)
         if backend.device == "tensorrt":
@@ -312,6 +337,7 @@ class OrtSession:
             "graph": os.path.basename(backend.path),
             "opt_level": backend.opt_level,
             "threads": backend.threads,
+            "session_config": dict(backend.session_config),
         }
         if backend.device == "cpu":
             return cls(backend, session, provenance)

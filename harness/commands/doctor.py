@@ -40,6 +40,10 @@ def render(report: dict[str, Any]) -> str:
     gpu = env.get("gpu", {})
     python = env.get("python", {})
     lines = [f"mmharness {env.get('mmharness')} on Python {python.get('version')} ({python.get('platform')})"]
+    cpu = env.get("cpu", {})
+    if "model" in cpu:
+        usable = cpu.get("usable_cores", cpu.get("logical_cores"))
+        lines.append(f"CPU: {cpu['model']}, {usable} of {cpu.get('logical_cores')} logical cores usable")
     if report["gpu_present"]:
         for device in gpu.get("devices", []):
             lines.append(

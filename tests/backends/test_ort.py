@@ -206,6 +206,10 @@ def test_trt_ep_provider_chain_options():
         ("ort:cuda", ["iobinding=maybe"], "expected true or false"),
         ("ort:tensorrt", ["precision=int4"], "expected one of fp32, fp16, int8"),
         ("ort:cpu", ["log_severity=9"], "expected 0..4"),
+        ("ort:cpu", ["iobinding=false"], "iobinding applies to ort:cuda"),
+        # CPUExecutionProvider ignores unknown provider options silently: a typo must not be a no-op
+        ("ort:cpu", ["thraeds=2"], r"thraeds not understood by ort:cpu .*session\.<key>=value"),
+        ("ort:cuda", ["session.disable_cpu_ep_fallback=0"], "use cpu_nodes=allow"),
     ],
 )
 def test_typed_options_are_checked_up_front(name, opts, message):
@@ -324,3 +328,31 @@ def test_cpu_nodes_allow_is_explicit_and_recorded(tmp_path, monkeypatch):
         CudaFirst.seen["sess_options"].get_session_config_entry("session.disable_cpu_ep_fallback")
     with pytest.raises(ConfigError, match="cpu_nodes applies to ort:cuda"):
         parse_backend("ort:cpu", ["cpu_nodes=allow"])
+
+
+class _RecordingSession:
+    """A real CPU session that remembers the SessionOptions it was created with."""
+
+    seen: dict = {}
+
+    def __init__(self, path, sess_options=None, providers=None, provider_options=None):
+        type(self).seen = {"sess_options": sess_options}
+        self._real = _REAL_SESSION(path, sess_options, providers=providers, provider_options=provider_options)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_session_config_entries_reach_onnxruntime_and_provenance(tmp_path, monkeypatch):
+    model = build_seg_model_dir(tmp_path / "m")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _RecordingSession)
+    request = parse_backend("ort:cpu", ["session.intra_op.allow_spinning=1", "session.use_env_allocators=0"])
+    with backend_for(load_manifest(model.dir), request).open() as session:
+        provenance = session.provenance
+        out = session.run(random_feeds(model))
+    options = _RecordingSession.seen["sess_options"]
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"  # the user's value wins
+    assert options.get_session_config_entry("session.use_env_allocators") == "0"
+    assert provenance["session_config"]["session.intra_op.allow_spinning"] == "1"
+    assert provenance["session_config"]["session.use_env_allocators"] == "0"
+    np.testing.assert_allclose(out["logits"], model.forward(random_feeds(model)), rtol=1e-5, atol=1e-4)
