@@ -56,12 +56,14 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
               help="where the preprocessed clean inputs live: memory, or disk = OUT/clean-cache/*.npy mapped read-only "
                    "(RAM bounded by the batch; re-used by --resume); auto = disk when they exceed 1 GiB (results identical either way)")
 @click.option("--keep-clean-cache", is_flag=True, help="keep OUT/clean-cache after the sweep (default: delete it)")
+@click.option("--telemetry/--no-telemetry", "telemetry", default=True, show_default=True,
+              help="sample power/energy during the sweep (Jetson INA3221/tegrastats, NVML); off records telemetry as skipped")
 @click.option("--compare", "compare", multiple=True,
               help="also run the same cells on a precision variant and/or backend and report deltas + parity "
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool,
-            clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = ()) -> int:
+            clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -80,7 +82,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch,
-                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache)  # type: ignore[arg-type]
+                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry)  # type: ignore[arg-type]
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
         from harness.compare import parse_candidates, run_compare, summary_lines
 

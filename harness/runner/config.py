@@ -45,6 +45,7 @@ class RunConfig:
     prefetch: bool = True
     clean_cache: CacheMode = "auto"  # where the clean inputs live (harness/runner/clean_cache.py)
     keep_clean_cache: bool = False
+    telemetry: bool = True  # sample power/energy during the sweep (harness/telemetry); not part of identity()
 
     def identity(self, model_name: str) -> dict[str, Any]:
         """The results-defining part of the config, as stored in results.json ``config``."""

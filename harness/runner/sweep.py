@@ -110,7 +110,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         batching = batching_for(manifest, session, config.batch)
         builder = FeedBuilder(manifest, clean, session.inputs, config.seed)
         progress.start(len(todo), len(todo) * len(clean))
-        telemetry = Telemetry("auto").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
+        telemetry = Telemetry("auto" if config.telemetry else "off").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
         t_start = now()
         try:
             with Workers(enabled=config.prefetch) as workers:

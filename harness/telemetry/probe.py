@@ -56,7 +56,7 @@ def open_power_source(
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"--telemetry: unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
     if kind == "off":
-        return None, [Skipped("telemetry", "disabled with --telemetry off")]
+        return None, [Skipped("telemetry", "disabled by the user (bench --telemetry off, run --no-telemetry)")]
     root = sysfs_root if sysfs_root is not None else Path("/sys/bus/i2c/drivers")
     table = openers or {
         "ina3221": lambda: _open_ina3221(root),
