@@ -19,7 +19,7 @@ import numpy as np
 from harness.backends.interface import Backend, Session, SupportsDeviceTiming
 from harness.bench.measure import Measurement, Schedule, measure
 from harness.bench.stats import COV_METHOD, COV_WARN, PERCENTILE_METHOD, LatencyStats
-from harness.errors import ConfigError, InfrastructureError
+from harness.errors import ConfigError, HarnessError, InfrastructureError
 
 FORMAT = "mmharness.bench"
 SCHEMA_VERSION = 1
@@ -161,9 +161,13 @@ def open_session(backend: Backend, where: str) -> Session:
     except InfrastructureError:
         raise
     except Exception as error:  # the runtime's own exception types vary by backend and version
-        reason = " ".join(str(error).split())[:300]
+        reason = " ".join(str(error).split())
+        if isinstance(error, HarnessError):  # already one line naming the file: keep it, without the type
+            reason = reason.removeprefix(f"{where}: ")
+        else:
+            reason = f"{type(error).__name__}: {reason}"
         raise InfrastructureError(
-            f"{where}: model failed to load on {getattr(backend, 'name', backend)!r}: {type(error).__name__}: {reason}"
+            f"{where}: model failed to load on {getattr(backend, 'name', backend)!r}: {reason[:300]}"
         ) from error
 
 
