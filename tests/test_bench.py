@@ -488,11 +488,12 @@ SHIPPED = Path(__file__).resolve().parent.parent / "models" / "mmss-synth-robust
 
 
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="the shipped model models/mmss-synth-robust has not landed")
-def test_bench_the_shipped_model_on_ort_cpu(tmp_path, capsys):
+def test_bench_the_shipped_model_on_ort_cpu(tmp_path, capsys, monkeypatch):
     from harness.cli import main
 
     out = tmp_path / "o"
-    argv = ["bench", str(SHIPPED), "--backend", "ort:cpu", "--warmup", "0.2", "--iterations", "20", "--duration", "0.5", "--out", str(out), "--telemetry", "off"]
+    monkeypatch.chdir(tmp_path)  # no MODEL_DIR: the shipped model is found from any folder, as for `run`
+    argv = ["bench", "--backend", "ort:cpu", "--warmup", "0.2", "--iterations", "20", "--duration", "0.5", "--out", str(out), "--telemetry", "off"]
     assert main(argv) == ExitCode.OK
     doc = load_bench(out)
     samples = np.asarray(doc["result"]["samples_ms"])
@@ -502,4 +503,4 @@ def test_bench_the_shipped_model_on_ort_cpu(tmp_path, capsys):
     stats = doc["result"]["latency_ms"]
     assert stats["cov"] == pytest.approx(float(samples.std() / samples.mean()), rel=1e-9)
     assert ("WARNING: latency coefficient of variation" in capsys.readouterr().out) == (stats["cov"] > 0.025)
-    assert doc["model"]["name"] == "mmss-synth-robust"
+    assert doc["model"]["name"] == "mmss-synth-robust" and Path(doc["model"]["dir"]).resolve() == SHIPPED

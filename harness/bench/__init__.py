@@ -2,6 +2,7 @@
 trtexec and MLPerf SingleStream do, with power and energy when the device reports them.
 
 ``stats.py`` holds the statistics (nearest-rank percentiles), ``measure.py`` the timed loop,
-``feeds.py`` the inputs, ``api.py`` the one library call the CLI makes, ``render.py`` the text
-the CLI prints. Nothing here imports a runtime at import time.
+``api.py`` the one library call the CLI makes (inputs via ``harness.runner.feeds``, the backend
+via ``backend.py``), ``document.py`` the validated ``bench.json``, ``render.py`` the text the
+CLI prints. Nothing here imports a runtime at import time.
 """

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import click
 
+from harness.bench.document import BENCH_NAME  # stdlib-only module: keeps `import harness.cli` light
 from harness.errors import ExitCode
 
-DEFAULT_MODEL = "models/mmss-synth-robust"
-BENCH_NAME = "bench.json"
 
 
 @click.command(name="bench")
-@click.argument("model_dir", required=False, default=DEFAULT_MODEL, type=click.Path(file_okay=False))
+@click.argument("model_dir", required=False, default=None, type=click.Path(file_okay=False))
 @click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu, ort:cuda, ort:tensorrt or trt.")
 @click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE", help="Passed to the backend (repeatable).")
 @click.option("--batch", default=1, show_default=True, type=int, help="Samples per inference.")
@@ -38,7 +37,7 @@ BENCH_NAME = "bench.json"
 @click.option("--out", "out_dir", default="mmharness-results", show_default=True, type=click.Path(file_okay=False), help=f"Folder for {BENCH_NAME}.")
 @click.option("--json", "as_json", is_flag=True, help="Print the bench document as JSON instead of the summary.")
 def command(
-    model_dir: str,
+    model_dir: str | None,
     backend: str,
     backend_opts: tuple[str, ...],
     batch: int,
@@ -57,7 +56,8 @@ def command(
     out_dir: str,
     as_json: bool,
 ) -> int:
-    """Measure latency (p50/p90/p95/p99, nearest-rank) and throughput of MODEL_DIR.
+    """Measure latency (p50/p90/p95/p99, nearest-rank) and throughput of MODEL_DIR
+    (default: the shipped models/mmss-synth-robust, as for ``mmharness run``).
 
     Warm-up by time, then at least --iterations AND at least --duration seconds, one inference
     in flight at a time (trtexec / MLPerf SingleStream). Power and energy per inference come
@@ -69,6 +69,7 @@ def command(
     from harness.bench.document import write_bench
     from harness.bench.measure import Schedule
     from harness.bench.render import render_text
+    from harness.commands.run import default_model_dir
 
     schedule = Schedule(warmup_s=warmup, min_iterations=iterations, min_duration_s=duration, max_iterations=max_iterations)
     cell_schedule = Schedule(warmup_s=min(warmup, 0.1), min_iterations=cell_iterations, min_duration_s=cell_duration,
@@ -79,7 +80,7 @@ def command(
 
         selected = parse_scenarios(scenarios)
     config = BenchConfig(
-        model_dir=model_dir,
+        model_dir=model_dir if model_dir is not None else str(default_model_dir()),
         backend=backend,
         backend_options=tuple(parse_options(backend_opts).items()),
         batch=batch,
