@@ -41,16 +41,19 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--base-llm", type=click.Path(path_type=Path), default=None,
               help="Text-only base model directory; enables multi-modal leakage (ML).")
 @click.option("--mode", type=click.Choice(["choices", "generate"]), default=None, help="Override the manifest's answer mode.")
+@click.option("--shard", default="1/1", show_default=True,
+              help="Run shard I of N of the probe cells (round-robin); combine with `mmharness merge`.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("mmharness-results/bias"), show_default=True,
               help="Folder for results.json.")
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
-            mode: str | None, out: Path) -> int:
+            mode: str | None, shard: str, out: Path) -> int:
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
     from harness.mllm.summary import render_summary, write_results
     from harness.scenarios.bias import BiasPlan
+    from harness.scenarios.plan import parse_shard
 
     names = _names(corruptions)
     if names == ("all",):
@@ -63,7 +66,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
         backend_opts = (*backend_opts, "threads=1")  # batch-1 decoding of small graphs: steadier on shared CPUs
     config = BiasConfig(model=model_dir or DEFAULT_MODEL, data=data, limit=limit, backend=backend,
                         backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,
-                        base_llm=base_llm, mode=mode)
+                        base_llm=base_llm, mode=mode, shard=parse_shard(shard))
 
     def progress(cell_id: str, done: int, total: int, seconds: float) -> None:
         click.echo(f"[{done:>2}/{total}] {cell_id:<40} {seconds:6.2f}s", err=True)

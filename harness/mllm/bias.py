@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from harness.scenarios.bias import (
     bias_cells,
 )
 from harness.scenarios.cells import Cell
+from harness.scenarios.plan import Shard, select_shard
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "vlm-synth-tiny"
 BASE_LLM_ID = "bias/base_llm"
@@ -46,7 +47,7 @@ BASE_LLM_ID = "bias/base_llm"
 
 @dataclass(frozen=True)
 class BiasConfig:
-    """Everything that defines a bias run (hashed into ``config_hash``)."""
+    """Everything that defines a bias run (hashed into ``config_hash``, except the shard)."""
 
     model: Path = DEFAULT_MODEL
     data: str = "synthetic-vqa"
@@ -58,6 +59,7 @@ class BiasConfig:
     bootstrap: int = 1000
     base_llm: Path | None = None
     mode: str | None = None
+    shard: Shard = field(default_factory=Shard)  # not hashed: shards of one sweep share config_hash
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,7 +119,13 @@ def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
 
 
 def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate every probe cell and return the results document (not yet written)."""
+    """Evaluate the probe cells of ``config.shard`` and return the results document (not yet written).
+
+    Shards split the plan's cells round-robin (``harness.scenarios.plan.select_shard``); the bias
+    figures of a shard that lacks a cell they need say so, and ``mmharness merge`` recomputes
+    them on the union (``harness.report.derive`` calls ``bias_block``).
+    """
+    plan = bias_cells(config.plan)  # plan errors (severities, corruption names) before anything loads
     spec = load_vqa_spec(config.model)
     image_size = spec.image.size[0]
     data = open_vqa(config.data, size=config.limit, seed=config.seed, image_size=image_size)
@@ -127,23 +135,28 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     if mode == "choices" and any(not item.choices for item in data):
         missing = next(item.sample_id for item in data if not item.choices)
         raise ConfigError(f"{data.name}: item {missing!r} has no choices, but answer mode is 'choices'; use --mode generate")
-    cells = bias_cells(config.plan)
+    if config.base_llm is not None:
+        plan.append(Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records"))
+    selected = select_shard(plan, config.shard)
+    model_cells = [cell for cell in selected if cell.id != BASE_LLM_ID]
     prober = Prober(data, config.seed, spec.missing_image)
     started = time.time()
-    with open_runtime(config.model, config.backend, config.backend_options, spec) as runtime:
-        answerer = Answerer(runtime, config.mode)
-        provenance = {"sessions": {role: s.provenance for role, s in
-                                   zip(("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}}
-        entries, seconds = _run_cells(answerer, prober, cells, data, progress)
-    if config.base_llm is not None:
-        with open_runtime(config.base_llm, config.backend, config.backend_options) as base_runtime:
-            base_cell = Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records")
-            base_entries, base_seconds = _run_cells(Answerer(base_runtime, config.mode), prober, [base_cell], data, progress)
-            entries.update(base_entries)
-            seconds.update(base_seconds)
-            cells = [*cells, base_cell]
-    doc = _document(config, spec, data, cells, entries, provenance)
-    doc["aggregates"] = {"bias": _bias_block(entries, data, config)}
+    entries: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    provenance: dict[str, Any] = {"sessions": {}}
+    for model_dir, cells in ((config.model, model_cells), (config.base_llm, [c for c in selected if c.id == BASE_LLM_ID])):
+        if not cells or model_dir is None:
+            continue
+        with open_runtime(model_dir, config.backend, config.backend_options) as runtime:
+            if model_dir == config.model:
+                provenance["sessions"] = {role: s.provenance for role, s in zip(
+                    ("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}
+                provenance["backend"] = provenance["sessions"]["decoder"]  # what reports show as "backend"
+            ran, took = _run_cells(Answerer(runtime, config.mode), prober, cells, data, progress)
+        entries.update(ran)
+        seconds.update(took)
+    doc = _document(config, spec, data, plan, entries, provenance)
+    doc["aggregates"] = {"bias": bias_block(doc)}
     doc["timing"] = {"started": started, "seconds": round(time.time() - started, 3),
                      "cell_seconds": {k: round(v, 4) for k, v in seconds.items()},
                      "per_sample_ms": {k: round(1000 * v / len(data), 3) for k, v in seconds.items()}}
@@ -171,11 +184,13 @@ def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell]
         "config_hash": "sha256:" + hashlib.sha256(canonical).hexdigest(),
         "model": {"name": config.model.name, "hash": _model_hash(config.model, spec.graphs)},
         "dataset": {"name": data.name, "fingerprint": data.fingerprint(), "n_samples": len(data),
-                    "classes": answers, "ignore_index": -1, "modalities": ["image", "text"], "meta": data.meta},
-        "shards": [{"index": 1, "count": 1}],
+                    "classes": answers, "ignore_index": -1, "modalities": ["image", "text"], "meta": data.meta,
+                    "tags": {tag: [item.index for item in data if tag in item.tags]
+                             for tag in sorted({tag for item in data for tag in item.tags})}},
+        "shards": [config.shard.to_dict()],
         "provenance": provenance,
-        "plan": {"cells": [cell.id for cell in cells], "complete": True},
-        "cells": entries,
+        "plan": {"cells": [cell.id for cell in cells], "complete": all(cell.id in entries for cell in cells)},
+        "cells": {cell.id: entries[cell.id] for cell in cells if cell.id in entries},
         "aggregates": {},
         "per_image": None,
         "timing": {},
@@ -186,12 +201,25 @@ def _ok(entries: Mapping[str, Any], cell_id: str) -> bool:
     return cell_id in entries and entries[cell_id]["status"] == "ok"
 
 
-def _bias_block(entries: Mapping[str, Any], data: VqaDataset, config: BiasConfig) -> dict[str, Any]:
-    """The bias figures, or ``available: false`` with the reason when a probe they need did not run."""
-    missing = [cid for cid in (CLEAN_ID, REMOVED_ID) if not _ok(entries, cid)]
-    if missing:
-        return {"available": False, "reason": f"cells {missing} did not run cleanly; every bias figure needs them"}
-    return bias_aggregates(entries, data, config.plan, config.bootstrap, config.seed)
+def bias_block(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``aggregates.bias`` block of a results document, from its stored per-sample records only.
+
+    Used when a run ends and again by ``mmharness merge`` on the union of shards (so a merged
+    result equals the unsharded run). ``available: false`` with the reason when a probe every
+    figure needs (clean, image removed) is absent (another shard) or did not run cleanly.
+    """
+    entries = doc["cells"]
+    absent = [cid for cid in (CLEAN_ID, REMOVED_ID) if cid not in entries]
+    if absent:
+        return {"available": False, "reason": f"cells {absent} are not in these results (another shard?); "
+                                              "merge the shards with `mmharness merge` to get the bias figures"}
+    failed = [cid for cid in (CLEAN_ID, REMOVED_ID) if not _ok(entries, cid)]
+    if failed:
+        return {"available": False, "reason": f"cells {failed} did not run cleanly; every bias figure needs them"}
+    config = doc["config"]
+    tags = doc["dataset"].get("tags", {})
+    return bias_aggregates(entries, tags, int(config["plan"]["bias"]["permutations"]), int(config["bootstrap"]),
+                           int(config["seed"]))
 
 
 def _skip_reason(cell: Cell, data: VqaDataset) -> str | None:
@@ -220,15 +248,18 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-def bias_aggregates(entries: Mapping[str, Any], data: VqaDataset, plan: BiasPlan, n_boot: int, seed: int) -> dict[str, Any]:
+def bias_aggregates(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]], permutations: int, n_boot: int,
+                    seed: int) -> dict[str, Any]:
     """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs.
 
-    Figures whose probes did not run (skipped permutations, no ``text=removed``, no base LLM) or
-    that need a chance level (items without choices have none) are left out, never guessed.
+    ``entries`` are the cells of a results document (records states ordered by sample index);
+    ``tags`` maps a tag to its sample indices. Figures whose probes did not run (skipped
+    permutations, no ``text=removed``, no base LLM) or that need a chance level (items without
+    choices have none) are left out, never guessed.
     """
     columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice"),
                                       "removed": _column(entries, REMOVED_ID)}
-    permuted = [f"bias/image=permuted/k={k}" for k in range(plan.permutations)]
+    permuted = [f"bias/image=permuted/k={k}" for k in range(permutations)]
     if not all(_ok(entries, cell_id) for cell_id in permuted):
         permuted = []
     for k, cell_id in enumerate(permuted):
@@ -238,8 +269,8 @@ def bias_aggregates(entries: Mapping[str, Any], data: VqaDataset, plan: BiasPlan
         columns["text_removed"] = _column(entries, TEXT_REMOVED_ID)
     if _ok(entries, BASE_LLM_ID):
         columns["base"] = _column(entries, BASE_LLM_ID)
-    open_ended = any(not item.choices for item in data)
-    chance = None if open_ended else metrics.chance_accuracy(np.asarray([len(item.choices) for item in data]))
+    n_choices = _column(entries, CLEAN_ID, "n_choices")
+    chance = None if np.any(n_choices == 0) else metrics.chance_accuracy(n_choices)  # open-ended items: no chance level
     perms = range(len(permuted))
     stats: dict[str, Callable[[Mapping[str, np.ndarray]], float]] = {
         "accuracy": lambda c: metrics.accuracy(c["clean"]),
@@ -269,7 +300,7 @@ def bias_aggregates(entries: Mapping[str, Any], data: VqaDataset, plan: BiasPlan
         "values": values,
         "ci": cis if n_boot > 0 else None,
         "ci_method": f"paired percentile bootstrap over samples, {n_boot} resamples, seed {seed}",
-        "by_tag": _by_tag(entries, data),
+        "by_tag": _by_tag(entries, tags),
         "shapley_empty_value": chance,
     }
 
@@ -278,12 +309,16 @@ def _json_float(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _by_tag(entries: Mapping[str, Any], data: VqaDataset) -> dict[str, dict[str, float]]:
-    """Accuracy of every cell on each tag subset (e.g. ``tempting``: the image contradicts the prior)."""
-    tags = sorted({tag for item in data for tag in item.tags})
+def _by_tag(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]]) -> dict[str, dict[str, float]]:
+    """Accuracy of every ok cell on each tag subset (e.g. ``tempting``: the image contradicts the prior)."""
     out: dict[str, dict[str, float]] = {}
-    for tag in tags:
-        mask = np.asarray([tag in item.tags for item in data])
-        out[tag] = {cid: float(100.0 * np.asarray(e["state"]["correct"])[mask].mean())
-                    for cid, e in entries.items() if e["status"] == "ok"}
+    for tag, members in tags.items():
+        wanted = set(members)
+        out[tag] = {}
+        for cid, entry in entries.items():
+            if entry["status"] != "ok":
+                continue
+            mask = np.asarray([index in wanted for index in entry["state"]["sample_index"]], dtype=bool)
+            if mask.any():
+                out[tag][cid] = float(100.0 * np.asarray(entry["state"]["correct"])[mask].mean())
     return out

@@ -73,6 +73,10 @@ def _family(build: Callable[[Mapping[str, float], bool], Any], point: Mapping[st
 
 def aggregates(doc: Mapping[str, Any], per_image: Mapping[str, npt.NDArray[np.int64]] | None) -> dict[str, Any]:
     """The ``aggregates`` block of results.json."""
+    if doc.get("task") == "vqa":  # MLLM probe cells (issue 8): bias figures from the stored records
+        from harness.mllm.bias import bias_block
+
+        return {"bias": bias_block(doc)}
     config, cells = doc["config"], doc["cells"]
     plan, modalities, ps = config["plan"], doc["dataset"]["modalities"], config["expected_ps"]
     point = {cid: e["figures"]["miou"] for cid, e in cells.items() if e["status"] == "ok" and e["kind"] == "confusion"}

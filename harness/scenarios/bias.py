@@ -61,6 +61,7 @@ def bias_cells(plan: BiasPlan) -> list[Cell]:
     for severity in plan.severities:
         if severity not in (1, 2, 3, 4, 5):
             raise ConfigError(f"--severities: {severity} is outside 1..5")
+    _check_corruptions(plan.corruptions)
     cells = [_cell(CLEAN_ID, (("probe", "clean"),))]
     for probe in plan.image_probes:
         if probe not in ("removed", "blank", "noise"):
@@ -78,6 +79,23 @@ def bias_cells(plan: BiasPlan) -> list[Cell]:
             raise ConfigError(f"text probe {probe!r}: expected removed or misleading")
         cells.append(_cell(f"bias/text={probe}", (("probe", f"text={probe}"),)))
     return cells
+
+
+def _check_corruptions(requested: Sequence[str]) -> None:
+    """Every name is an image corruption (checked before any cell runs, not when its cell comes up)."""
+    if not requested:
+        return
+    import difflib
+
+    from harness.corruptions import names
+
+    available = names(kind="image")
+    for name in requested:
+        if name not in available:
+            close = difflib.get_close_matches(name, available, n=2)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise ConfigError(f"--corruptions: {name!r} is not an image corruption; {hint}"
+                              f"choose from {', '.join(available)}, or 'all'")
 
 
 def derangement(n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:

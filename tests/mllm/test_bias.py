@@ -99,25 +99,77 @@ def test_probes_move_accuracy_in_the_expected_direction(shipped_results):  # typ
 
 @needs_model
 def test_bias_scores_match_the_metric_core_on_stored_records(shipped_results):  # type: ignore[no-untyped-def]
+    """Every figure of aggregates.bias, recomputed from the stored per-sample records: by the
+    paper definitions in plain NumPy here, and by ``harness.metrics.bias.summarize``."""
     doc, out = shipped_results
     column = lambda cid, key="correct": np.asarray(doc["cells"][cid]["state"][key])
-    clean, removed = column("bias/clean"), column("bias/image=removed")
-    values = doc["aggregates"]["bias"]["values"]
-    by_hand_mg = 100.0 * (clean.sum() / clean.size - removed.sum() / removed.size)
-    assert values["multimodal_gain"] == pytest.approx(by_hand_mg)
-    chance = metrics.chance_accuracy(column("bias/clean", "n_choices"))
-    permuted = [column(f"bias/image=permuted/k={k}") for k in range(2)]
-    assert values["perceptual_score"] == pytest.approx(100 * clean.mean() - 100 * np.mean([p.mean() for p in permuted]))
-    swaps = np.mean([np.mean(column("bias/clean", "choice") != column(f"bias/image=permuted/k={k}", "choice")) for k in range(2)])
-    assert values["swap_sensitivity"] == pytest.approx(swaps)
-    shapley = metrics.shapley_shares(clean, removed, column("bias/text=removed"), chance)
-    assert values["shapley_image_share"] == pytest.approx(shapley.image_share)
-    ci = doc["aggregates"]["bias"]["ci"]["multimodal_gain"]
-    assert ci["low"] <= values["multimodal_gain"] <= ci["high"]
+    acc = lambda cid: 100.0 * column(cid).sum() / column(cid).size
+    clean, removed, text_removed = acc("bias/clean"), acc("bias/image=removed"), acc("bias/text=removed")
+    chance = 100.0 * np.mean(1.0 / column("bias/clean", "n_choices"))
+    permuted = [acc(f"bias/image=permuted/k={k}") for k in range(2)]
+    phi_image = 0.5 * ((text_removed - chance) + (clean - removed))  # v(I) - v(0), v(IT) - v(T)
+    phi_text = 0.5 * ((removed - chance) + (clean - text_removed))
+    by_hand = {
+        "accuracy": clean, "accuracy_image_removed": removed, "multimodal_gain": clean - removed,
+        "blind_gap": removed - chance, "vision_reliance": (clean - removed) / (clean - chance),
+        "perceptual_score": clean - np.mean(permuted), "perceptual_score_relative": (clean - np.mean(permuted)) / clean,
+        "swap_sensitivity": np.mean([np.mean(column("bias/clean", "choice") != column(f"bias/image=permuted/k={k}", "choice"))
+                                     for k in range(2)]),
+        "shapley_image": phi_image, "shapley_text": phi_text, "shapley_image_share": phi_image / (phi_image + phi_text),
+    }
+    block = doc["aggregates"]["bias"]
+    values = block["values"]
+    assert block["chance"] == pytest.approx(chance)
+    assert set(values) == set(by_hand)
+    for name, expected in by_hand.items():
+        assert values[name] == pytest.approx(expected, abs=1e-9), name
+    core = metrics.summarize(column("bias/clean"), column("bias/image=removed"), chance=chance,
+                             permuted=[column(f"bias/image=permuted/k={k}") for k in range(2)],
+                             clean_answers=column("bias/clean", "choice"),
+                             permuted_answers=[column(f"bias/image=permuted/k={k}", "choice") for k in range(2)],
+                             text_removed=column("bias/text=removed"))
+    assert values["multimodal_gain"] == pytest.approx(core.multimodal_gain)
+    assert values["perceptual_score"] == pytest.approx(core.perceptual_score.absolute)
+    assert values["shapley_image_share"] == pytest.approx(core.shapley.image_share)
+    for name, ci in block["ci"].items():
+        assert ci["low"] <= values[name] <= ci["high"], name
+    items = synthetic_vqa(size=80, seed=0)  # the run's data, regenerated: tags from the generator, not the file
+    tempting = np.asarray(["tempting" in item.tags for item in items][: doc["dataset"]["n_samples"]])
+    for cid in ("bias/clean", "bias/image=removed"):
+        assert block["by_tag"]["tempting"][cid] == pytest.approx(100.0 * column(cid)[tempting].mean())
     from harness.report.results import load_results
 
     loaded, _ = load_results(out)  # the shared loader accepts records cells
     assert loaded["task"] == "vqa"
+
+
+@needs_model
+def test_shards_merge_to_the_unsharded_run(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    args = ["bias", "--limit", "12", "--permutations", "2", "--corruptions", "contrast", "--severities", "5",
+            "--bootstrap", "50"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == ExitCode.OK
+    for index in (1, 2, 3):
+        assert main([*args, "--shard", f"{index}/3", "--out", str(tmp_path / f"s{index}")]) == ExitCode.OK
+    shard = json.loads((tmp_path / "s2" / "results.json").read_text())
+    assert shard["plan"]["complete"] is False and shard["shards"] == [{"index": 2, "count": 3}]
+    assert shard["aggregates"]["bias"]["available"] is False and "merge" in shard["aggregates"]["bias"]["reason"]
+    assert main(["merge", *(str(tmp_path / f"s{i}") for i in (3, 1, 2)), "-o", str(tmp_path / "m")]) == ExitCode.OK
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert merged["plan"]["complete"] is True and list(merged["cells"]) == list(full["cells"])
+    assert merged["cells"] == full["cells"]
+    assert merged["aggregates"] == full["aggregates"] and merged["aggregates"]["bias"]["available"] is True
+    capsys.readouterr()
+    assert main(["bias", "--shard", "3/2", "--out", str(tmp_path / "x")]) == ExitCode.BAD_INPUT
+    assert "--shard" in capsys.readouterr().err
+
+
+def test_unknown_corruption_is_refused_before_any_cell_runs(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    assert main(["bias", "--corruptions", "fgo", "--out", str(tmp_path)]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--corruptions: 'fgo' is not an image corruption; did you mean 'fog'" in err and "[ 1/" not in err
+    with pytest.raises(ConfigError, match="depth_holes' is not an image corruption"):
+        bias_cells(BiasPlan(corruptions=("depth_holes",)))
 
 
 def test_bias_on_a_folder_without_manifest_is_bad_input(tmp_path, capsys):  # type: ignore[no-untyped-def]
