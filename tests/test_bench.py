@@ -465,8 +465,12 @@ def test_telemetry_failures_mid_run_are_recorded_and_the_bench_completes(tiny_mo
 
     monkeypatch.setattr(probe, "_open_tegrastats", lambda interval_ms: Flaky())
     schedule = Schedule(warmup_s=0.0, min_iterations=5, min_duration_s=0.1)
-    doc = run_bench(_config(tiny_model, telemetry="tegrastats", telemetry_interval_s=0.01, schedule=schedule), OrtBackend(tiny_model.path))
+    doc = run_bench(_config(tiny_model, telemetry="tegrastats", telemetry_interval_s=0.01, schedule=schedule, batch=2),
+                    OrtBackend(tiny_model.path))
     power = doc["telemetry"]["power"]
+    samples = doc["result"]["iterations"] * 2  # energy per inference is per sample: iterations x batch
+    assert power["energy_per_inference_mj"] == pytest.approx(6000.0 * power["window_s"] / samples)
+    assert power["window_s"] == pytest.approx(doc["result"]["throughput"]["wall_s"])
     assert power["failures"] and power["failures"][0]["message"].startswith("OSError: tegrastats: read error")
     assert power["status"] == "ok" and power["mean_power_w"] == pytest.approx(6.0)  # the one good sample, held
     assert doc["result"]["iterations"] >= 5 and problems(doc) is None

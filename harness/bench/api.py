@@ -137,6 +137,8 @@ def methodology(config: BenchConfig) -> dict[str, Any]:
         "cov": COV_METHOD,
         "cov_warn": COV_WARN,
         "throughput": "iterations x batch / wall time of the measured phase",
+        "energy": "power integrated over the measured phase (telemetry.power.energy_from); energy_per_inference_mj "
+        "is per sample: energy / (iterations x batch), as mmharness run reports it per image",
         "cell_schedule": (
             f"per-cell latency (--scenarios) uses its own, shorter schedule: {config.cell_schedule.describe()}; "
             "p50_ratio_vs_clean divides by the p50 of the clean inputs timed with this same schedule just before "
@@ -229,7 +231,8 @@ def _measure_with_telemetry(config: BenchConfig, step: Callable[[], Any]) -> tup
 
     with Telemetry(config.telemetry, config.telemetry_interval_s) as telemetry:
         result = measure(step, config.schedule)
-    return result, telemetry.record(result.t0, result.t1, inferences=len(result.latencies_ms))
+    # per sample (iterations x batch): the unit of `mmharness run`'s per-image energy
+    return result, telemetry.record(result.t0, result.t1, inferences=len(result.latencies_ms) * config.batch)
 
 
 def _reference_summary(reference: Measurement | None) -> dict[str, Any] | None:

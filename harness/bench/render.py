@@ -52,7 +52,7 @@ def _telemetry_lines(telemetry: dict[str, Any]) -> list[str]:
         per_inf = power.get("energy_per_inference_mj")
         lines.append(
             f"power        {power['mean_power_w']:.2f} W mean ({power['source']}: {power['total_from']}), "
-            f"energy {power['energy_j']:.2f} J" + (f", {per_inf:.2f} mJ/inference" if per_inf is not None else "")
+            f"energy {power['energy_j']:.2f} J" + (f", {per_inf:.2f} mJ per sample" if per_inf is not None else "")
         )
     elif power:
         lines.append(f"power        {power['source']}: {power['status']}")
@@ -91,7 +91,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if power and power.get("status") == "ok":
         per_inf = power.get("energy_per_inference_mj")
         lines += ["", f"Power: {power['mean_power_w']:.2f} W mean ({power['total_from']})"
-                  + (f", {per_inf:.2f} mJ per inference" if per_inf is not None else "") + "."]
+                  + (f", {per_inf:.2f} mJ per sample" if per_inf is not None else "") + "."]
     else:
         skipped = (doc.get("telemetry") or {}).get("skipped", [])
         if skipped:
