@@ -138,7 +138,8 @@ class _Checker:
         if channel_axis in static and static[channel_axis] != m.channels:
             self.fail(
                 f"{at}.channels",
-                f"{m.channels} but {file} input {m.input!r} has {static[channel_axis]} at axis {channel_axis} (shape {spec.shape}, layout {m.layout})",
+                f"{m.channels} but {file} input {m.input!r} has {static[channel_axis]} at axis {channel_axis} "
+                f"(shape {spec.shape}, layout {m.layout}); set channels to {static[channel_axis]} or fix the layout",
             )
         size = self.manifest.input_size
         if size is not None:
@@ -146,7 +147,8 @@ class _Checker:
                 if axis in static and static[axis] != want:
                     self.fail(
                         "input_size",
-                        f"{list(size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout})",
+                        f"{list(size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout}); "
+                        "set input_size to the graph's [height, width]",
                     )
         self.batch_axes.append((f"{file} input {m.input!r}", spec.shape[0]))
         self.inputs.append(ResolvedInput(m.graph, spec, "modality", m.name))
@@ -215,7 +217,8 @@ class _Checker:
             if classes is not None and self.manifest.classes and classes != len(self.manifest.classes):
                 self.fail(
                     "classes",
-                    f"{len(self.manifest.classes)} names but {file} output {o.name!r} has {classes} channels (shape {spec.shape})",
+                    f"{len(self.manifest.classes)} names but {file} output {o.name!r} has {classes} channels "
+                    f"(shape {spec.shape}); list one class name per output channel, in channel order",
                 )
         elif spec.rank != 3 or not np.issubdtype(spec.dtype, np.integer):
             self.fail(

@@ -44,6 +44,9 @@ def format_path(path: Iterable[Any]) -> str:
     return text or "<root>"
 
 
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
@@ -71,6 +74,13 @@ def _describe(error: Any) -> str:
         return f"{_short(instance)} is not allowed here (must be a plain name / a file inside the model directory)"
     if kind == "not":
         return f"field not allowed: {error.schema.get('description', 'see docs/manifest.md')}"
+    if kind in _BOUNDS:
+        return f"got {_short(instance)}, expected a number {_BOUNDS[kind]} {expected}"
+    if kind in ("minItems", "maxItems") and isinstance(instance, list):
+        bound = "at least" if kind == "minItems" else "at most"
+        return f"has {len(instance)} item(s), expected {bound} {expected}"
+    if kind == "minLength":
+        return f"{_short(instance)} is too short, expected at least {expected} character(s)"
     message = error.message
     return message if len(message) <= 160 else message[:157] + "..."
 

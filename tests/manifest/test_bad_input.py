@@ -186,6 +186,20 @@ def test_mean_length_mismatch(model_dir, capsys):
     assert "modalities[0].preprocess.mean: 2 values, expected 1 or channels=3" in _validate(capsys, model_dir)
 
 
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda d: d["modalities"][0]["preprocess"].update(std=[0.2, 0.0, 0.2]), "modalities[0].preprocess.std[1]: got 0.0, expected a number > 0"),
+        (lambda d: d["modalities"][1].update(channels=0), "modalities[1].channels: got 0, expected a number >= 1"),
+        (lambda d: d.update(classes=[]), "classes: has 0 item(s), expected at least 1"),
+        (lambda d: d["modalities"][0].update(input=""), "modalities[0].input: '' is too short, expected at least 1 character(s)"),
+    ],
+)
+def test_bounds_are_stated_as_expected_vs_got(model_dir, capsys, edit, expected):
+    _edit_manifest(model_dir, edit)
+    assert expected in _validate(capsys, model_dir)
+
+
 def test_mask_fill_needs_mask_input(model_dir, capsys):
     _edit_manifest(model_dir, lambda d: d["modalities"][1].update(missing={"fill": "mask"}))
     assert "modalities[1].missing.mask_input: missing required field 'mask_input'" in _validate(capsys, model_dir)
