@@ -72,7 +72,6 @@ def measure(step: Step, schedule: Schedule, clock_ns: Callable[[], int] = time.p
     while clock_ns() < warm_end:
         step()
         out.warmup_iterations += 1
-    min_end = None
     start = clock_ns()
     out.t0 = start / 1e9
     min_end = start + int(schedule.min_duration_s * 1e9)
