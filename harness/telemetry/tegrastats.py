@@ -184,7 +184,8 @@ class TegrastatsSource:
     """Runs ``tegrastats --interval MS`` and keeps the newest parsed line.
 
     A reader thread consumes stdout so the pipe never fills; ``read()`` returns the newest
-    line (stamped with the time it arrived) and raises if none arrived yet or the process died.
+    line (stamped with the time it arrived) and raises if none arrived yet or the process has
+    exited (then its last line is stale: the sampler records the failure instead of holding it).
     """
 
     name = "tegrastats"
@@ -206,6 +207,7 @@ class TegrastatsSource:
         self._lock = threading.Lock()
         self._latest: Reading | None = None
         self._error: str | None = None
+        self._exit_message: str | None = None
         self._thread = threading.Thread(target=self._pump, name="tegrastats-reader", daemon=True)
         self._thread.start()
 
@@ -226,9 +228,11 @@ class TegrastatsSource:
     def read(self) -> Reading:
         with self._lock:
             latest, error = self._latest, self._error
-        if self._proc.poll() is not None and latest is None:
-            stderr = self._proc.stderr.read().strip() if self._proc.stderr else ""
-            raise RuntimeError(f"tegrastats exited with code {self._proc.returncode}: {stderr[:200]}")
+        if self._proc.poll() is not None:  # its last line would otherwise be held as if still current
+            if self._exit_message is None:
+                stderr = self._proc.stderr.read().strip() if self._proc.stderr else ""
+                self._exit_message = f"tegrastats exited with code {self._proc.returncode}: {stderr[:200]}"
+            raise RuntimeError(self._exit_message)
         if error is not None:
             raise ValueError(error)
         if latest is None:

@@ -223,6 +223,35 @@ def test_tegrastats_source_streams_a_real_subprocess(tmp_path, monkeypatch):
         source.close()
 
 
+def test_tegrastats_that_exits_mid_run_is_a_failure_not_a_stale_reading(tmp_path, monkeypatch):
+    import os
+    import sys
+    import time
+
+    from harness.telemetry.tegrastats import TegrastatsSource
+
+    script = tmp_path / "tegrastats"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "print('RAM 1490/3956MB (lfb 334x4MB) POM_5V_IN 3186/3186', flush=True)\n"
+        "sys.stderr.write('tegrastats: lost the i2c bus\\n'); sys.exit(1)\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    source = TegrastatsSource(interval_ms=10)
+    try:
+        deadline = time.perf_counter() + 5
+        while (source._proc.poll() is None or source._latest is None) and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        assert source._latest is not None and source._latest.rails_mw == {"POM_5V_IN": 3186.0}  # a line was read
+        for _ in range(2):  # the same one-line reason every time
+            with pytest.raises(RuntimeError, match="tegrastats exited with code 1: tegrastats: lost the i2c bus"):
+                source.read()
+    finally:
+        source.close()
+
+
 def test_tegrastats_absent_is_unavailable():
     from harness.telemetry.tegrastats import TegrastatsSource
 
