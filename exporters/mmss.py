@@ -13,14 +13,17 @@ random inputs and with each modality missing, before the manifest is written thr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import logging
+import os
 import re
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +33,7 @@ import torch
 from torch import nn
 
 from exporters.verify import (
+    DEFAULT_TIE_FRACTION,
     ParityCase,
     ParityReport,
     compare,
@@ -72,6 +76,7 @@ class MmssExportConfig:
     ignore_index: int = 255
     atol: float = 1e-4
     rtol: float = 1e-3
+    tie_fraction: float = DEFAULT_TIE_FRACTION
     seed: int = 0
     source_model: str = ""
     description: str = ""
@@ -90,6 +95,8 @@ class MmssExportConfig:
             raise ConfigError(f"--batch-max {self.batch_max} is invalid; a dynamic batch needs a maximum >= 2")
         if not 7 <= self.opset <= 23:
             raise ConfigError(f"--opset {self.opset} is invalid; expected 7..23 (default 18)")
+        if not 0.0 <= self.tie_fraction <= 1.0:
+            raise ConfigError(f"--tie-fraction {self.tie_fraction} is invalid; expected a fraction in [0, 1] (default {DEFAULT_TIE_FRACTION})")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -218,6 +225,11 @@ class NamedInputs(nn.Module):
         self.model, self.names, self.call, self.argmax = model, tuple(names), call, argmax
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        out = self.logits(*inputs)
+        return out.argmax(1) if self.argmax else out
+
+    def logits(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The model's own output (first of a tuple, ``logits``/``out`` of a dict), before any arg-max."""
         if self.call == "list":
             out = self.model(list(inputs))
         elif self.call == "dict":
@@ -228,7 +240,7 @@ class NamedInputs(nn.Module):
             out = out[0]
         elif isinstance(out, Mapping):
             out = out.get("logits", out.get("out", next(iter(out.values()))))
-        return out.argmax(1) if self.argmax else out
+        return out
 
 
 # -- export --------------------------------------------------------------------------------
@@ -238,11 +250,12 @@ def _shapes(config: MmssExportConfig, batch: int) -> dict[str, tuple[int, ...]]:
 
 
 def _run_torch(wrapper: NamedInputs, config: MmssExportConfig):
+    """The torch reference as ``feed -> {output: array}``; always logits (a class map is checked against them)."""
     names = config.names
 
     def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            out = wrapper(*[torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names])
+            out = wrapper.logits(*[torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names])
         if not isinstance(out, torch.Tensor):
             raise ExportError(f"the model returned {type(out).__name__}; expected a tensor of N x C x H x W logits")
         return {config.output: out.numpy()}
@@ -263,10 +276,42 @@ def _op_from(error: BaseException) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep torch's exporter chatter off the user's terminal; the error raised says what matters.
+
+    On a failed conversion the TorchScript exporter dumps the whole Torch IR graph to the
+    process's stdout from C++ (so ``sys.stdout`` cannot catch it: file descriptor 1 is pointed
+    at a scratch file meanwhile), and the dynamo exporter logs a warning per torchvision op it
+    cannot register, even for models that use none.
+    """
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout to protect
+        saved = -1
+    try:
+        with contextlib.ExitStack() as stack:
+            if saved >= 0:
+                import tempfile
+
+                sink = stack.enter_context(tempfile.TemporaryFile())
+                os.dup2(sink.fileno(), 1)
+            yield
+    finally:
+        if saved >= 0:
+            os.dup2(saved, 1)
+            os.close(saved)
+        logger.setLevel(level)
+
+
 def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path: Path, config: MmssExportConfig) -> None:
     names = list(config.names)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_exporter():
             warnings.simplefilter("ignore")
             if config.exporter == "dynamo":
                 dynamic = None
@@ -384,6 +429,17 @@ def build_manifest(config: MmssExportConfig, onnx_file: str, provenance: Mapping
     return doc
 
 
+def check_logits(logits: np.ndarray, config: MmssExportConfig, batch: int) -> None:
+    """The model's output must be N x C x H x W scores with one channel per class, before anything is written."""
+    classes = len(config.classes)
+    if logits.ndim != 4 or logits.shape[0] != batch or logits.shape[1] != classes:
+        raise ExportError(
+            f"{config.name}: the model returns shape {tuple(logits.shape)} for a batch of {batch}; expected "
+            f"N x C x H x W logits with C = {classes} (--classes names {classes}); give --classes the model's "
+            f"class list (or build the model with num_classes={classes})"
+        )
+
+
 def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig, onnx_file: str = "model.onnx") -> ExportResult:
     """Export ``model`` to ``out_dir/onnx_file`` + ``manifest.json``; raises on any failed check.
 
@@ -405,11 +461,14 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
     examples = tuple(torch.randn(shape, generator=generator) for shape in _shapes(config, example_batch).values())
     reference = _run_torch(wrapper, config)
     try:
-        reference({n: t.numpy() for n, t in zip(config.names, examples)})
-    except (TypeError, KeyError, IndexError, ValueError) as error:
+        logits = reference({n: t.numpy() for n, t in zip(config.names, examples)})[config.output]
+    except (TypeError, KeyError, IndexError, ValueError, RuntimeError) as error:
+        first = " ".join(str(error).split())[:240]
         raise ExportError(f"{type(model).__name__} cannot be called with --call {config.call} and modalities "
-                          f"{list(config.names)} ({type(error).__name__}: {error}); match the names and calling "
-                          f"convention to the model's forward") from None
+                          f"{list(config.names)} of shapes {[tuple(t.shape) for t in examples]} ({type(error).__name__}: "
+                          f"{first}); match the names, order, channels (--modality-spec) and calling convention to "
+                          f"the model's forward") from None
+    check_logits(logits, config, example_batch)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / onnx_file
@@ -417,8 +476,11 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
     strip_stack_traces(path)
     onnx.checker.check_model(str(path))
     check_inputs_kept(path, config.names)
-    class_axis = None if config.argmax else {config.output: 1}
-    report = compare(reference, ort_session(path), parity_cases(config), Tolerance(config.atol, config.rtol), class_axis)
+    tolerance = Tolerance(config.atol, config.rtol)
+    if config.argmax:
+        report = compare(reference, ort_session(path), parity_cases(config), tolerance, class_maps={config.output: config.tie_fraction})
+    else:
+        report = compare(reference, ort_session(path), parity_cases(config), tolerance, {config.output: 1})
     require_parity(report, f"{path}")
     provenance = {
         "exporter": f"torch.onnx ({config.exporter})",

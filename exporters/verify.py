@@ -6,6 +6,12 @@ missing (filled the way the manifest says), because that is exactly the regime t
 then measures. Errors are reported the way Polygraphy does (max/mean absolute and relative
 error per output, elementwise tolerance) using ``harness.metrics.parity``; any case that
 fails raises ``ParityError`` naming the case, the output and the worst error.
+
+Class maps (the ``--argmax`` export) are integers, so "close" cannot mean an elementwise
+tolerance: they are compared with the arg-max of the reference *logits* instead
+(:func:`class_map_parity`). A pixel may disagree only where the reference is a near tie (the
+two logits are closer than the elementwise tolerance lets them move), and such pixels may make
+up at most ``tie_fraction`` of the map; any other disagreement fails.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import BadInputError
+from harness.metrics.argmax import class_argmax
 from harness.metrics.parity import Tolerance, parity
 
 Feed = Mapping[str, npt.NDArray[Any]]
+DEFAULT_TIE_FRACTION = 1e-3  # class maps: at most 0.1% of pixels may flip, and only at near ties
 
 
 class ParityError(BadInputError):
@@ -49,20 +57,7 @@ class ParityReport:
 
     def summary(self) -> dict[str, Any]:
         """The compact form recorded in the manifest's ``parity`` block."""
-        cases = {
-            case: {
-                output: {
-                    "max_abs": figures["abs"]["max"],
-                    "mean_abs": figures["abs"]["mean"],
-                    "max_rel": figures["rel"]["max"],
-                    "mean_rel": figures["rel"]["mean"],
-                    "mismatches": figures["mismatches"],
-                    **({"class_agreement": figures["class_agreement"]} if "class_agreement" in figures else {}),
-                }
-                for output, figures in outputs.items()
-            }
-            for case, outputs in self.cases.items()
-        }
+        cases = {case: {output: _compact(f) for output, f in outputs.items()} for case, outputs in self.cases.items()}
         tol = {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol, "check": self.tolerance.check}
         return {"reference": "torch (cpu, fp32)", "candidate": "onnxruntime CPUExecutionProvider",
                 "tolerance": tol, "passed": self.passed, "cases": cases}
@@ -73,11 +68,86 @@ class ParityReport:
         for case, outputs in self.cases.items():
             for output, f in outputs.items():
                 status = "PASSED" if f["passed"] else "FAILED"
-                lines.append(
-                    f"{status} {case:<18} {output}: max abs {f['abs']['max']:.3g}, mean abs {f['abs']['mean']:.3g}, "
-                    f"max rel {f['rel']['max']:.3g}, mean rel {f['rel']['mean']:.3g}"
-                )
+                if "near_ties" in f:
+                    figures = (f"class agreement {f['class_agreement']:.4%}, {f['near_ties']} near-tie and "
+                               f"{f['mismatches']} other disagreements of {f['numel']} pixels")
+                else:
+                    figures = (f"max abs {f['abs']['max']:.3g}, mean abs {f['abs']['mean']:.3g}, "
+                               f"max rel {f['rel']['max']:.3g}, mean rel {f['rel']['mean']:.3g}")
+                lines.append(f"{status} {case:<18} {output}: {figures}")
         return "\n".join(lines)
+
+
+def _compact(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """One output's figures as recorded in the manifest."""
+    out = {
+        "max_abs": figures["abs"]["max"],
+        "mean_abs": figures["abs"]["mean"],
+        "max_rel": figures["rel"]["max"],
+        "mean_rel": figures["rel"]["mean"],
+        "mismatches": figures["mismatches"],
+    }
+    for key in ("class_agreement", "near_ties", "tie_fraction", "numel"):
+        if key in figures and (key != "numel" or "near_ties" in figures):
+            out[key] = figures[key]
+    return out
+
+
+def _max_mean(values: npt.NDArray[np.float64]) -> dict[str, float]:
+    return {"max": float(values.max()), "mean": float(values.mean())} if values.size else {"max": 0.0, "mean": 0.0}
+
+
+def class_map_parity(
+    candidate: npt.ArrayLike,
+    reference_logits: npt.ArrayLike,
+    tolerance: Tolerance,
+    tie_fraction: float = DEFAULT_TIE_FRACTION,
+    class_axis: int = 1,
+) -> dict[str, Any]:
+    """An exported class map against the arg-max of the reference logits.
+
+    A disagreeing pixel is a *near tie* when the reference logit of the class the candidate
+    chose is within ``2 * (atol + rtol * |top logit|)`` of the top logit: two logits each off
+    by the elementwise tolerance can close that gap, so either answer is within tolerance (the
+    same idea as Polygraphy's tolerance on values, applied to the decision they feed). The
+    map passes when no other pixel disagrees and near-tie disagreements make up at most
+    ``tie_fraction`` of the pixels. ``abs``/``rel`` hold the reference-logit gap (top minus
+    chosen; relative to ``|top|``) over the disagreeing pixels, 0 when all agree.
+    """
+    if not 0.0 <= tie_fraction <= 1.0:
+        raise ValueError(f"tie_fraction must lie in [0, 1], got {tie_fraction}")
+    logits = np.asarray(reference_logits, dtype=np.float64)
+    chosen = np.asarray(candidate)
+    expected = class_argmax(logits, axis=class_axis)
+    if chosen.shape != expected.shape:
+        raise ParityError(f"class map shape {chosen.shape} differs from the reference's {expected.shape} "
+                          f"(logits {logits.shape} reduced over axis {class_axis})")
+    classes = logits.shape[class_axis]
+    scores = np.moveaxis(logits, class_axis, -1)
+    top = np.take_along_axis(scores, expected[..., None], -1)[..., 0]
+    in_range = (chosen >= 0) & (chosen < classes)
+    picked = np.take_along_axis(scores, np.where(in_range, chosen, 0)[..., None].astype(np.intp), -1)[..., 0]
+    gap = np.where(in_range, top - picked, np.inf)
+    differ = chosen != expected
+    near = differ & (gap <= 2.0 * (tolerance.atol + tolerance.rtol * np.abs(top)))
+    hard = int(np.count_nonzero(differ & ~near))
+    ties = int(np.count_nonzero(near))
+    numel = int(expected.size)
+    gaps = gap[differ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = gaps / np.abs(top[differ])
+    return {
+        "passed": hard == 0 and ties <= tie_fraction * numel,
+        "atol": tolerance.atol,
+        "rtol": tolerance.rtol,
+        "numel": numel,
+        "mismatches": hard,
+        "near_ties": ties,
+        "tie_fraction": tie_fraction,
+        "class_agreement": 1.0 - (hard + ties) / numel if numel else float("nan"),
+        "abs": _max_mean(gaps),
+        "rel": _max_mean(rel),
+    }
 
 
 def ort_session(path: Path) -> Callable[[Feed], dict[str, npt.NDArray[Any]]]:
@@ -101,8 +171,13 @@ def compare(
     cases: Sequence[ParityCase],
     tolerance: Tolerance,
     class_axis: Mapping[str, int] | None = None,
+    class_maps: Mapping[str, float] | None = None,
 ) -> ParityReport:
-    """Run every case through both functions and compare each output of the reference."""
+    """Run every case through both functions and compare each output of the reference.
+
+    ``class_maps`` names outputs that the candidate gives as class maps while the reference
+    gives the logits they come from (class axis 1), each with its allowed near-tie fraction.
+    """
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for case in cases:
         ref, cand = reference(case.feed), candidate(case.feed)
@@ -110,6 +185,9 @@ def compare(
         for name, expected in ref.items():
             if name not in cand:
                 raise ParityError(f"parity case {case.name}: output {name!r} is missing from the export (has {sorted(cand)})")
+            if name in (class_maps or {}):
+                results[case.name][name] = class_map_parity(cand[name], expected, tolerance, (class_maps or {})[name])
+                continue
             axis = (class_axis or {}).get(name)
             results[case.name][name] = parity(cand[name], expected, tolerance, class_axis=axis, name=name)
     return ParityReport(tolerance=tolerance, cases=results)
@@ -119,6 +197,13 @@ def require_parity(report: ParityReport, what: str) -> None:
     """Raise ``ParityError`` on the first failing case/output, with its figures."""
     for case, outputs in report.cases.items():
         for output, f in outputs.items():
+            if not f["passed"] and "near_ties" in f:
+                raise ParityError(
+                    f"{what}: parity FAILED on case {case!r}, output {output!r}: the class map differs from the arg-max "
+                    f"of the torch logits at {f['mismatches']} clear pixels and {f['near_ties']} near ties of {f['numel']} "
+                    f"(allowed: 0 clear, near ties <= {f['tie_fraction']:g} of pixels; largest logit gap "
+                    f"{f['abs']['max']:.3g}); check the model, or raise --tie-fraction if near ties are expected"
+                )
             if not f["passed"]:
                 raise ParityError(
                     f"{what}: parity FAILED on case {case!r}, output {output!r}: max abs error {f['abs']['max']:.3g}, "

@@ -126,10 +126,13 @@ def _modalities(names: list[str], spec: str | None) -> tuple[dict[str, Any], ...
 @click.option("--ignore-index", default=255, show_default=True, type=int)
 @click.option("--atol", default=1e-4, show_default=True, type=float, help="Parity: absolute tolerance.")
 @click.option("--rtol", default=1e-3, show_default=True, type=float, help="Parity: relative tolerance.")
+@click.option("--tie-fraction", default=1e-3, show_default=True, type=float,
+              help="Parity of --argmax: largest fraction of pixels whose class may differ from torch's, and only "
+                   "where the torch logits are a near tie (within 2 x (atol + rtol x |top|)).")
 @click.option("--seed", default=0, show_default=True, type=int)
 def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, modalities: str, modality_spec: str | None,
          classes_arg: str, input_size: str, call: str, out: str, name: str | None, opset: int, exporter: str,
-         static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, seed: int) -> int:
+         static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, tie_fraction: float, seed: int) -> int:
     """Export a multi-modal segmentation model; verify parity with ONNX Runtime; write manifest.json."""
     try:
         from exporters.mmss import (
@@ -155,6 +158,7 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
         ignore_index=ignore_index,
         atol=atol,
         rtol=rtol,
+        tie_fraction=tie_fraction,
         seed=seed,
         source_model=model_target,
     )
