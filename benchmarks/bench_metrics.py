@@ -10,7 +10,9 @@ set to ignore_index 255. Peers:
 
 Two input layouts: int64 (what argmax and torch produce; the headline) and uint8 (label
 PNGs and class maps). Every implementation's matrix is checked equal before timing. Times
-are the best of ``--repeat`` runs, interleaved round-robin so every\nimplementation sees the same machine load. Run by hand, e.g. ``nice -n 10 python benchmarks/bench_metrics.py``.
+are the best of ``--repeat`` runs, interleaved round-robin so every
+implementation sees the same machine load. Run by hand, e.g.
+``nice -n 10 python benchmarks/bench_metrics.py``.
 Targets: >= 3x scikit-learn, >= 1x torch bincount, >= 25 % of copy bandwidth (int64 layout).
 """
 
