@@ -140,7 +140,12 @@ def preview(
                 f"it applies to {', '.join(get(name).kinds)}"
             )
     raw = read_input(input_path, kind)
-    grid = build_grid(raw, kind, chosen, severities, seed=seed, height=height)
+    try:
+        grid = build_grid(raw, kind, chosen, severities, seed=seed, height=height)
+    except (
+        ConfigError
+    ) as error:  # names and severities are checked: this is about the file
+        raise ConfigError(f"--input {input_path}: {error}") from None
     path = write_preview(grid, out_dir, f"corruptions_{modality}")
     click.echo(str(path))
     click.echo(

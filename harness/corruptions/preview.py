@@ -125,7 +125,12 @@ def write_preview(grid: np.ndarray, out_dir: Path, stem: str) -> Path:
     """Write ``grid`` (RGB) as ``out_dir/<stem>.png`` and return the path."""
     import cv2
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"--out: cannot create directory {out_dir} ({error.strerror or error}); choose a writable directory"
+        ) from None
     path = out_dir / f"{stem}.png"
     if not cv2.imwrite(str(path), np.ascontiguousarray(grid[:, :, ::-1])):
         raise ConfigError(

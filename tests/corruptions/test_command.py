@@ -126,3 +126,68 @@ def test_preview_bad_flags(tmp_path, capsys):
     )
     assert main(args + ["--modality", "depth", "--names", "snow"]) == ExitCode.BAD_INPUT
     assert "does not apply" in capsys.readouterr().err
+
+
+def _preview(tmp_path, modality: str, image: np.ndarray, *extra: str) -> list[str]:
+    import cv2
+
+    path = tmp_path / f"{modality}.png"
+    assert cv2.imwrite(str(path), image)
+    return [
+        "corruptions",
+        "preview",
+        "--modality",
+        modality,
+        "--input",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--severities",
+        "1,5",
+        "--height",
+        "24",
+        *extra,
+    ]
+
+
+def _sparse_frame(seed: int, density: float) -> np.ndarray:
+    """A DELIVER-style 3-channel 8-bit frame that is 0 except at a few sites."""
+    rng = np.random.default_rng(seed)
+    values = (rng.random((40, 56, 1)) * 255).astype(np.uint8)
+    values[rng.random((40, 56)) >= density] = 0
+    return np.repeat(values, 3, axis=2)
+
+
+def test_preview_sparse_and_thermal_pngs(tmp_path, capsys):
+    """LiDAR and event frames (3-channel sparse PNGs) and 8-bit thermal: one row per corruption."""
+    import cv2
+
+    cases = {
+        "lidar": _sparse_frame(0, 0.1),
+        "event": _sparse_frame(1, 0.05),
+        "thermal": scene(40)[:, :, 1],
+    }
+    for modality, image in cases.items():
+        assert main(_preview(tmp_path, modality, image)) == ExitCode.OK, modality
+        grid = cv2.imread(capsys.readouterr().out.strip())
+        assert grid.shape[0] == len(names(modality)) * (24 + 18), modality
+        # the first tile shows the clean input: area resizing keeps its mean level
+        width = round(image.shape[1] * 24 / image.shape[0])
+        clean = grid[18 : 18 + 24, :width].astype(float)
+        assert abs(clean.mean() - image.mean()) < 2.0, modality
+
+
+def test_preview_input_errors_name_the_file(tmp_path, capsys):
+    tiny = np.zeros((5, 5), np.uint8)
+    assert main(_preview(tmp_path, "rgb", tiny)) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "rgb.png" in err and "too small" in err and "\n" not in err
+
+
+def test_preview_unwritable_out_is_bad_input(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    args = _preview(tmp_path, "rgb", scene(24)[:, :, ::-1], "--names", "contrast")
+    args[args.index("--out") + 1] = str(tmp_path / "file" / "sub")
+    assert main(args) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "--out: cannot create directory" in err and "\n" not in err
