@@ -90,7 +90,6 @@ def make_step(session: Session, feeds: dict[str, np.ndarray]) -> Callable[[], di
 
     def plain() -> None:
         session.run(feeds)
-        return None
 
     return plain
 

@@ -10,9 +10,9 @@ clocks, a noisy neighbour) and should not be used to compare builds.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 COV_WARN = 0.025

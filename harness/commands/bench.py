@@ -15,7 +15,6 @@ from harness.bench.document import BENCH_NAME  # stdlib-only module: keeps `impo
 from harness.errors import ExitCode
 
 
-
 @click.command(name="bench")
 @click.argument("model_dir", required=False, default=None, type=click.Path(file_okay=False))
 @click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu, ort:cuda, ort:tensorrt or trt.")

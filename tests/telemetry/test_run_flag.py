@@ -23,7 +23,7 @@ def _run(tmp_path: Path, name: str, *flags: str) -> dict:
 
 
 def test_no_telemetry_records_skipped_and_probes_nothing(tmp_path, monkeypatch):
-    import harness.telemetry.probe as probe
+    from harness.telemetry import probe
 
     def no_probe(*args, **kwargs):
         raise AssertionError("telemetry probed although --no-telemetry was given")

@@ -9,7 +9,11 @@ import pytest
 from harness.errors import ConfigError
 from harness.telemetry.ina3221 import Ina3221Source
 from harness.telemetry.interface import Reading, SourceUnavailable
-from harness.telemetry.jetson import parse_jetson_clocks, parse_nvpmodel, query_power_config
+from harness.telemetry.jetson import (
+    parse_jetson_clocks,
+    parse_nvpmodel,
+    query_power_config,
+)
 from harness.telemetry.probe import Telemetry, open_power_source
 
 
