@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from harness.bench.document import BENCH_NAME  # stdlib-only module: keeps `import harness.cli` light
+from harness.bench.document import BENCH_NAME
 from harness.errors import ExitCode
 
 
