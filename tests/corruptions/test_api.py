@@ -204,3 +204,20 @@ def test_uint8_fast_path_matches_float_path(name):
     slow = corrupt(x.astype(np.float32) / 255, name, 3, np.random.default_rng(0))
     assert fast.dtype == np.uint8
     assert np.abs(fast.astype(int) - np.rint(slow * 255).astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("name", names("image"))
+def test_uint8_hwc_and_float_chw_give_the_same_image(name):
+    """The two image forms users hold (8-bit H x W x 3, float C x H x W in [0, 1]) agree to a grey level."""
+    hwc = np.stack([scene(40, 0), scene(40, 1)])
+    chw = (hwc.transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
+    as_uint8 = corrupt(hwc, name, 3, rngs_for(3, name, [0, 1], "rgb"))
+    as_float = corrupt(chw, name, 3, rngs_for(3, name, [0, 1], "rgb"), layout="CHW")
+    assert as_uint8.dtype == np.uint8 and as_uint8.shape == hwc.shape
+    assert as_float.dtype == np.float32 and as_float.shape == chw.shape
+    assert 0.0 <= as_float.min() and as_float.max() <= 1.0
+    back = np.rint(as_float.transpose(0, 2, 3, 1) * 255.0).astype(int)
+    assert np.abs(back - as_uint8.astype(int)).max() <= 1
+    # a single float C x H x W image is the first sample of the batch
+    single = corrupt(chw[0], name, 3, rngs_for(3, name, [0], "rgb"), layout="CHW")
+    np.testing.assert_array_equal(single, as_float[0])
