@@ -37,14 +37,25 @@ def read_image(path: Path, channels: int = 3) -> npt.NDArray[Any]:
     return np.ascontiguousarray(image)
 
 
+def nearest_indices(size_in: int, size_out: int) -> npt.NDArray[np.intp]:
+    """Source index of every output position: ``min(floor(i * in / out), in - 1)`` in float32.
+
+    This is PyTorch's ``interpolate(mode="nearest")``, which torchvision's ``resize(NEAREST)``
+    (the DELIVER reference loader's event resize) runs. OpenCV's ``INTER_NEAREST`` rounds the
+    scale differently and picks another source pixel for ~0.1% of a 270x480 -> 1042x1042 resize.
+    """
+    scale = np.float32(size_in) / np.float32(size_out)
+    index = np.floor(np.arange(size_out, dtype=np.float32) * scale).astype(np.intp)
+    return np.minimum(index, size_in - 1)
+
+
 def resize_nearest(image: npt.NDArray[Any], height: int, width: int) -> npt.NDArray[Any]:
-    """Nearest-neighbour resize (keeps event counts and label ids exact values)."""
+    """Nearest-neighbour resize (keeps event counts and label ids exact values), as PyTorch/torchvision do it."""
     if image.shape[:2] == (height, width):
         return image
-    import cv2
-
-    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST)
-    return out[..., None] if out.ndim == 2 and image.ndim == 3 else out
+    rows = nearest_indices(image.shape[0], height)
+    cols = nearest_indices(image.shape[1], width)
+    return np.ascontiguousarray(image[rows][:, cols])
 
 
 def read_label(path: Path) -> npt.NDArray[np.int64]:

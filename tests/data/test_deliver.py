@@ -108,3 +108,23 @@ def test_missing_root_or_path(tmp_path):
         open_dataset(f"deliver:{tmp_path}")
     with pytest.raises(ConfigError, match="no path given"):
         open_dataset("deliver")
+
+
+def test_event_resize_is_torchvision_nearest_at_odd_ratios(tmp_path):
+    """The reference resizes events with torchvision (torch ``nearest``); OpenCV's nearest picks other pixels here."""
+    import torch
+    import torch.nn.functional as F
+
+    rel = Path("night/val/MAP_2_point1")
+    rng = np.random.default_rng(3)
+    size = 1042  # DELIVER's frame size; events of an eventlowres-like 135 x 240 frame
+    event = rng.integers(0, 256, (135, 240, 3), dtype=np.uint8)
+    _write(tmp_path / "img" / rel / "000001_rgb_front.png", np.zeros((size, size, 3), np.uint8))
+    _write(tmp_path / "event" / rel / "000001_event_front.png", event[..., ::-1])
+    _write(tmp_path / "semantic" / rel / "000001_semantic_front.png", np.ones((size, size), np.uint8))
+    got = DeliverDataset(tmp_path, split="val", modalities=("rgb", "event"))[0].modalities["event"]
+    chw = torch.from_numpy(event).permute(2, 0, 1)[None]
+    expected = F.interpolate(chw, size=(size, size), mode="nearest")[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(got, expected)
+    opencv = cv2.resize(event, (size, size), interpolation=cv2.INTER_NEAREST)
+    assert not np.array_equal(opencv, expected)  # the fixture would catch a fall back to OpenCV
