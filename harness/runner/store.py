@@ -54,6 +54,12 @@ class RunStore:
             if not path.exists():
                 raise ConfigError(f"--resume: {path} does not exist; nothing to resume (run without --resume first)")
             previous = read_json(path, "run header")
+            absent = [key for key in _CHECKED if not isinstance(previous, dict) or key not in previous]
+            if absent:
+                raise ResultsError(
+                    f"--resume: {path}: not an mmharness run header (no {', '.join(absent)}); "
+                    "--out must be a folder written by `mmharness run`, or drop --resume to start fresh"
+                )
             for key in _CHECKED:
                 if previous.get(key) != header[key]:
                     what = _config_changes(previous.get("config", {}), header["config"]) if key == "config_hash" else ""
