@@ -51,13 +51,17 @@ class LlavaVision(nn.Module):
             )
         self.layer = layer
         self.drop_cls = config.vision_feature_select_strategy == "default"
+        # A Python int, not ``features.shape[-1]``: the trace then bakes the text hidden size into
+        # the final Reshape, so the graph output is [num_image_tokens, hidden] with a static hidden
+        # (a traced shape would leave a symbolic second dim that consumers cannot preallocate).
+        self.hidden = int(config.text_config.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden = self.tower(pixel_values, output_hidden_states=True, return_dict=True).hidden_states[self.layer]
         if self.drop_cls:
             hidden = hidden[:, 1:]
         features = self.projector(hidden)
-        return features.reshape(-1, features.shape[-1])
+        return features.reshape(-1, self.hidden)
 
 
 def _llava_export_vision(model: Any, path: str, opset: int) -> None:
@@ -73,6 +77,9 @@ def _llava_export_vision(model: Any, path: str, opset: int) -> None:
         opset_version=opset,
         dynamo=False,
     )
+    from exporters.mllm.graphs import pin_output_dims
+
+    pin_output_dims(path, "image_features", {1: int(model.config.text_config.hidden_size)})
 
 
 def _llava_tokens(model: Any) -> int:

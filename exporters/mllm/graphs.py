@@ -96,6 +96,24 @@ def present_names(num_layers: int) -> list[str]:
     return [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
 
 
+def pin_output_dims(path: str, output: str, dims: dict[int, int]) -> None:
+    """Write static sizes into a graph output's declared shape (the TorchScript exporter names
+    every axis after a Reshape symbolically, e.g. ``Reshapeimage_features_dim_1``, even when the
+    Reshape's target is a constant). The graph itself is unchanged; the checker must accept it."""
+    import onnx
+
+    model = onnx.load(path)
+    value = next((v for v in model.graph.output if v.name == output), None)
+    if value is None:
+        raise RuntimeError(f"{path}: no output {output!r} to pin")
+    shape = value.type.tensor_type.shape
+    for axis, size in dims.items():
+        shape.dim[axis].Clear()
+        shape.dim[axis].dim_value = int(size)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+
+
 def export_embedding(module: MergedEmbedding, hidden: int, path: str, opset: int) -> None:
     """Export G2 with the TorchScript exporter; batch, sequence and feature rows are dynamic."""
     ids = torch.tensor([[1, module.image_token_id, module.image_token_id, 2]], dtype=torch.int64)

@@ -61,7 +61,7 @@ def test_an_unclaimed_decoder_input_is_refused(model_copy, capsys):  # type: ign
         (lambda v: v["kv_cache"].update(num_layers=3), "vqa.kv_cache: decoder.onnx has no input 'past_key_values.2.key'"),
         (lambda v: v["kv_cache"].update(num_layers=1), "graphs.decoder: decoder.onnx input 'past_key_values.1.key' is not claimed"),
         (lambda v: v["kv_cache"].update(head_dim=4), "vqa.kv_cache: decoder.onnx input 'past_key_values.0.key' has shape"),
-        (lambda v: v.update(hidden_size=48), "vqa.hidden_size: embedding.onnx input 'image_features' has shape"),
+        (lambda v: v.update(hidden_size=48), "vqa.hidden_size: vision.onnx output 'image_features' has shape"),
         (lambda v: v["image"].update(size=[24, 24]), "vqa.image: vision.onnx input 'pixel_values' has shape"),
         (lambda v: v["image"].update(pixel_attention_mask="pixel_attention_mask"),
          "vqa.image.pixel_attention_mask: vision.onnx has no input 'pixel_attention_mask'"),
@@ -80,3 +80,30 @@ def test_idefics3_export_with_mask_input_validates(idefics3_export, capsys):  # 
     assert main(["validate", "--json", str(export)]) == ExitCode.OK
     claimed = {(i["graph"], i["name"]) for i in json.loads(capsys.readouterr().out)["inputs"]}
     assert {("vision", "pixel_values"), ("vision", "pixel_attention_mask")} <= claimed
+
+
+def _output_shape(path, name):  # type: ignore[no-untyped-def]
+    import onnx
+
+    value = next(v for v in onnx.load(str(path), load_external_data=False).graph.output if v.name == name)
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+
+
+@pytest.mark.parametrize("fixture", ["llava_export", "idefics3_export"])
+def test_vision_output_is_rank_2_with_a_static_hidden_size(fixture, request):  # type: ignore[no-untyped-def]
+    model, export = request.getfixturevalue(fixture)
+    shape = _output_shape(export / "vision.onnx", "image_features")
+    assert len(shape) == 2 and shape[1] == model.config.text_config.hidden_size and isinstance(shape[0], str)
+
+
+def test_shipped_model_graphs_match_their_manifest():  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from .conftest import SHIPPED
+
+    if not (SHIPPED / "manifest.json").is_file():
+        pytest.skip("models/vlm-synth-tiny not trained yet")
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    for role, file in manifest["graphs"].items():
+        assert hashlib.sha256((SHIPPED / file).read_bytes()).hexdigest() == manifest["provenance"]["sha256"][role], role
+    assert _output_shape(SHIPPED / "vision.onnx", "image_features") == ["num_image_tokens", manifest["vqa"]["hidden_size"]]
