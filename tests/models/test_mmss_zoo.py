@@ -85,6 +85,27 @@ def test_zoo_shows_the_robustness_effect(emm):
         assert rgbc[(modality,)] < rgbc[()] - 1.0, modality
 
 
+@pytest.mark.parametrize("name", ZOO)
+def test_model_card_figures_match_the_shipped_graph(name, emm):
+    """Every mIoU a card prints (clean, the EMM table, mIoU^Avg_EMM) is what scikit-learn gets from model.onnx.
+
+    The 15 sets are the non-empty subsets of present modalities (clean included), as in Liao et al.
+    """
+    import re
+
+    card = (ROOT / "models" / name / "MODEL_CARD.md").read_text()
+    table = emm[name]
+    rows = dict(re.findall(r"^\| ([a-z+]+) \| ([0-9.]+) \| [+-][0-9.]+ \|$", card, re.MULTILINE))
+    assert len(rows) == 15, rows
+    for missing, printed in rows.items():
+        key = () if missing == "clean" else tuple(missing.split("+"))
+        assert float(printed) == pytest.approx(table[key], abs=0.0051), (missing, printed, table[key])
+    clean = float(re.search(r"clean mIoU: \*\*([0-9.]+)\*\*", card).group(1))
+    average = float(re.search(r"mIoU\^Avg_EMM over all 15 missing sets: \*\*([0-9.]+)\*\*", card).group(1))
+    assert clean == pytest.approx(table[()], abs=0.0051)
+    assert average == pytest.approx(np.mean(list(table.values())), abs=0.0051)
+
+
 def test_one_training_step_of_the_recipe():
     import torch
 
