@@ -107,3 +107,62 @@ def test_shipped_model_graphs_match_their_manifest():  # type: ignore[no-untyped
     for role, file in manifest["graphs"].items():
         assert hashlib.sha256((SHIPPED / file).read_bytes()).hexdigest() == manifest["provenance"]["sha256"][role], role
     assert _output_shape(SHIPPED / "vision.onnx", "image_features") == ["num_image_tokens", manifest["vqa"]["hidden_size"]]
+
+
+# VLM_CONTRACT.md §3.3, verbatim (the template measured to load in onnxruntime-genai 0.18.0)
+GENAI_TEMPLATE = json.loads("""
+{"model": {"type": "gemma3", "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "vocab_size": 300, "context_length": 256,
+  "image_token_id": 299,
+  "decoder": {"filename": "decoder.onnx", "hidden_size": 64, "head_size": 16, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "num_hidden_layers": 2,
+              "inputs": {"inputs_embeds": "inputs_embeds", "attention_mask": "attention_mask", "position_ids": "position_ids",
+                         "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
+              "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
+              "session_options": {"provider_options": []}},
+  "embedding": {"filename": "embedding.onnx", "inputs": {"input_ids": "input_ids", "image_features": "image_features"},
+                "outputs": {"inputs_embeds": "inputs_embeds"}},
+  "vision": {"filename": "vision.onnx", "inputs": {"pixel_values": "pixel_values"}, "outputs": {"image_features": "image_features"}}},
+ "search": {"do_sample": false, "max_length": 256, "num_beams": 1, "past_present_share_buffer": false, "top_k": 1}}
+""")
+# values that are names or fixed settings, not model sizes: they must equal the template's
+FIXED = ("model/type", "model/decoder/filename", "model/decoder/inputs", "model/decoder/outputs", "model/embedding",
+         "model/vision/filename", "model/vision/outputs", "search/do_sample", "search/num_beams",
+         "search/past_present_share_buffer", "search/top_k")
+
+
+def _paths(tree, prefix=""):  # type: ignore[no-untyped-def]
+    if isinstance(tree, dict):
+        return {p for key, value in tree.items() for p in _paths(value, f"{prefix}/{key}" if prefix else key)}
+    return {prefix}
+
+
+def _at(tree, path):  # type: ignore[no-untyped-def]
+    for key in path.split("/"):
+        tree = tree[key]
+    return tree
+
+
+@pytest.mark.parametrize("fixture", ["llava_export", "idefics3_export", "shipped"])
+def test_genai_config_has_the_template_keys(fixture, request):  # type: ignore[no-untyped-def]
+    from harness.mllm.manifest import load_vqa_spec
+
+    from .conftest import SHIPPED
+
+    if fixture == "shipped":
+        if not (SHIPPED / "manifest.json").is_file():
+            pytest.skip("models/vlm-synth-tiny not trained yet")
+        export = SHIPPED
+    else:
+        export = request.getfixturevalue(fixture)[1]
+    genai = json.loads((export / "genai_config.json").read_text())
+    spec = load_vqa_spec(export)
+    extra = {"model/vision/inputs/attention_mask"} if spec.image.pixel_attention_mask else set()
+    assert _paths(genai) == _paths(GENAI_TEMPLATE) | extra  # og's parser rejects unknown keys
+    for path in FIXED:
+        assert _at(genai, path) == _at(GENAI_TEMPLATE, path), path
+    decoder = genai["model"]["decoder"]
+    assert (decoder["num_hidden_layers"], decoder["num_key_value_heads"], decoder["head_size"], decoder["hidden_size"]) == (
+        spec.kv.num_layers, spec.kv.num_kv_heads, spec.kv.head_dim, spec.hidden_size)
+    assert genai["model"]["image_token_id"] == spec.image_token_id and genai["model"]["eos_token_id"] == spec.eos_token_id
+    for name in ("decoder", "embedding", "vision"):
+        assert (export / genai["model"][name]["filename"]).is_file()
