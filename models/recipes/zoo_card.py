@@ -123,7 +123,7 @@ mIoU in %, DELIVER/Liao convention (one confusion matrix, absent classes count 0
 modalities fed as zeros after normalization (EMM).
 
 - clean mIoU: **{clean:.2f}**
-- mIoU^Avg_EMM over all {len(table)} missing sets: **{avg:.2f}**
+- mIoU^Avg_EMM over all {len(table)} EMM cells (each proper subset of modalities missing, none missing included): **{avg:.2f}**
 - mIoU^E_EMM(p) for p = {ps}: {expected}
 
 Per-modality contribution (clean mIoU minus mIoU with only that modality missing):
