@@ -80,9 +80,11 @@ class VlmRuntime:
         """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot, §3.2)."""
         count = int(np.count_nonzero(ids == self.spec.image_token_id))
         if count != features.shape[0]:
+            per_image = self.spec.tokens_per_image
             raise BadInputError(
-                f"prompt holds {count} image tokens (id {self.spec.image_token_id}) but {features.shape[0]} "
-                "image feature rows were given; one image needs vqa.tokens_per_image tokens"
+                f"{self.spec.model_dir / 'manifest.json'}: vqa.tokens_per_image: the prompt holds {count} image tokens "
+                f"(id {self.spec.image_token_id}) but {features.shape[0]} image feature rows were given "
+                f"({per_image} per image); expand the {{image}} placeholder to {per_image} tokens once per image"
             )
         return self.embedding.run({"input_ids": ids, "image_features": features})["inputs_embeds"]
 
