@@ -6,6 +6,9 @@
    does nothing else. Target: harness >= 0.97x the bare loop's images/s.
 2. The full EMM sweep (2^N - 1 cells) divided by one clean pass: how close the sweep is to
    "N cells cost N clean passes" (ideal 2^N - 1; fills are cheap, so anything above is overhead).
+3. ``--workers``: the default plan (EMM + RMM + NM cells) with both helper threads, with the
+   prefetch thread only (scoring inline) and with none, interleaved: wall and CPU seconds.
+   This is the measurement behind ``harness.runner.execute.score_thread_default``.
 
 Run by hand (not in CI's test run):  python benchmarks/bench_run.py [MODEL_DIR] [--repeats 5]
 Reports medians over interleaved repeats (harness and bare alternate, so drift hits both).
@@ -14,6 +17,7 @@ Reports medians over interleaved repeats (harness and bare alternate, so drift h
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--workers", action="store_true", help="also time the default plan under each worker layout")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -35,7 +40,13 @@ def main() -> None:
     from harness.backends.callable import CallableBackend
     from harness.data import open_dataset
     from harness.manifest import load_manifest
-    from harness.runner.execute import SEQUENTIAL, Batching, Workers, run_cell
+    from harness.runner.execute import (
+        SEQUENTIAL,
+        Batching,
+        Workers,
+        run_cell,
+        score_thread_default,
+    )
     from harness.runner.feeds import FeedBuilder, load_clean
     from harness.runner.sweep import logits_output
     from harness.scenarios.cells import clean_cell
@@ -59,7 +70,8 @@ def main() -> None:
     session = CallableBackend(lambda feeds: dict(zip(names, bare.run(None, dict(feeds)))), specs.inputs, specs.outputs).open()
     specs.close()
     builder = FeedBuilder(manifest, clean, session.inputs, seed=0)
-    workers = Workers()  # the sweep's two helper threads (prefetch, scoring)
+    workers = Workers(score=True)  # both helper threads (prefetch, scoring)
+    prefetch_only = Workers(score=False)  # the default on <= 2 cores
 
     def bare_pass() -> float:
         t0 = time.perf_counter()
@@ -87,7 +99,7 @@ def main() -> None:
         return time.perf_counter() - t0
 
     bare_pass(), harness_pass()  # warm-up (allocations, thread pools)
-    bare_t, harness_t, serial_t, minimal_t = [], [], [], []
+    bare_t, harness_t, serial_t, minimal_t, prefetch_t = [], [], [], [], []
     for k in range(args.repeats):  # alternate the order so neither side always runs first
         if k % 2:
             harness_t.append(harness_pass())
@@ -96,6 +108,7 @@ def main() -> None:
             bare_t.append(bare_pass())
             harness_t.append(harness_pass())
         serial_t.append(harness_pass(pool=SEQUENTIAL))
+        prefetch_t.append(harness_pass(pool=prefetch_only))
         minimal_t.append(minimal_eval_pass())
     b, h = statistics.median(bare_t), statistics.median(harness_t)
     # each repeat pairs a bare pass with the harness pass right after it: the median of the
@@ -106,7 +119,9 @@ def main() -> None:
     print(f"bare InferenceSession.run loop : {n / b:8.1f} img/s  (median of {args.repeats}: {b * 1e3:.1f} ms per pass)")
     print(f"harness clean cell             : {n / h:8.1f} img/s  (median of {args.repeats}: {h * 1e3:.1f} ms per pass)")
     print(f"harness / bare throughput      : {statistics.median(ratios):.3f}x median of paired ratios "
-          f"(IQR {q1:.3f}-{q3:.3f}; target >= 0.97x)")
+          f"(IQR {q1:.3f}-{q3:.3f}; target >= 0.97x; prefetch + scoring threads)")
+    print(f"harness, scoring inline        : {b / statistics.median(prefetch_t):.3f}x (prefetch thread only; "
+          f"the default here: score thread {'on' if score_thread_default() else 'off'} with {os.cpu_count()} cores)")
     print(f"harness without worker threads : {b / statistics.median(serial_t):.3f}x (prefetch and scoring inline)")
     m = statistics.median(minimal_t)
     print(f"minimal eval loop (run+argmax+bincount): {b / m:.3f}x of bare; harness / minimal eval = {m / h:.3f}x")
@@ -120,8 +135,34 @@ def main() -> None:
         sweeps.append(time.perf_counter() - t0)
     s = statistics.median(sweeps)
     print(f"EMM sweep ({len(cells)} cells)          : {s:.2f} s = {s / h:.2f} clean passes (ideal {len(cells)})")
+    if args.workers:
+        layouts = {"prefetch + score threads": workers, "prefetch thread only": prefetch_only, "no threads": SEQUENTIAL}
+        _time_layouts(manifest, layouts, harness_pass, max(2, args.repeats // 2))
+    prefetch_only.__exit__()
     session.close()
     workers.__exit__()
+
+
+def _time_layouts(manifest, layouts, harness_pass, repeats: int) -> None:
+    """Wall and process CPU seconds of every cell of the default plan per worker layout."""
+    from harness.runner.suites import resolve_suite
+    from harness.scenarios.plan import PlanSpec, build_plan
+
+    suite, severities = resolve_suite("default", manifest)
+    cells = build_plan(manifest.modality_names, PlanSpec(nm_suite=suite, nm_severities=severities))
+    wall: dict[str, list[float]] = {k: [] for k in layouts}
+    cpu: dict[str, list[float]] = {k: [] for k in layouts}
+    for r in range(repeats):
+        for name, pool in list(layouts.items())[:: 1 if r % 2 else -1]:  # alternate the order
+            c0, t0 = os.times(), time.perf_counter()
+            for cell in cells:
+                harness_pass(cell, pool)
+            c1 = os.times()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(c1.user + c1.system - c0.user - c0.system)
+    for name in layouts:
+        print(f"default plan ({len(cells)} cells), {name:24s}: wall median {statistics.median(wall[name]):.2f} s "
+              f"(min {min(wall[name]):.2f}), CPU median {statistics.median(cpu[name]):.2f} s")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         t_start = now()
         try:
             with Workers(enabled=config.prefetch) as workers:
+                threads = workers.describe()
                 for cell in todo:
                     outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, workers)
                     records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
@@ -132,6 +133,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "telemetry": telemetry.record(t_start, t_end, inferences=len(todo) * len(clean)),  # per image
         "cell_seconds": {cid: rec[0].get("seconds") for cid, rec in records.items()},
         "clean_inputs": clean.place,
+        "workers": threads,
     }
     path = save_results(config.out, doc, per_image)
     if not config.keep_clean_cache:
