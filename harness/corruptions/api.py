@@ -122,7 +122,9 @@ def _to_float(x: np.ndarray, kind: str, name: str) -> tuple[np.ndarray, float | 
     """float32 values for the corruption and the integer scale to undo (``None`` for floats)."""
     if x.dtype in (np.uint8, np.uint16):
         peak = float(np.iinfo(x.dtype).max)
-        return x.astype(np.float32) / np.float32(peak), peak
+        values = x.astype(np.float32)
+        values /= np.float32(peak)
+        return values, peak
     if x.dtype not in (np.float32, np.float64):
         raise ConfigError(
             f"corruption {name!r}: dtype must be uint8, uint16, float32 or float64, got {x.dtype}; "
@@ -208,8 +210,10 @@ def corrupt(
         out = out.mean(axis=3, keepdims=True, dtype=np.float32)
     if native:
         out = out if out.dtype == np.uint8 else np.rint(out).astype(np.uint8)
-    elif peak is not None:
-        out = np.rint(np.clip(out, 0.0, 1.0) * np.float32(peak)).astype(x.dtype)
+    elif peak is not None:  # back to integers: one temporary, rounded in place
+        scaled = np.clip(out, 0.0, 1.0)
+        scaled *= np.float32(peak)
+        out = np.rint(scaled, out=scaled).astype(x.dtype)
     else:
         out = out.astype(x.dtype, copy=False)
     if layout == "CHW":

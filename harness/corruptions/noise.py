@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.corruptions._ops import normal, uniform
+from harness.corruptions._ops import clip01, normal, uniform
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
 GAUSSIAN_NOISE_SIGMA = (0.08, 0.12, 0.18, 0.26, 0.38)  # additive std, image in [0, 1]
@@ -45,7 +45,8 @@ SPECKLE_NOISE_SIGMA = (
 )
 def gaussian_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     noise = normal(rngs, x.shape[1:], GAUSSIAN_NOISE_SIGMA[severity - 1])
-    return np.clip(x + noise, 0.0, 1.0)
+    noise += x  # the noise buffer becomes the result: no temporaries at image size
+    return clip01(noise)
 
 
 @register(
@@ -84,4 +85,6 @@ def impulse_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
 )
 def speckle_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     noise = normal(rngs, x.shape[1:], SPECKLE_NOISE_SIGMA[severity - 1])
-    return np.clip(x + x * noise, 0.0, 1.0)
+    noise *= x
+    noise += x
+    return clip01(noise)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.corruptions._ops import (
+    clip01,
     fractal_noise,
     gaussian_blur_2d,
     motion_kernel,
@@ -97,11 +98,10 @@ def frost_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     fine = 1.0 - np.abs(2.0 * fractal_noise(rng, h, w, decay=1.2, base=32) - 1.0)
     luminance = cloud + 0.8 * ridges**8 + 0.5 * fine**12
     luminance = (luminance - luminance.mean()) / max(float(luminance.std()), 1e-6)
-    rgb = (
-        np.asarray(FROST_MEAN_RGB, np.float32)
-        + np.float32(FROST_STD) * luminance[..., None]
-    )
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    shade = np.float32(FROST_STD) * luminance
+    # one plane per channel, then interleaved: broadcasting over a trailing axis of 3 is slow
+    rgb = np.stack([np.float32(m) + shade for m in FROST_MEAN_RGB], axis=-1)
+    return clip01(rgb.astype(np.float32, copy=False))
 
 
 @register(
@@ -116,9 +116,9 @@ def frost(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     image_weight, frost_weight = FROST[severity - 1]
     _n, h, w, _ = x.shape
     textures = np.stack([frost_texture(rng, h, w) for rng in rngs])
-    return np.clip(
-        np.float32(image_weight) * x + np.float32(frost_weight) * textures, 0.0, 1.0
-    )
+    textures *= np.float32(frost_weight)
+    textures += np.float32(image_weight) * x
+    return clip01(textures)
 
 
 @register(
