@@ -95,6 +95,10 @@ class MmssExportConfig:
             raise ConfigError(f"--batch-max {self.batch_max} is invalid; a dynamic batch needs a maximum >= 2")
         if not 7 <= self.opset <= 23:
             raise ConfigError(f"--opset {self.opset} is invalid; expected 7..23 (default 18)")
+        if not self.dynamic_batch and self.static_batch < 1:
+            raise ConfigError(f"--static-batch {self.static_batch} is invalid; expected a batch size >= 1")
+        if not (self.atol >= 0 and self.rtol >= 0):
+            raise ConfigError(f"--atol {self.atol} / --rtol {self.rtol} invalid; parity tolerances must be >= 0")
         if not 0.0 <= self.tie_fraction <= 1.0:
             raise ConfigError(f"--tie-fraction {self.tie_fraction} is invalid; expected a fraction in [0, 1] (default {DEFAULT_TIE_FRACTION})")
 
@@ -161,8 +165,9 @@ def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Modul
         raise ConfigError(f"--model {target}: {module_name!r} has no callable {attr!r}")
     try:
         model = factory(**dict(args or {}))
-    except TypeError as error:
-        raise ConfigError(f"--model {target}: calling {attr}(**{dict(args or {})}) failed ({error}); check --factory-arg") from None
+    except Exception as error:  # noqa: BLE001  (the user's factory may raise anything)
+        raise ConfigError(f"--model {target}: calling {attr}(**{dict(args or {})}) failed ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:240]}); check --factory-arg and what the factory needs") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"--model {target}: {attr}() returned {type(model).__name__}; expected a torch.nn.Module")
     return model

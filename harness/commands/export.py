@@ -52,7 +52,12 @@ def parse_factory_args(items: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--factory-arg {item!r} is not key=value; e.g. --factory-arg num_classes=25")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = " ".join(str(getattr(error, "problem", "") or "not a YAML value").split())
+            raise ConfigError(f"--factory-arg {item!r}: the value is not YAML ({problem}); quote strings, "
+                              f"write lists as [a,b] and mappings as {{k: v}}") from None
     return out
 
 
@@ -153,7 +158,7 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
         exporter=exporter,  # type: ignore[arg-type]
         dynamic_batch=static_batch is None,
         batch_max=batch_max,
-        static_batch=static_batch or 1,
+        static_batch=1 if static_batch is None else static_batch,
         argmax=argmax,
         ignore_index=ignore_index,
         atol=atol,

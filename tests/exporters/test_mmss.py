@@ -325,6 +325,24 @@ def test_factory_loading_errors(tmp_path):
         load_factory(f"{source}:build")
     with pytest.raises(ConfigError, match="not MODULE:FACTORY"):
         load_factory("just_a_name")
+    source.write_text("def build(path='w.pth'):\n    raise RuntimeError(f'checkpoint {path} not found')\n")
+    with pytest.raises(ConfigError, match=r"calling build\(\*\*\{'path': 'x.pth'\}\) failed \(RuntimeError: checkpoint x.pth not found\)"):
+        load_factory(f"{source}:build", {"path": "x.pth"})
+
+
+def test_bad_export_options_are_config_errors():
+    from harness.commands.export import parse_factory_args
+
+    assert parse_factory_args(("modals=[img,depth]", "num_classes=25", "name=x")) == {
+        "modals": ["img", "depth"], "num_classes": 25, "name": "x"}
+    with pytest.raises(ConfigError, match=r"--factory-arg 'modals=\[': the value is not YAML"):
+        parse_factory_args(("modals=[",))
+    with pytest.raises(ConfigError, match="--static-batch 0 is invalid"):
+        config(dynamic_batch=False, static_batch=0)
+    with pytest.raises(ConfigError, match="parity tolerances must be >= 0"):
+        config(atol=-1.0)
+    with pytest.raises(ConfigError, match="--tie-fraction 2 is invalid"):
+        config(tie_fraction=2)
 
 
 def test_cli_exports_and_reports_bad_input(tmp_path, capsys):
