@@ -13,7 +13,17 @@ from harness.errors import ExitCode
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="folder for the merged results.json")
 def command(results: tuple[Path, ...], out: Path) -> int:
-    """Union of the shards' cells; refuses files from different sweeps; re-derives aggregates."""
+    """Combine `mmharness run --shard I/N` results of one sweep into one results.json.
+
+    \b
+    Shards split the plan by cells, never by images: every cell ran whole, on all samples, in
+    exactly one shard, so a merge is the union of the cells (plan order) with their confusion
+    states and per-image matrices copied, not re-added, and the aggregates and CIs re-derived:
+    all shards merged give the cells, aggregates and CIs of the unsharded run exactly.
+    Refused: files of another config, model, dataset or image set, and a cell present twice
+    with different states. Accepted: the same shard twice (idempotent) and a subset of the
+    shards (a partial result; aggregates that need absent cells are reported unavailable).
+    """
     from harness.report.merge import merge_results
     from harness.report.results import save_results
 

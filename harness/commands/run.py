@@ -43,7 +43,8 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="evaluate only the first N samples")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--out", default="mmharness-results", show_default=True, type=click.Path(path_type=Path), help="output folder")
-@click.option("--shard", default="1/1", show_default=True, help="run shard I of N of the cells (merge with `mmharness merge`)")
+@click.option("--shard", default="1/1", show_default=True, help="run shard I of N of the plan's cells: cell k when k mod N = I-1; every shard reads all samples "
+                   "(shards split cells, not images), so `mmharness merge` is a union, bit-identical to an unsharded run")
 @click.option("--resume", is_flag=True, help="skip cells already finished in --out (refused if config/model changed)")
 @click.option("--nm-suite", default="default", show_default=True, help="default | full | liao | 'rgb=fog+snow;depth=pixelate'")
 @click.option("--rmm-rates", default="0.75,0.5,0.25", show_default=True, help="RMM drop rates")
