@@ -356,3 +356,15 @@ def test_session_config_entries_reach_onnxruntime_and_provenance(tmp_path, monke
     assert provenance["session_config"]["session.intra_op.allow_spinning"] == "1"
     assert provenance["session_config"]["session.use_env_allocators"] == "0"
     np.testing.assert_allclose(out["logits"], model.forward(random_feeds(model)), rtol=1e-5, atol=1e-4)
+
+
+def test_ort_cpu_does_not_spin_by_default_and_says_so(tmp_path, monkeypatch):
+    """Spin-waiting intra-op threads starve the harness's helper threads on shared cores
+    (benchmarks/bench_ort_spinning.py): off by default, visible in provenance, overridable."""
+    model = build_seg_model_dir(tmp_path / "m")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _RecordingSession)
+    with backend_for(load_manifest(model.dir), parse_backend("ort:cpu")).open() as session:
+        assert session.provenance["session_config"] == {"session.intra_op.allow_spinning": "0"}
+    assert _RecordingSession.seen["sess_options"].get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    # GPU recipes keep ONNX Runtime's defaults (their intra-op pool only feeds the device)
+    assert OrtBackend.from_options("m.onnx", "cuda", {}).session_config == {}
