@@ -8,7 +8,9 @@ clean image is printed for both, so "faster" is read next to "comparable statist
 
 The peer is loaded through ``tests/corruptions/corruption_peer.py``, which repairs its glass_blur,
 gaussian_blur and fog for current NumPy/scikit-image in this process only (it needs
-``setuptools<81`` to import at all).
+``setuptools<81`` to import at all), seeds its impulse noise from NumPy's global RNG, and
+rounds its float result to uint8 (one pass over the image, as ours does). The corruption list
+is the peer's own ImageNet-C list, checked against our ``imagenet-c`` family.
 """
 
 from __future__ import annotations
@@ -21,24 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-IMAGENET_C = (
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "frost",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-)
 
 
 def _load_peer() -> object:
@@ -103,16 +87,27 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    from harness.corruptions import describe
+
+    # the 15 in ImageNet-C's order, as the peer lists them; ours must hold every one
+    imagenet_c = list(module.get_corruption_names("common"))
+    ours_family = {c.name for c in describe("image") if c.family == "imagenet-c"}
+    if set(imagenet_c) != ours_family:
+        print(
+            f"registry mismatch: ours {sorted(ours_family)} vs peer {imagenet_c}",
+            file=sys.stderr,
+        )
+        return 3
     image = _image(args.size)
     print(
-        f"{len(IMAGENET_C)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
+        f"{len(imagenet_c)} ImageNet-C corruptions, severity {args.severity}, {args.size}x{args.size} RGB uint8, "
         f"median of {args.repeats} (ms per image)"
     )
     print(
         f"{'corruption':18s} {'ours ms':>9s} {'peer ms':>9s} {'speedup':>8s} {'PSNR ours':>10s} {'PSNR peer':>10s}"
     )
     total_ours = total_peer = 0.0
-    for name in IMAGENET_C:
+    for name in imagenet_c:
         ours, out_ours = _median_seconds(
             lambda seed, name=name: corrupt(
                 image, name, args.severity, np.random.default_rng(seed)

@@ -41,6 +41,15 @@ def uniform(rngs: Rngs, shape: tuple[int, ...]) -> FloatBatch:
     return out
 
 
+def drop_sites(x: FloatBatch, fraction: float, rngs: Rngs) -> FloatBatch:
+    """Zero each pixel site (all its channels) independently with probability ``fraction``.
+
+    0 is "no reading" for sparse sensors: a lost LiDAR point, a lost event.
+    """
+    drop = uniform(rngs, x.shape[1:3] + (1,)) < fraction
+    return np.where(drop, np.float32(0.0), x)
+
+
 def clip01(values: FloatBatch) -> FloatBatch:
     """Clip a float batch to [0, 1] in place and return it (the caller owns ``values``)."""
     return np.clip(values, 0.0, 1.0, out=values)

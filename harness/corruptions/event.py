@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.corruptions._ops import box_down_nearest_up, uniform
+from harness.corruptions._ops import box_down_nearest_up, drop_sites, uniform
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
 BACKGROUND_RATE = (
@@ -55,8 +55,7 @@ def event_background_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBat
     summary="events lost independently per site, fraction",
 )
 def event_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
-    drop = uniform(rngs, x.shape[1:3] + (1,)) < EVENT_DROPOUT[severity - 1]
-    return np.where(drop, np.float32(0.0), x)
+    return drop_sites(x, EVENT_DROPOUT[severity - 1], rngs)
 
 
 @register(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.corruptions._ops import normal, uniform
+from harness.corruptions._ops import drop_sites, normal
 from harness.corruptions.registry import FloatBatch, Rngs, register
 
 BEAMS = 64
@@ -57,8 +57,7 @@ def lidar_beam_dropout(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     summary="points removed independently, fraction",
 )
 def lidar_point_reduction(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
-    drop = uniform(rngs, x.shape[1:3] + (1,)) < POINT_REDUCTION[severity - 1]
-    return np.where(drop, np.float32(0.0), x)
+    return drop_sites(x, POINT_REDUCTION[severity - 1], rngs)
 
 
 @register(
