@@ -149,6 +149,9 @@ def _idefics3_export_vision(model: Any, path: str, opset: int) -> None:
     if program is None:
         raise RuntimeError("torch.onnx.export(dynamo=True) returned no program for the Idefics3 vision graph")
     program.save(path, external_data=False)
+    from exporters.mllm.graphs import pin_output_dims
+
+    pin_output_dims(path, "image_features", {0: "num_image_tokens"})
 
 
 def _idefics3_tokens(model: Any) -> int:

@@ -96,10 +96,15 @@ def present_names(num_layers: int) -> list[str]:
     return [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
 
 
-def pin_output_dims(path: str, output: str, dims: dict[int, int]) -> None:
-    """Write static sizes into a graph output's declared shape (the TorchScript exporter names
-    every axis after a Reshape symbolically, e.g. ``Reshapeimage_features_dim_1``, even when the
-    Reshape's target is a constant). The graph itself is unchanged; the checker must accept it."""
+def pin_output_dims(path: str, output: str, dims: dict[int, int | str]) -> None:
+    """Write a static size (int) or a contract axis name (str) into a graph output's declared shape.
+
+    The TorchScript exporter names every axis after a Reshape symbolically (e.g.
+    ``Reshapeimage_features_dim_1``) even when the Reshape's target is a constant, and the
+    dynamo exporter names axes by expression (``4*u1``); VLM_CONTRACT §3.2 wants the static
+    hidden size and the ``num_image_tokens`` name. The computation is unchanged; the checker
+    must accept the result.
+    """
     import onnx
 
     model = onnx.load(path)
@@ -109,7 +114,10 @@ def pin_output_dims(path: str, output: str, dims: dict[int, int]) -> None:
     shape = value.type.tensor_type.shape
     for axis, size in dims.items():
         shape.dim[axis].Clear()
-        shape.dim[axis].dim_value = int(size)
+        if isinstance(size, str):
+            shape.dim[axis].dim_param = size
+        else:
+            shape.dim[axis].dim_value = int(size)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
 

@@ -298,6 +298,19 @@ def _check_tensor(rule: TensorRule, tensor: Any, file: str, direction: str, wher
                             "fix the manifest field or re-export with `mmharness export mllm`")
 
 
+OPSETS = (17, 18)  # VLM_CONTRACT §3.2: standard ai.onnx ops only, opset 17-18
+
+
+def _check_opsets(opsets: Mapping[str, int], file: str, role: str, where: str) -> None:
+    for domain, version in opsets.items():
+        if domain not in ("", "ai.onnx"):
+            raise ManifestError(f"{where}: graphs.{role}: {file} imports operator domain {domain!r}; the three-graph "
+                                "contract allows ai.onnx ops only (VLM_CONTRACT.md §3.2); re-export with standard ops")
+        if version not in OPSETS:
+            raise ManifestError(f"{where}: graphs.{role}: {file} has ai.onnx opset {version}, expected "
+                                f"{OPSETS[0]}-{OPSETS[-1]}; re-export with `mmharness export mllm`")
+
+
 def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> list[tuple[str, Any]]:
     """Every input of the three graphs is claimed by the contract and every claimed tensor exists
     with the declared dtype/rank/dims; returns the claimed ``(role, input TensorSpec)`` pairs.
@@ -311,6 +324,7 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
         if io is None:
             continue
         file = spec.raw_graphs[role]
+        _check_opsets(io.opsets, file, role, where)
         wanted = {rule.name for rule in inputs}
         extra = [t.name for t in io.inputs if t.name not in wanted]
         if extra:

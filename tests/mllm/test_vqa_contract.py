@@ -93,7 +93,7 @@ def _output_shape(path, name):  # type: ignore[no-untyped-def]
 def test_vision_output_is_rank_2_with_a_static_hidden_size(fixture, request):  # type: ignore[no-untyped-def]
     model, export = request.getfixturevalue(fixture)
     shape = _output_shape(export / "vision.onnx", "image_features")
-    assert len(shape) == 2 and shape[1] == model.config.text_config.hidden_size and isinstance(shape[0], str)
+    assert shape == ["num_image_tokens", model.config.text_config.hidden_size]
 
 
 def test_shipped_model_graphs_match_their_manifest():  # type: ignore[no-untyped-def]
@@ -166,3 +166,15 @@ def test_genai_config_has_the_template_keys(fixture, request):  # type: ignore[n
     assert genai["model"]["image_token_id"] == spec.image_token_id and genai["model"]["eos_token_id"] == spec.eos_token_id
     for name in ("decoder", "embedding", "vision"):
         assert (export / genai["model"][name]["filename"]).is_file()
+
+
+def test_a_non_standard_operator_domain_is_refused(model_copy, capsys):  # type: ignore[no-untyped-def]
+    import onnx
+
+    path = model_copy / "embedding.onnx"
+    graph = onnx.load(str(path))
+    graph.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    onnx.save(graph, str(path))
+    code, err = _validate(model_copy, capsys)
+    assert code == ExitCode.BAD_INPUT
+    assert "graphs.embedding: embedding.onnx imports operator domain 'com.microsoft'" in err
