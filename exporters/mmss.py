@@ -99,6 +99,10 @@ class MmssExportConfig:
             raise ConfigError(f"--static-batch {self.static_batch} is invalid; expected a batch size >= 1")
         if not (self.atol >= 0 and self.rtol >= 0):
             raise ConfigError(f"--atol {self.atol} / --rtol {self.rtol} invalid; parity tolerances must be >= 0")
+        masked = [m["name"] for m in self.modalities if m.get("missing", {}).get("fill") == "mask"]
+        if masked:
+            raise ConfigError(f"--modality-spec: modalities {masked} use missing fill 'mask', which needs a mask graph "
+                              f"input that export mmss does not create; use zero_normalized, zero_raw, mean or noise")
         if not 0.0 <= self.tie_fraction <= 1.0:
             raise ConfigError(f"--tie-fraction {self.tie_fraction} is invalid; expected a fraction in [0, 1] (default {DEFAULT_TIE_FRACTION})")
 
@@ -383,28 +387,26 @@ def _actual_opset(path: Path) -> int:
 
 
 def parity_cases(config: MmssExportConfig) -> list[ParityCase]:
-    """Random inputs, then each modality replaced by its missing fill (zero after normalization)."""
+    """Random inputs, then each modality replaced by its manifest missing fill (``fill_missing``, as a run does)."""
+    from harness.corruptions.missing import fill_missing
+
     batch = min(3, config.batch_max) if config.dynamic_batch else config.static_batch
     base = random_feed(_shapes(config, batch), seed=config.seed + 1)
     cases = [ParityCase("random", base)]
-    for m in config.modalities:
-        fill = missing_value(m)
-        feed = dict(base)
-        feed[m["input"]] = np.broadcast_to(fill, base[m["input"]].shape).astype(np.float32).copy()
-        cases.append(ParityCase(f"missing={m['name']}", feed))
+    for index, m in enumerate(config.modalities):
+        missing = m.get("missing", {})
+        rngs = [np.random.default_rng([config.seed, index, i]) for i in range(batch)]
+        filled = fill_missing(base[m["input"]], missing.get("fill", "zero_normalized"), _preprocess(m), rngs,
+                              float(missing.get("noise_std", 1.0)))
+        cases.append(ParityCase(f"missing={m['name']}", {**base, m["input"]: np.ascontiguousarray(filled)}))
     return cases
 
 
-def missing_value(modality: Mapping[str, Any]) -> np.ndarray:
-    """The normalized-space value a missing modality is fed with (per channel, broadcastable to NCHW)."""
-    fill = modality.get("missing", {}).get("fill", "zero_normalized")
-    channels = int(modality["channels"])
-    if fill == "zero_raw":
-        pre = modality.get("preprocess", {})
-        mean = np.asarray(pre.get("mean", [0.0] * channels), np.float32)
-        std = np.asarray(pre.get("std", [1.0] * channels), np.float32)
-        return ((0.0 - mean) / std).reshape(1, channels, 1, 1)
-    return np.zeros((1, channels, 1, 1), np.float32)
+def _preprocess(modality: Mapping[str, Any]) -> Any:
+    from harness.manifest.model import Preprocess
+
+    pre = modality.get("preprocess", {})
+    return Preprocess(float(pre.get("scale", 1.0)), tuple(pre.get("mean", [0.0])), tuple(pre.get("std", [1.0])))
 
 
 def _sha256(path: Path) -> str:

@@ -434,3 +434,22 @@ def test_export_is_byte_identical_and_holds_no_local_paths(tmp_path):
     second = export_mmss(model, tmp_path / "b", config()).onnx_path.read_bytes()
     assert first == second
     assert b"stack_trace" not in first and str(tmp_path).encode() not in first and b".py" not in first
+
+
+def test_parity_cases_feed_each_manifest_missing_fill():
+    """The missing cases feed what a run would: zero_raw -> (0 - mean) / std, mean -> each sample's own channel means."""
+    from exporters.mmss import parity_cases
+
+    rgb = default_modality("rgb")
+    depth = {**default_modality("depth", 1), "preprocess": {"scale": 0.001, "mean": [5.0], "std": [2.0]},
+             "missing": {"fill": "zero_raw"}}
+    event = {**default_modality("event"), "missing": {"fill": "mean"}}
+    cases = {c.name: c.feed for c in parity_cases(config(modalities=(rgb, depth, event)))}
+    base = cases["random"]
+    assert base["depth"].shape == (3, 1, *SIZE) and not np.array_equal(base["rgb"], base["event"])
+    assert np.all(cases["missing=rgb"]["rgb"] == 0) and np.array_equal(cases["missing=rgb"]["depth"], base["depth"])
+    assert np.allclose(cases["missing=depth"]["depth"], (0.0 - 5.0) / 2.0)
+    for n, c in np.ndindex(3, 3):
+        assert np.allclose(cases["missing=event"]["event"][n, c], base["event"][n, c].mean(), atol=1e-6)
+    with pytest.raises(ConfigError, match="missing fill 'mask'"):
+        config(modalities=(rgb, {**depth, "missing": {"fill": "mask", "mask_input": "depth_mask"}}))
