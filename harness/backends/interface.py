@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,40 @@ class Session(Protocol):
     def __enter__(self) -> Session: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+_S = TypeVar("_S", bound="SessionBase")
+
+
+class SessionBase:
+    """What every real session shares: the I/O specs and provenance it was opened with, handed
+    out as copies, and ``with`` support that calls ``close``. Subclasses set ``_inputs``,
+    ``_outputs`` and ``_provenance`` and implement ``run`` and ``close``."""
+
+    _inputs: list[TensorSpec]
+    _outputs: list[TensorSpec]
+    _provenance: dict[str, Any]
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return list(self._outputs)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(self._provenance)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @runtime_checkable

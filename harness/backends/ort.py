@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from harness.backends.interface import Availability, TensorSpec, check_feed
+from harness.backends.interface import Availability, SessionBase, TensorSpec, check_feed
 from harness.backends.options import OptionReader
 from harness.errors import (
     BackendUnavailable,
@@ -274,7 +274,7 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(error).__name__
 
 
-class OrtSession:
+class OrtSession(SessionBase):
     """A live ``InferenceSession`` that really runs on the provider it was asked for."""
 
     def __init__(self, backend: OrtBackend, session: Any, provenance: dict[str, Any]) -> None:
@@ -357,18 +357,6 @@ class OrtSession:
             provenance.update({"precision": backend.precision, "trt_version": trt_version})
         return OrtDeviceSession(backend, session, provenance, device_id)
 
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return list(self._outputs)
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return dict(self._provenance)
-
     def run(self, feeds: Mapping[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         check_feed(feeds, self._inputs, where=f"{self.backend.name} feed")
         session = self._live()
@@ -387,12 +375,6 @@ class OrtSession:
 
     def close(self) -> None:
         self._session = None
-
-    def __enter__(self) -> OrtSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class OrtDeviceSession(OrtSession):

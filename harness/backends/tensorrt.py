@@ -27,7 +27,7 @@ from harness.backends.cuda_memory import (
     select_device_memory,
 )
 from harness.backends.engine_sidecar import EngineSidecar, check_sidecar, read_sidecar
-from harness.backends.interface import Availability, TensorSpec, check_feed
+from harness.backends.interface import Availability, SessionBase, TensorSpec, check_feed
 from harness.backends.options import OptionReader
 from harness.errors import (
     BackendUnavailable,
@@ -144,7 +144,7 @@ class TrtBackend:
         return TrtSession.create(self)
 
 
-class TrtSession:
+class TrtSession(SessionBase):
     """A deserialized engine, its execution context, device buffers and one stream."""
 
     def __init__(
@@ -203,18 +203,6 @@ class TrtSession:
             "sidecar_checked": sidecar is not None,
         }
         return cls(backend, engine, memory, provenance, trt)
-
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return list(self._outputs)
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return dict(self._provenance)
 
     def _buffer(self, name: str, nbytes: int) -> DeviceBuffer:
         buffer = self._buffers.get(name)
@@ -285,12 +273,6 @@ class TrtSession:
         self._context = None
         self._engine = None
         self._memory.close()
-
-    def __enter__(self) -> TrtSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _io_specs(engine: Any, trt: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
