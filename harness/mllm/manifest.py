@@ -154,10 +154,11 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
     if errors:
         raise _schema_error(where, errors[0])
     template = block["prompt_template"]
-    for placeholder in ("{image}", "{question}"):
+    for placeholder, what in (("{image}", "the image token placeholder"), ("{question}", "the question placeholder")):
         if placeholder not in template:
             raise ManifestError(
-                f"{where}: vqa.prompt_template {template!r}: the image token placeholder {placeholder} is absent; add it"
+                f"{where}: vqa.prompt_template {template!r}: {what} {placeholder} is absent; add it "
+                "(e.g. \"{image} {question} answer :\")"
             )
     tokenizer = model_dir / block["tokenizer"]
     if not tokenizer.is_file():

@@ -134,6 +134,10 @@ def test_manifest_errors_name_the_field(tmp_path, llava_export):  # type: ignore
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ManifestError, match="vqa.prompt_template.*image token placeholder"):
         load_vqa_spec(broken)
+    manifest["vqa"]["prompt_template"] = "{image} answer"
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="vqa.prompt_template.*the question placeholder \\{question\\} is absent"):
+        load_vqa_spec(broken)
     manifest["vqa"]["prompt_template"] = "{image} {question}"
     manifest["vqa"]["kv_cache"]["num_layers"] = "two"
     (broken / "manifest.json").write_text(json.dumps(manifest))
