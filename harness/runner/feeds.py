@@ -10,6 +10,7 @@ batch size is recorded with every cell.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,10 +90,12 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
             return _clean_inputs(reopened, cache.read_extra(), manifest, "disk (re-opened)")
     first = dataset[0]
     row = _sample_row(manifest, dataset, first)
-    disk = cache is not None and wants_disk(mode, n * sum(a.nbytes for a in row.values()))
+    total = n * sum(a.nbytes for a in row.values())
+    disk = cache is not None and wants_disk(mode, total)
     allocate = cache.allocate if disk and cache is not None else allocate_memory
     if disk and cache is not None:
         cache.remove()  # a stale marker must never vouch for half-written files
+        print(f"mmharness: preprocessing {n} samples once into {cache.root} ({total / 2**20:.1f} MiB, mapped read-only)", file=sys.stderr)
     arrays = {name: allocate(name, (n, *a.shape), a.dtype) for name, a in row.items()}
     indices, sample_ids = [], []
     for i in range(n):
