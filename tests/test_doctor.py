@@ -24,6 +24,7 @@ def test_doctor_json_lists_every_backend(capsys):
         assert backend["why"], name
         if not backend["can_run"]:
             assert backend["fix"], f"{name} cannot run but gives no fix"
+            assert "install with" not in backend["why"], f"{name}: the fix belongs in 'fix', not repeated in 'why'"
     assert report["environment"]["python"]["version"]
 
 

@@ -295,7 +295,7 @@ def availability() -> Availability:
         return Availability(
             "trt",
             False,
-            str(error),
+            str(error).split("; install with:")[0],  # the fix is the next field, not repeated
             "pip install 'mmharness[tensorrt]' on a machine with an NVIDIA GPU (JetPack ships it on Jetson)",
         )
     try:
