@@ -245,12 +245,26 @@ def test_matrix_view_is_read_only():
         cm.matrix[0, 0] = 5
 
 
-def test_metrics_package_imports_without_torch_or_scipy():
+def test_metrics_package_imports_and_computes_without_torch_or_scipy():
     code = (
         "import sys\n"
         "for name in ('torch', 'scipy', 'sklearn', 'cv2', 'onnxruntime'): sys.modules[name] = None\n"
         "import harness.metrics, harness.metrics.bias, harness.metrics.stats, harness.metrics.robustness\n"
         "import harness.metrics.segmentation, harness.metrics.confusion\n"
+        "import numpy as np\n"
+        "from harness.metrics import ConfusionMatrix, per_image_confusion, scores\n"
+        "from harness.metrics.robustness import aggregate, shapley\n"
+        "from harness.metrics.stats import bootstrap_segmentation, bootstrap_samples\n"
+        "from harness.metrics.bias import multimodal_gain\n"
+        "rng = np.random.default_rng(0)\n"
+        "pred, label = rng.integers(0, 3, (4, 8, 8)), rng.integers(0, 3, (4, 8, 8))\n"
+        "cm = ConfusionMatrix(3); cm.update(pred, label); cm.update_logits(rng.normal(size=(4, 3, 8, 8)), label)\n"
+        "scores(cm, paper_rounding=True)\n"
+        "bootstrap_segmentation(per_image_confusion(pred, label, 3), n_boot=20, seed=0)\n"
+        "bootstrap_samples({'c': rng.random(10) > 0.5}, lambda cols: float(cols['c'].mean()), n_boot=20, seed=0)\n"
+        "table = {frozenset('a'): 1.0, frozenset('b'): 2.0, frozenset(): 3.0}\n"
+        "aggregate(table, ['a', 'b']); shapley(table, ['a', 'b'])\n"
+        "multimodal_gain([1, 0, 1], [0, 0, 1])\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
