@@ -173,6 +173,7 @@ def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell]
     from harness import __version__
 
     config_dict = config.to_dict()
+    config_dict["chance_level"] = spec.chance_level  # the manifest's, for open-ended items (vqa.chance_level)
     canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":")).encode()
     answers = sorted({choice for item in data for choice in item.choices} | {item.answer for item in data})
     return {
@@ -219,7 +220,7 @@ def bias_block(doc: Mapping[str, Any]) -> dict[str, Any]:
     config = doc["config"]
     tags = doc["dataset"].get("tags", {})
     return bias_aggregates(entries, tags, int(config["plan"]["bias"]["permutations"]), int(config["bootstrap"]),
-                           int(config["seed"]))
+                           int(config["seed"]), config.get("chance_level"))
 
 
 def _skip_reason(cell: Cell, data: VqaDataset) -> str | None:
@@ -249,13 +250,15 @@ def _finite(value: float) -> float:
 
 
 def bias_aggregates(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]], permutations: int, n_boot: int,
-                    seed: int) -> dict[str, Any]:
+                    seed: int, chance_level: float | None = None) -> dict[str, Any]:
     """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs.
 
     ``entries`` are the cells of a results document (records states ordered by sample index);
-    ``tags`` maps a tag to its sample indices. Figures whose probes did not run (skipped
-    permutations, no ``text=removed``, no base LLM) or that need a chance level (items without
-    choices have none) are left out, never guessed.
+    ``tags`` maps a tag to its sample indices. The chance level is the mean of 1/#choices; items
+    without choices have none unless the manifest declares ``vqa.chance_level`` (a fraction,
+    ``chance_level`` here). Figures whose probes did not run (skipped permutations, no
+    ``text=removed``, no base LLM) or that need a chance level there is none of are left out,
+    never guessed.
     """
     columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice"),
                                       "removed": _column(entries, REMOVED_ID)}
@@ -270,7 +273,10 @@ def bias_aggregates(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]
     if _ok(entries, BASE_LLM_ID):
         columns["base"] = _column(entries, BASE_LLM_ID)
     n_choices = _column(entries, CLEAN_ID, "n_choices")
-    chance = None if np.any(n_choices == 0) else metrics.chance_accuracy(n_choices)  # open-ended items: no chance level
+    if np.any(n_choices == 0):  # open-ended items: only a declared chance level applies
+        chance = None if chance_level is None else 100.0 * float(chance_level)
+    else:
+        chance = metrics.chance_accuracy(n_choices)
     perms = range(len(permuted))
     stats: dict[str, Callable[[Mapping[str, np.ndarray]], float]] = {
         "accuracy": lambda c: metrics.accuracy(c["clean"]),

@@ -254,3 +254,29 @@ def test_same_seed_gives_identical_results(tmp_path):  # type: ignore[no-untyped
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "c")]) == ExitCode.OK
     other = json.loads((tmp_path / "c" / "results.json").read_text())
     assert other["cells"]["bias/image=permuted/k=0"]["state"] != docs[0]["cells"]["bias/image=permuted/k=0"]["state"]
+
+
+@needs_model
+def test_open_ended_items_use_only_a_declared_chance_level(tmp_path):  # type: ignore[no-untyped-def]
+    import dataclasses
+    import shutil
+
+    from harness.data.vqa import VqaDataset, write_vqa_jsonl
+
+    data = synthetic_vqa(size=10, seed=2)
+    open_ended = VqaDataset(data.name, tuple(dataclasses.replace(item, choices=()) for item in data))
+    jsonl = write_vqa_jsonl(open_ended, tmp_path / "data")
+    args = ["--data", str(jsonl), "--mode", "generate", "--permutations", "1", "--corruptions", "", "--bootstrap", "0"]
+    assert main(["bias", *args, "--out", str(tmp_path / "a")]) == ExitCode.OK
+    block = json.loads((tmp_path / "a" / "results.json").read_text())["aggregates"]["bias"]
+    assert block["chance"] is None and "blind_gap" not in block["values"] and "multimodal_gain" in block["values"]
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["vqa"]["chance_level"] = 0.3
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["bias", str(model), *args, "--out", str(tmp_path / "b")]) == ExitCode.OK
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    removed = 100.0 * np.mean(doc["cells"]["bias/image=removed"]["state"]["correct"])
+    assert doc["aggregates"]["bias"]["chance"] == pytest.approx(30.0)
+    assert doc["aggregates"]["bias"]["values"]["blind_gap"] == pytest.approx(removed - 30.0)
