@@ -363,8 +363,11 @@ def strip_stack_traces(path: Path) -> None:
         onnx.save(model, str(path))
 
 
-def check_inputs_kept(path: Path, names: Sequence[str]) -> None:
-    """Every modality must be a graph input that some node consumes; otherwise the export is useless for it."""
+def check_inputs_kept(path: Path, names: Sequence[str], shown: str | None = None) -> None:
+    """Every modality must be a graph input that some node consumes; otherwise the export is useless for it.
+
+    ``shown`` is the file name used in the message (the final name of a graph still under a scratch name).
+    """
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -374,7 +377,7 @@ def check_inputs_kept(path: Path, names: Sequence[str]) -> None:
         if name not in inputs or name not in consumed:
             state = "is not a graph input" if name not in inputs else "is a graph input that no node reads"
             raise ExportError(
-                f"{path.name}: modality {name!r} {state}: the traced forward ignores it (folded away); "
+                f"{shown or path.name}: modality {name!r} {state}: the traced forward ignores it (folded away); "
                 f"the model cannot use {name} (check that forward reads every modality, or drop it from --modalities)"
             )
 
@@ -447,14 +450,44 @@ def check_logits(logits: np.ndarray, config: MmssExportConfig, batch: int) -> No
         )
 
 
+def _eager_logits(reference: Any, examples: tuple[torch.Tensor, ...], model: nn.Module, config: MmssExportConfig) -> np.ndarray:
+    """Run the model once on the examples: a clear error about the calling convention before any tracing."""
+    try:
+        return reference({n: t.numpy() for n, t in zip(config.names, examples)})[config.output]
+    except (TypeError, KeyError, IndexError, ValueError, RuntimeError) as error:
+        first = " ".join(str(error).split())[:240]
+        raise ExportError(f"{type(model).__name__} cannot be called with --call {config.call} and modalities "
+                          f"{list(config.names)} of shapes {[tuple(t.shape) for t in examples]} ({type(error).__name__}: "
+                          f"{first}); match the names, order, channels (--modality-spec) and calling convention to "
+                          f"the model's forward") from None
+
+
+def _provenance(path: Path, model: nn.Module, config: MmssExportConfig, example_batch: int) -> dict[str, Any]:
+    import onnx
+    import onnxruntime
+
+    return {
+        "exporter": f"torch.onnx ({config.exporter})",
+        "opset": _actual_opset(path),
+        "torch": torch.__version__.split("+")[0],
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "source_model": config.source_model or f"{type(model).__module__}.{type(model).__name__}",
+        "seed": config.seed,
+        "example_batch": example_batch,
+        "call": config.call,
+    }
+
+
 def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig, onnx_file: str = "model.onnx") -> ExportResult:
     """Export ``model`` to ``out_dir/onnx_file`` + ``manifest.json``; raises on any failed check.
 
     Order: signature check -> eager run on the examples (a clear error before any tracing) ->
-    export -> inputs kept -> ORT parity (random + each modality missing) -> manifest.
+    export -> inputs kept -> ORT parity (random + each modality missing) -> manifest. The graph
+    is written under a scratch name and moved into place only once every check passed, so a
+    failed re-export never leaves a new graph beside an old manifest.
     """
     import onnx
-    import onnxruntime
 
     from harness.manifest import write_manifest
 
@@ -467,39 +500,26 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
     generator = torch.Generator().manual_seed(config.seed)
     examples = tuple(torch.randn(shape, generator=generator) for shape in _shapes(config, example_batch).values())
     reference = _run_torch(wrapper, config)
-    try:
-        logits = reference({n: t.numpy() for n, t in zip(config.names, examples)})[config.output]
-    except (TypeError, KeyError, IndexError, ValueError, RuntimeError) as error:
-        first = " ".join(str(error).split())[:240]
-        raise ExportError(f"{type(model).__name__} cannot be called with --call {config.call} and modalities "
-                          f"{list(config.names)} of shapes {[tuple(t.shape) for t in examples]} ({type(error).__name__}: "
-                          f"{first}); match the names, order, channels (--modality-spec) and calling convention to "
-                          f"the model's forward") from None
-    check_logits(logits, config, example_batch)
+    check_logits(_eager_logits(reference, examples, model, config), config, example_batch)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / onnx_file
-    _export_graph(wrapper, examples, path, config)
-    strip_stack_traces(path)
-    onnx.checker.check_model(str(path))
-    check_inputs_kept(path, config.names)
-    tolerance = Tolerance(config.atol, config.rtol)
-    if config.argmax:
-        report = compare(reference, ort_session(path), parity_cases(config), tolerance, class_maps={config.output: config.tie_fraction})
-    else:
-        report = compare(reference, ort_session(path), parity_cases(config), tolerance, {config.output: 1})
-    require_parity(report, f"{path}")
-    provenance = {
-        "exporter": f"torch.onnx ({config.exporter})",
-        "opset": _actual_opset(path),
-        "torch": torch.__version__.split("+")[0],
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "source_model": config.source_model or f"{type(model).__module__}.{type(model).__name__}",
-        "seed": config.seed,
-        "example_batch": example_batch,
-        "call": config.call,
-    }
+    path, scratch = out / onnx_file, out / f".{onnx_file}.partial"
+    try:
+        _export_graph(wrapper, examples, scratch, config)
+        strip_stack_traces(scratch)
+        onnx.checker.check_model(str(scratch))
+        check_inputs_kept(scratch, config.names, onnx_file)
+        tolerance = Tolerance(config.atol, config.rtol)
+        if config.argmax:
+            report = compare(reference, ort_session(scratch), parity_cases(config), tolerance,
+                             class_maps={config.output: config.tie_fraction})
+        else:
+            report = compare(reference, ort_session(scratch), parity_cases(config), tolerance, {config.output: 1})
+        require_parity(report, str(path))
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    provenance = _provenance(path, model, config, example_batch)
     doc = build_manifest(config, onnx_file, provenance, report)
     doc["checksums"] = {onnx_file: _sha256(path)}
     manifest_path = out / "manifest.json"

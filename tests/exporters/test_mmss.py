@@ -145,10 +145,16 @@ def test_input_folded_away_is_an_error(tmp_path):
         export_mmss(IgnoresDepth().eval(), tmp_path, config())
 
 
-def test_parity_failure_fails_the_export(tmp_path):
+def test_parity_failure_fails_the_export_and_keeps_an_earlier_one(tmp_path):
     with pytest.raises(ParityError, match=r"parity FAILED on case 'random', output 'logits': max abs error 0\.01"):
         export_mmss(Mismatched().eval(), tmp_path, config())
-    assert not (tmp_path / "manifest.json").exists()
+    assert not (tmp_path / "manifest.json").exists() and not (tmp_path / "model.onnx").exists()
+    good = export_mmss(ListModel().eval(), tmp_path, config())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ParityError):  # a failed re-export into the same folder
+        export_mmss(Mismatched().eval(), tmp_path, config())
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert validate_against_graph(load_manifest(str(good.manifest_path.parent))) is not None
 
 
 def test_modality_names_must_match_the_forward_signature(tmp_path):
