@@ -444,16 +444,6 @@ def open_synthetic(arg: str = "", *, split: str = "val", **options: Any) -> Synt
     return SyntheticDataset(split=split, **ints)
 
 
-# DELIVER's folder and file-name suffix per modality.
-DELIVER_DIRS: dict[str, tuple[str, str]] = {
-    "rgb": ("img", "rgb"),
-    "depth": ("hha", "depth"),
-    "event": ("event", "event"),
-    "lidar": ("lidar", "lidar"),
-    "label": ("semantic", "semantic"),
-}
-
-
 def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "synthetic") -> Path:
     """Write ``dataset`` as PNGs in DELIVER's layout, ``<dir>/<condition>/<split>/<scene>/<frame>_<suffix>_front.png``.
 
@@ -461,6 +451,8 @@ def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "syn
     which maps 0 -> ignore and others -1, reads back exactly what was written).
     """
     import cv2  # lazy: only writing to disk needs it
+
+    from harness.data.deliver import LAYOUT
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -472,8 +464,8 @@ def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "syn
         assert sample.label is not None
         arrays["label"] = np.where(sample.label == dataset.ignore_index, 0, sample.label + 1).astype(np.uint8)
         for key, array in arrays.items():
-            folder, suffix = DELIVER_DIRS[key]
-            path = root / folder / condition / dataset.split / scene / f"{frame}_{suffix}_front.png"
+            folder, tag = LAYOUT[key]  # the loader's own table: one definition of the layout
+            path = root / folder / condition / dataset.split / scene / f"{frame}{tag}_front.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             image = array[..., ::-1] if array.ndim == 3 else array  # OpenCV writes BGR
             if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
