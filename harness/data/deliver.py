@@ -81,7 +81,8 @@ class DeliverDataset:
         if self.condition is not None and self.condition not in CONDITIONS:
             raise ConfigError(f"deliver: condition {self.condition!r} is unknown; expected one of {', '.join(CONDITIONS)}")
         if not (root / "img").is_dir():
-            raise DataError(f"{root}: no img/ folder; expected a DELIVER root holding img/, hha/, event/, lidar/, semantic/")
+            problem = "no img/ folder" if root.is_dir() else "does not exist"
+            raise DataError(f"{root}: {problem}; expected a DELIVER root holding img/, hha/, event/, lidar/, semantic/")
         files = sorted((root / "img").glob(f"*/{self.split}/*/*.png"))
         if self.condition is not None:
             files = [f for f in files if self.condition in str(f.relative_to(root))]
