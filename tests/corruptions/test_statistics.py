@@ -358,3 +358,47 @@ def test_rmm_style_determinism_for_registry_rngs():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert get("snow").space == "raw"
+
+
+def _sensor_frame(kind: str, seed: int) -> np.ndarray:
+    """A 64 x 64 raw frame per kind: metric depth with a box in front, sparse LiDAR/events, 8-bit thermal."""
+    rng = np.random.default_rng(seed)
+    if kind == "depth":
+        depth = 5.0 + 20.0 * np.mgrid[0:64, 0:64][0] / 64.0
+        depth[20:40, 16:44] = 3.0
+        return depth[..., None].astype(np.float32)
+    if kind == "thermal":
+        return scene(64, seed)[..., 1:2]
+    density = 0.3 if kind == "lidar" else 0.1
+    values = (30 + 225 * rng.random((64, 64))) * (rng.random((64, 64)) < density)
+    return np.repeat(values.astype(np.uint8)[..., None], 3, axis=2)
+
+
+# pixelate: block-grid alignment (as for images); misalignment: on sparse frames any shift
+# of a pixel already decorrelates every point, so the error saturates at severity 1 (its
+# shift and rotation are checked exactly by test_misalignment_moves_a_dot_by_the_table).
+SENSOR_NOT_MONOTONE = {"pixelate", "misalignment"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        (name, kind)
+        for kind in ("depth", "lidar", "event", "thermal")
+        for name in names(kind)
+        if name not in SENSOR_NOT_MONOTONE
+    ],
+)
+def test_sensor_severity_is_monotone_in_error(name, kind):
+    """Higher severity moves a depth/LiDAR/event/thermal frame further from the clean one."""
+    frames = [_sensor_frame(kind, seed) for seed in range(4)]
+    errors = []
+    for severity in range(1, 6):
+        per_frame = []
+        for k, clean in enumerate(frames):
+            out = corrupt(clean, name, severity, _rng(100 * k + severity), kind=kind)
+            scale = float(clean.max())
+            per_frame.append(np.abs(out.astype(np.float64) - clean).mean() / scale)
+        errors.append(float(np.mean(per_frame)))
+    assert all(b >= 0.95 * a for a, b in itertools.pairwise(errors)), errors
+    assert errors[-1] > 1.2 * errors[0] and errors[0] > 0, errors
