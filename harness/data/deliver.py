@@ -130,10 +130,19 @@ class DeliverDataset:
 
 def open_deliver(arg: str, *, split: str = "val", condition: str | None = None,
                  modalities: str | Sequence[str] | None = None, classes: Sequence[str] | None = None) -> DeliverDataset:
-    """Registry factory for ``deliver:PATH``."""
-    if not arg:
+    """Registry factory for ``deliver:PATH`` or ``deliver:PATH,condition=NAME`` (the form a CLI ``--data`` takes)."""
+    path, _, rest = arg.partition(",")
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if key != "condition" or not sep:
+            raise ConfigError(f"deliver:{arg}: option {item!r} is unknown; the only one is condition=NAME "
+                              f"({', '.join(CONDITIONS)}), e.g. deliver:/data/DELIVER,condition=night")
+        if condition is not None and condition != value:
+            raise ConfigError(f"deliver:{arg}: condition={value} contradicts condition={condition} given separately")
+        condition = value
+    if not path:
         raise ConfigError("deliver: no path given; use deliver:/path/to/DELIVER")
-    root = Path(arg).expanduser()
+    root = Path(path).expanduser()
     return DeliverDataset(
         root=root,
         split=split,

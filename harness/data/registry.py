@@ -1,7 +1,7 @@
 """Dataset names -> factories, and ``open_dataset(spec)`` that the CLI and runner call.
 
 A spec is ``NAME`` or ``NAME:ARG``: ``synthetic`` (optionally ``synthetic:size=64,length=48,seed=0``),
-``deliver:PATH`` (a DELIVER root), ``folder:SPEC`` (a YAML/JSON folder spec). Factories are
+``deliver:PATH`` (a DELIVER root; ``deliver:PATH,condition=night`` for one case), ``folder:SPEC`` (a YAML/JSON folder spec). Factories are
 registered lazily (``"module:attr"``), so naming a dataset imports only its module.
 A factory is called as ``factory(arg, split=..., **options)`` and returns a
 ``SegmentationDataset``; unknown options are a ``ConfigError`` naming the option.

@@ -128,3 +128,14 @@ def test_event_resize_is_torchvision_nearest_at_odd_ratios(tmp_path):
     assert np.array_equal(got, expected)
     opencv = cv2.resize(event, (size, size), interpolation=cv2.INTER_NEAREST)
     assert not np.array_equal(opencv, expected)  # the fixture would catch a fall back to OpenCV
+
+
+def test_condition_in_the_data_spec(fixture):
+    """``--data deliver:PATH,condition=NAME``: the CLI's only way to pick a DELIVER case."""
+    root, _ = fixture
+    night = open_dataset(f"deliver:{root},condition=night", split="val")
+    assert len(night) == 1 and night.condition == "night" and night[0].sample_id.startswith("night/")
+    with pytest.raises(ConfigError, match=r"option 'weather=fog' is unknown; the only one is condition=NAME"):
+        open_dataset(f"deliver:{root},weather=fog")
+    with pytest.raises(ConfigError, match="condition 'haze' is unknown"):
+        open_dataset(f"deliver:{root},condition=haze")
