@@ -199,6 +199,9 @@ def corrupt(
         raise ConfigError(
             f"corruption {name!r}: image is too small ({batch.shape[1]} x {batch.shape[2]}); needs >= 8 x 8"
         )
+    if batch.shape[0] == 0:  # an empty batch: nothing to corrupt (dtype still checked)
+        _to_float(batch, kind, name)
+        return x.copy()
     native = spec.uint8_native and batch.dtype == np.uint8
     values, peak = (
         (np.ascontiguousarray(batch), None) if native else _to_float(batch, kind, name)

@@ -221,3 +221,13 @@ def test_uint8_hwc_and_float_chw_give_the_same_image(name):
     # a single float C x H x W image is the first sample of the batch
     single = corrupt(chw[0], name, 3, rngs_for(3, name, [0], "rgb"), layout="CHW")
     np.testing.assert_array_equal(single, as_float[0])
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS.names())
+def test_empty_batch_is_returned_empty(name):
+    kind = get(name).kinds[0]
+    empty = np.zeros((0, 16, 16, 3), np.uint8)
+    out = corrupt(empty, name, 2, np.random.default_rng(0), kind=kind)
+    assert out.shape == empty.shape and out.dtype == np.uint8
+    with pytest.raises(ConfigError, match="dtype must be"):
+        corrupt(empty.astype(np.int16), name, 2, np.random.default_rng(0), kind=kind)
