@@ -49,17 +49,24 @@ def bias_tables(doc: Mapping[str, Any]) -> list[Any]:
     from harness.report.view import Table
 
     block = doc.get("aggregates", {}).get("bias")
-    if not block or not block.get("available"):
+    if not block:
         return []
     per_sample = doc.get("timing", {}).get("per_sample_ms", {})
+    if not block.get("available"):  # e.g. one shard of a sweep: its cells still show, with the reason
+        note = f"bias figures unavailable: {block.get('reason')}"
+    elif block["chance"] is None:
+        note = "chance level: n/a (open-ended items)"
+    else:
+        note = f"chance level {block['chance']:.2f}% (uniform guessing over each item's options)"
     cells = Table(
         "Modality-bias probes: accuracy per cell",
         ("cell", "accuracy (%)", "ms / item"),
         tuple((cid, _num(e["figures"].get("accuracy")), _num(per_sample.get(cid)))
               for cid, e in doc["cells"].items() if e.get("kind") == "records" and e["status"] == "ok"),
-        "chance level: n/a (open-ended items)" if block["chance"] is None
-        else f"chance level {block['chance']:.2f}% (uniform guessing over each item's options)",
+        note,
     )
+    if not block.get("available"):
+        return [cells]
     cis = block.get("ci") or {}
     figures = Table(
         "Modality bias (DESIGN §4)",

@@ -153,6 +153,10 @@ def test_shards_merge_to_the_unsharded_run(tmp_path, capsys):  # type: ignore[no
     shard = json.loads((tmp_path / "s2" / "results.json").read_text())
     assert shard["plan"]["complete"] is False and shard["shards"] == [{"index": 2, "count": 3}]
     assert shard["aggregates"]["bias"]["available"] is False and "merge" in shard["aggregates"]["bias"]["reason"]
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "s2")]) == ExitCode.OK
+    text = capsys.readouterr().out  # a shard's report shows its cells and why the figures are missing
+    assert "bias/image=removed" in text and "bias figures unavailable" in text and "bias/clean |" not in text
     assert main(["merge", *(str(tmp_path / f"s{i}") for i in (3, 1, 2)), "-o", str(tmp_path / "m")]) == ExitCode.OK
     full = json.loads((tmp_path / "full" / "results.json").read_text())
     merged = json.loads((tmp_path / "m" / "results.json").read_text())
