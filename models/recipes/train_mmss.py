@@ -33,6 +33,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from exporters.mmss import IMAGENET_MEAN as RGB_MEAN
+from exporters.mmss import IMAGENET_STD as RGB_STD
+from exporters.mmss import default_modality
 from harness.data.synthetic import (
     CLASSES,
     IGNORE_INDEX,
@@ -42,8 +45,6 @@ from harness.data.synthetic import (
 )
 
 HERE = Path(__file__).resolve().parent
-RGB_MEAN = (0.485, 0.456, 0.406)
-RGB_STD = (0.229, 0.224, 0.225)
 SIZE = 64
 
 
@@ -79,27 +80,8 @@ def preprocess(name: str, raw: np.ndarray) -> np.ndarray:
 
 
 def manifest_modalities() -> list[dict]:
-    """Manifest ``modalities`` entries matching ``preprocess``."""
-    entries = []
-    for name in MODALITIES:
-        rgb = name == "rgb"
-        entries.append(
-            {
-                "name": name,
-                "input": name,
-                "kind": {"rgb": "image"}.get(name, name),
-                "layout": "NCHW",
-                "dtype": "float32",
-                "channels": 3,
-                "preprocess": {
-                    "scale": 1.0 / 255.0,
-                    "mean": list(RGB_MEAN) if rgb else [0.0, 0.0, 0.0],
-                    "std": list(RGB_STD) if rgb else [1.0, 1.0, 1.0],
-                },
-                "missing": {"fill": "zero_normalized"},
-            }
-        )
-    return entries
+    """Manifest ``modalities`` entries matching ``preprocess``: the exporter's defaults (ImageNet for RGB, /255 else)."""
+    return [default_modality(name) for name in MODALITIES]
 
 
 def missing_sets(n: int = len(MODALITIES)) -> list[tuple[int, ...]]:
