@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from harness.corruptions._ops import normal, uniform
 from harness.errors import ConfigError
 
 __all__ = [
@@ -164,10 +165,7 @@ def fill_missing(
             raise ConfigError(
                 f"missing fill 'noise': noise_std must be > 0, got {noise_std}"
             )
-        noise = np.stack(
-            [rng.standard_normal(batch.shape[1:], dtype=np.float32) for rng in rngs]
-        )
-        return noise if noise_std == 1.0 else noise * np.float32(noise_std)
+        return normal(rngs, batch.shape[1:], noise_std)
     raise ConfigError(f"unknown missing fill {fill!r} (allowed: {', '.join(FILLS)})")
 
 
@@ -190,10 +188,8 @@ def random_missing(
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"random missing rate must be within [0, 1], got {rate}")
     _check_rngs(rngs, batch, "random missing")
-    drop = np.stack(
-        [rng.random(batch.shape[1:], dtype=np.float32) < rate for rng in rngs]
-    )
-    return np.where(drop, np.float32(0.0), batch).astype(np.float32)
+    drop = uniform(rngs, batch.shape[1:]) < np.float32(rate)
+    return np.where(drop, np.float32(0.0), batch)
 
 
 def liao_noise(
