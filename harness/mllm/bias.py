@@ -249,6 +249,60 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else math.nan
 
 
+Columns = Mapping[str, np.ndarray]
+Statistic = Callable[[Columns], float]
+
+
+def _columns(entries: Mapping[str, Any], permutations: int) -> tuple[dict[str, np.ndarray], int]:
+    """Per-sample columns the statistics resample together, and how many permutation seeds ran
+    (0 unless all of them ran cleanly: a perceptual score over a subset of seeds is not reported)."""
+    columns = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice"),
+               "removed": _column(entries, REMOVED_ID)}
+    permuted = [f"bias/image=permuted/k={k}" for k in range(permutations)]
+    if not all(_ok(entries, cell_id) for cell_id in permuted):
+        permuted = []
+    for k, cell_id in enumerate(permuted):
+        columns[f"perm{k}"] = _column(entries, cell_id)
+        columns[f"perm{k}_choice"] = _column(entries, cell_id, "choice")
+    if _ok(entries, TEXT_REMOVED_ID):
+        columns["text_removed"] = _column(entries, TEXT_REMOVED_ID)
+    if _ok(entries, BASE_LLM_ID):
+        columns["base"] = _column(entries, BASE_LLM_ID)
+    return columns, len(permuted)
+
+
+def _chance(entries: Mapping[str, Any], chance_level: float | None) -> float | None:
+    """Chance accuracy in percent: mean 1/#choices; open-ended items only have a declared level."""
+    n_choices = _column(entries, CLEAN_ID, "n_choices")
+    if np.any(n_choices == 0):
+        return None if chance_level is None else 100.0 * float(chance_level)
+    return metrics.chance_accuracy(n_choices)
+
+
+def _statistics(columns: Columns, n_perm: int, chance: float | None) -> dict[str, Statistic]:
+    """Figure name -> its statistic over the columns (the metric core), for the figures that apply."""
+    perms = range(n_perm)
+    stats: dict[str, Statistic] = {
+        "accuracy": lambda c: metrics.accuracy(c["clean"]),
+        "accuracy_image_removed": lambda c: metrics.accuracy(c["removed"]),
+        "multimodal_gain": lambda c: metrics.multimodal_gain(c["clean"], c["removed"]),
+    }
+    if chance is not None:
+        stats["blind_gap"] = lambda c: metrics.blind_gap(c["removed"], chance)
+        stats["vision_reliance"] = lambda c: metrics.vision_reliance(c["clean"], c["removed"], chance)
+    if n_perm:
+        stats["perceptual_score"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).absolute
+        stats["perceptual_score_relative"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).relative
+        stats["swap_sensitivity"] = lambda c: metrics.swap_sensitivity(c["clean_choice"], [c[f"perm{k}_choice"] for k in perms])
+    if "text_removed" in columns and chance is not None:
+        stats["shapley_image"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image
+        stats["shapley_text"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).text
+        stats["shapley_image_share"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image_share
+    if "base" in columns:
+        stats["multimodal_leakage"] = lambda c: metrics.multimodal_leakage(c["removed"], c["base"])
+    return stats
+
+
 def bias_aggregates(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]], permutations: int, n_boot: int,
                     seed: int, chance_level: float | None = None) -> dict[str, Any]:
     """MG, ML, perceptual score, swap sensitivity, blind gap, Shapley shares, vision reliance, with CIs.
@@ -260,42 +314,9 @@ def bias_aggregates(entries: Mapping[str, Any], tags: Mapping[str, Sequence[int]
     ``text=removed``, no base LLM) or that need a chance level there is none of are left out,
     never guessed.
     """
-    columns: dict[str, np.ndarray] = {"clean": _column(entries, CLEAN_ID), "clean_choice": _column(entries, CLEAN_ID, "choice"),
-                                      "removed": _column(entries, REMOVED_ID)}
-    permuted = [f"bias/image=permuted/k={k}" for k in range(permutations)]
-    if not all(_ok(entries, cell_id) for cell_id in permuted):
-        permuted = []
-    for k, cell_id in enumerate(permuted):
-        columns[f"perm{k}"] = _column(entries, cell_id)
-        columns[f"perm{k}_choice"] = _column(entries, cell_id, "choice")
-    if _ok(entries, TEXT_REMOVED_ID):
-        columns["text_removed"] = _column(entries, TEXT_REMOVED_ID)
-    if _ok(entries, BASE_LLM_ID):
-        columns["base"] = _column(entries, BASE_LLM_ID)
-    n_choices = _column(entries, CLEAN_ID, "n_choices")
-    if np.any(n_choices == 0):  # open-ended items: only a declared chance level applies
-        chance = None if chance_level is None else 100.0 * float(chance_level)
-    else:
-        chance = metrics.chance_accuracy(n_choices)
-    perms = range(len(permuted))
-    stats: dict[str, Callable[[Mapping[str, np.ndarray]], float]] = {
-        "accuracy": lambda c: metrics.accuracy(c["clean"]),
-        "accuracy_image_removed": lambda c: metrics.accuracy(c["removed"]),
-        "multimodal_gain": lambda c: metrics.multimodal_gain(c["clean"], c["removed"]),
-    }
-    if chance is not None:
-        stats["blind_gap"] = lambda c: metrics.blind_gap(c["removed"], chance)
-        stats["vision_reliance"] = lambda c: metrics.vision_reliance(c["clean"], c["removed"], chance)
-    if permuted:
-        stats["perceptual_score"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).absolute
-        stats["perceptual_score_relative"] = lambda c: metrics.perceptual_score(c["clean"], [c[f"perm{k}"] for k in perms]).relative
-        stats["swap_sensitivity"] = lambda c: metrics.swap_sensitivity(c["clean_choice"], [c[f"perm{k}_choice"] for k in perms])
-    if "text_removed" in columns and chance is not None:
-        stats["shapley_image"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image
-        stats["shapley_text"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).text
-        stats["shapley_image_share"] = lambda c: metrics.shapley_shares(c["clean"], c["removed"], c["text_removed"], chance).image_share
-    if "base" in columns:
-        stats["multimodal_leakage"] = lambda c: metrics.multimodal_leakage(c["removed"], c["base"])
+    columns, n_perm = _columns(entries, permutations)
+    chance = _chance(entries, chance_level)
+    stats = _statistics(columns, n_perm, chance)
     values = {name: _json_float(fn(columns)) for name, fn in stats.items()}
     cis = {name: _ci(columns, fn, n_boot, seed) for name, fn in stats.items()}
     return {
