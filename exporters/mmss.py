@@ -156,6 +156,9 @@ def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Modul
                 raise FileNotFoundError(str(path))
             spec = importlib.util.spec_from_file_location(f"_mmss_user_{path.stem}", path)
             assert spec is not None and spec.loader is not None
+            folder = str(path.resolve().parent)
+            if folder not in sys.path:  # as `python path/to/file.py` would: its sibling modules import
+                sys.path.insert(0, folder)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)

@@ -331,6 +331,9 @@ def test_factory_loading_errors(tmp_path):
         load_factory(f"{source}:build")
     with pytest.raises(ConfigError, match="not MODULE:FACTORY"):
         load_factory("just_a_name")
+    (tmp_path / "blocks_for_mmss_test.py").write_text("import torch\ndef head():\n    return torch.nn.Conv2d(3, 2, 1)\n")
+    source.write_text("from blocks_for_mmss_test import head\ndef build():\n    return head()\n")
+    assert isinstance(load_factory(f"{source}:build"), nn.Conv2d)  # a file's sibling modules import, as with `python net.py`
     source.write_text("def build(path='w.pth'):\n    raise RuntimeError(f'checkpoint {path} not found')\n")
     with pytest.raises(ConfigError, match=r"calling build\(\*\*\{'path': 'x.pth'\}\) failed \(RuntimeError: checkpoint x.pth not found\)"):
         load_factory(f"{source}:build", {"path": "x.pth"})
