@@ -316,8 +316,9 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
     """Every input of the three graphs is claimed by the contract and every claimed tensor exists
     with the declared dtype/rank/dims; returns the claimed ``(role, input TensorSpec)`` pairs.
 
-    ``graphs`` maps a role to its read graph I/O (``inputs``/``outputs`` of ``TensorSpec``s);
-    engine files are absent from it and checked when the trt backend opens them.
+    ``graphs`` maps a role to anything with ``inputs``/``outputs`` of ``TensorSpec``s: the graph
+    I/O ``mmharness validate`` reads from the files, or the open ``Session``s of any backend
+    (``harness.mllm.sessions.open_runtime`` checks those before the first run).
     """
     claimed: list[tuple[str, Any]] = []
     for role, (inputs, outputs) in graph_rules(spec).items():
@@ -325,7 +326,8 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
         if io is None:
             continue
         file = spec.raw_graphs[role]
-        _check_opsets(io.opsets, file, role, where)
+        if getattr(io, "opsets", None) is not None:  # graph files carry opsets; open sessions do not
+            _check_opsets(io.opsets, file, role, where)
         wanted = {rule.name for rule in inputs}
         extra = [t.name for t in io.inputs if t.name not in wanted]
         if extra:

@@ -3,7 +3,8 @@
 ``--backend`` / ``--backend-opt`` are parsed by ``harness.backends.parse_backend``; each graph
 role (vision, embedding, decoder) gets its session from ``backend_for`` on the shared
 manifest, so every rule of the backend layer (explicit provider, asserted active, no silent
-CPU fallback, ``<role>.engine`` files for ``trt``) holds here too.
+CPU fallback, ``<role>.engine`` files for ``trt``) holds here too. The opened sessions' inputs
+and outputs are then checked against the three-graph contract (``check_vqa_graphs``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from harness.backends import backend_for, parse_backend
-from harness.mllm.manifest import VqaSpec, load_vqa_spec
+from harness.mllm.manifest import VqaSpec, check_vqa_graphs, load_vqa_spec
 from harness.mllm.runtime import VlmRuntime
 
 ROLES: tuple[str, ...] = ("vision", "embedding", "decoder")
@@ -31,4 +32,6 @@ def open_runtime(
     request = parse_backend(backend, tuple(options))
     with ExitStack() as stack:
         sessions = [stack.enter_context(backend_for(manifest, request, role).open()) for role in ROLES]
+        # the contract against what really opened (any backend), before anything runs
+        check_vqa_graphs(spec, dict(zip(ROLES, sessions)), str(spec.model_dir / "manifest.json"))
         yield VlmRuntime(spec, *sessions)

@@ -53,6 +53,10 @@ def test_an_unclaimed_decoder_input_is_refused(model_copy, capsys):  # type: ign
     code, err = _validate(model_copy, capsys)
     assert code == ExitCode.BAD_INPUT
     assert "graphs.decoder: decoder.onnx input 'use_cache_branch' is not claimed" in err and len(err.splitlines()) == 1
+    # the runtime checks the opened sessions the same way before anything runs
+    assert main(["bias", str(model_copy), "--limit", "4", "--out", str(model_copy / "out")]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "decoder.onnx input 'use_cache_branch' is not claimed" in err and "[ 1/" not in err
 
 
 @pytest.mark.parametrize(
