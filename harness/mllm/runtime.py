@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.backends.interface import Session
-from harness.errors import BadInputError, HarnessError, InternalError
+from harness.errors import BadInputError, HarnessError, ManifestError
 from harness.mllm.manifest import VqaSpec
 from harness.mllm.preprocess import vision_feeds
 
@@ -70,9 +70,11 @@ class VlmRuntime:
         features = self.vision.run(vision_feeds(images, self.spec.image))["image_features"]
         expected = len(images) * self.spec.tokens_per_image
         if features.shape != (expected, self.spec.hidden_size):
-            raise InternalError(
-                f"vision graph returned {features.shape}, expected ({expected}, {self.spec.hidden_size}) "
-                "from vqa.tokens_per_image and vqa.hidden_size"
+            field = "vqa.hidden_size" if features.ndim == 2 and features.shape[0] == expected else "vqa.tokens_per_image"
+            raise ManifestError(
+                f"{self.spec.model_dir / 'manifest.json'}: {field}: the vision graph returned {features.shape} for "
+                f"{len(images)} image(s), expected ({expected}, {self.spec.hidden_size}) from vqa.tokens_per_image "
+                f"{self.spec.tokens_per_image} and vqa.hidden_size {self.spec.hidden_size}; fix the field or re-export"
             )
         return features
 

@@ -182,3 +182,10 @@ def test_a_non_standard_operator_domain_is_refused(model_copy, capsys):  # type:
     code, err = _validate(model_copy, capsys)
     assert code == ExitCode.BAD_INPUT
     assert "graphs.embedding: embedding.onnx imports operator domain 'com.microsoft'" in err
+
+
+def test_wrong_tokens_per_image_is_named_when_the_vision_graph_runs(model_copy, capsys):  # type: ignore[no-untyped-def]
+    _edit_manifest(model_copy, lambda v: v.update(tokens_per_image=5))  # the graph makes 4 per image
+    assert main(["bias", str(model_copy), "--limit", "4", "--out", str(model_copy / "out")]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "manifest.json: vqa.tokens_per_image: the vision graph returned (4, 32) for 1 image(s), expected (5, 32)" in err
