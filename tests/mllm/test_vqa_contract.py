@@ -110,6 +110,7 @@ def test_shipped_model_graphs_match_their_manifest():  # type: ignore[no-untyped
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     for role, file in manifest["graphs"].items():
         assert hashlib.sha256((SHIPPED / file).read_bytes()).hexdigest() == manifest["provenance"]["sha256"][role], role
+        assert (SHIPPED / file).stat().st_size < 10 * 2**20, role  # issue 8: each graph < 10 MB
     assert _output_shape(SHIPPED / "vision.onnx", "image_features") == ["num_image_tokens", manifest["vqa"]["hidden_size"]]
 
 
