@@ -1,11 +1,12 @@
 """``mmharness bias`` as a library call: run the probe cells on a VLM, score, write results.json.
 
-``run_bias(config)`` opens the model's three graphs on the requested backend, evaluates every
-probe cell of ``harness.scenarios.bias`` over the VQA items (records per sample), derives the
-bias figures of ``harness.metrics.bias`` with paired bootstrap CIs over samples
-(``harness.metrics.stats.bootstrap_samples``: the same resampled items in every probe), and
-returns the results document (the same format as ``mmharness run``; cell states of kind
-``records``).
+``run_bias(config)`` opens the model's three graphs on the requested backend, evaluates the
+probe cells of ``harness.scenarios.bias`` in its shard (all of them by default) over the VQA
+items (records per sample), and returns the results document (the same format as
+``mmharness run``; cell states of kind ``records``). ``bias_block(doc)`` derives the bias
+figures of ``harness.metrics.bias`` from the stored records alone, with paired bootstrap CIs
+over samples (``harness.metrics.stats.bootstrap_samples``: the same resampled items in every
+probe); ``mmharness merge`` calls it again on the union of shards.
 """
 
 from __future__ import annotations
