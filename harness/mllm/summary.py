@@ -34,8 +34,27 @@ def write_results(out_dir: Path, doc: dict[str, Any]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RESULTS_NAME
     validate_document(doc, path)
+    _refuse_other_shard(path, doc)
     atomic_write(path, dumps(doc))
     return path
+
+
+def _refuse_other_shard(path: Path, doc: Mapping[str, Any]) -> None:
+    """Another shard of the same sweep in ``path`` is never overwritten (a rerun of the same
+    shard, or a different sweep, replaces the file as usual)."""
+    import json
+
+    from harness.errors import ConfigError
+
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return
+    if isinstance(old, dict) and old.get("config_hash") == doc["config_hash"] and old.get("shards") != doc["shards"]:
+        held = ", ".join(f"{s['index']}/{s['count']}" for s in old.get("shards", []))
+        mine = ", ".join(f"{s['index']}/{s['count']}" for s in doc["shards"])
+        raise ConfigError(f"{path}: holds shard {held} of this sweep; write shard {mine} to its own --out "
+                          "and combine them with `mmharness merge`")
 
 
 def _fmt(value: Any) -> str:

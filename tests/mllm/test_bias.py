@@ -166,6 +166,9 @@ def test_shards_merge_to_the_unsharded_run(tmp_path, capsys):  # type: ignore[no
     capsys.readouterr()
     assert main(["bias", "--shard", "3/2", "--out", str(tmp_path / "x")]) == ExitCode.BAD_INPUT
     assert "--shard" in capsys.readouterr().err
+    assert main([*args, "--shard", "1/3", "--out", str(tmp_path / "s2")]) == ExitCode.BAD_INPUT  # never overwrites shard 2
+    assert "holds shard 2/3 of this sweep" in capsys.readouterr().err
+    assert json.loads((tmp_path / "s2" / "results.json").read_text())["shards"] == [{"index": 2, "count": 3}]
 
 
 def test_unknown_corruption_is_refused_before_any_cell_runs(tmp_path, capsys):  # type: ignore[no-untyped-def]
