@@ -58,8 +58,13 @@ def gaussian_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
 )
 def shot_noise(x: FloatBatch, severity: int, rngs: Rngs) -> FloatBatch:
     photons = SHOT_NOISE_PHOTONS[severity - 1]
-    counts = np.stack([rng.poisson(sample * photons) for rng, sample in zip(rngs, x)])
-    return np.clip(counts.astype(np.float32) / np.float32(photons), 0.0, 1.0)
+    out = np.empty_like(x)
+    for rng, sample, counts in zip(rngs, x, out):
+        counts[...] = rng.poisson(
+            sample * photons
+        )  # small integer counts: exact in float32
+    out /= np.float32(photons)
+    return clip01(out)
 
 
 @register(
