@@ -16,13 +16,16 @@ def command(results: tuple[Path, ...], out: Path) -> int:
     """Combine `mmharness run --shard I/N` results of one sweep into one results.json.
 
     \b
-    Shards split the plan by cells, never by images: every cell ran whole, on all samples, in
-    exactly one shard, so a merge is the union of the cells (plan order) with their confusion
-    states and per-image matrices copied, not re-added, and the aggregates and CIs re-derived:
-    all shards merged give the cells, aggregates and CIs of the unsharded run exactly.
-    Refused: files of another config, model, dataset or image set, and a cell present twice
-    with different states. Accepted: the same shard twice (idempotent) and a subset of the
-    shards (a partial result; aggregates that need absent cells are reported unavailable).
+    By cells (default): every cell ran whole, on all samples, in exactly one shard; the merge
+    is the union of the cells (plan order), states and per-image matrices copied.
+    By samples (`run --shard-by samples`): every shard ran every cell on its own contiguous
+    block of whole batches; the merge adds each cell's confusion matrices and concatenates
+    the per-image matrices in sample order (a cell failed in any shard stays failed).
+    Either way the aggregates and CIs are re-derived, and all shards merged give the cells,
+    aggregates and CIs of the unsharded run exactly. Refused: files of another config, model
+    or dataset, mixed shard kinds, images or cells covered twice with different results.
+    Accepted: the same shard twice (counted once) and a subset of the shards (a partial
+    result; aggregates that need absent cells are reported unavailable).
     """
     from harness.report.merge import merge_results
     from harness.report.results import save_results

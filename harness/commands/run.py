@@ -43,8 +43,11 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="evaluate only the first N samples")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--out", default="mmharness-results", show_default=True, type=click.Path(path_type=Path), help="output folder")
-@click.option("--shard", default="1/1", show_default=True, help="run shard I of N of the plan's cells: cell k when k mod N = I-1; every shard reads all samples "
-                   "(shards split cells, not images), so `mmharness merge` is a union, bit-identical to an unsharded run")
+@click.option("--shard", default="1/1", show_default=True, help="run shard I of N (see --shard-by; default: cell k when k mod N = I-1, on all samples); "
+                   "`mmharness merge` of all shards equals the unsharded run exactly")
+@click.option("--shard-by", "shard_by", type=click.Choice(["cells", "samples"]), default="cells", show_default=True,
+              help="cells: each shard runs whole cells; samples: each shard runs every cell on a contiguous block of whole "
+                   "batches of the images (reads only those), and merge adds the confusion matrices")
 @click.option("--resume", is_flag=True, help="skip cells already finished in --out (refused if config/model changed)")
 @click.option("--nm-suite", default="default", show_default=True, help="default | full | liao | 'rgb=fog+snow;depth=pixelate'")
 @click.option("--rmm-rates", default="0.75,0.5,0.25", show_default=True, help="RMM drop rates")
@@ -63,7 +66,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
               help="also run the same cells on a precision variant and/or backend and report deltas + parity "
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
-            out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool,
+            out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
             clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
@@ -76,7 +79,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
         raise ConfigError(f"run: MODEL_DIR {model_dir} and --model {model_option} disagree; give one of them")
     model_dir = model_dir or model_option or default_model_dir()
     selected = parse_scenarios(scenarios)
-    shard_value = parse_shard(shard)
+    shard_value = parse_shard(shard, shard_by)  # type: ignore[arg-type]
     manifest = load_manifest(model_dir)
     suite, severities = resolve_suite(nm_suite, manifest) if "nm" in selected else ((), (1, 3, 5))
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,

@@ -1,12 +1,17 @@
-"""Combine the results of shards of one sweep exactly. Shards split the plan by cells, so a
-merge is the union of their cells (in plan order) and the concatenation of nothing: every
-state stays as computed. Results that do not belong together (another config, model, dataset
-or image set) are refused; a cell present twice must be byte-identical (the same shard given
-twice), otherwise it is an error. Figures and aggregates are re-derived on the union.
+"""Combine the results of shards of one sweep exactly.
+
+Shards by cells (the default) split the plan: a merge is the union of their cells (in plan
+order), every state copied as computed. Shards by samples ran every cell on disjoint blocks of
+images: a merge adds each cell's states (confusion matrices add) and concatenates the
+per-image matrices in sample order. Either way all shards merged equal the unsharded run.
+Results that do not belong together (another config, model, dataset or image set, mixed shard
+kinds, overlapping images) are refused; a file given twice counts once. Figures and
+aggregates are re-derived on the merge.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ import numpy as np
 from harness.errors import ResultsError
 from harness.report.io import LazyArrays
 from harness.report.results import PerImage, load_results
+from harness.report.states import state_kind
 
 _SAME = (("config_hash", lambda d: d["config_hash"]), ("model.hash", lambda d: d["model"]["hash"]),
          ("dataset.fingerprint", lambda d: d["dataset"]["fingerprint"]), ("dataset.n_samples", lambda d: d["dataset"]["n_samples"]))
@@ -27,13 +33,21 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
         raise ResultsError(f"merge needs at least two results files, got {len(paths)}")
     loaded = [(Path(p), *load_results(Path(p))) for p in paths]
     base_path, base, _ = loaded[0]
+    kinds = {_shard_kind(doc) for _, doc, _ in loaded}
+    if len(kinds) > 1:
+        raise ResultsError(f"{', '.join(str(p) for p, _, _ in loaded)}: shards by cells and by samples cannot be merged together; merge one kind")
+    by_samples = kinds == {"samples"}
     for path, doc, _ in loaded[1:]:
         for field, get in _SAME:
+            if by_samples and field == "dataset.n_samples":
+                continue
             if get(doc) != get(base):
                 raise ResultsError(
                     f"{path}: {field} differs from {base_path} ({get(doc)!r} vs {get(base)!r}); "
                     "merge only shards of the same sweep (same config, model and data)"
                 )
+    if by_samples:
+        return _merge_samples(loaded)
     merged = {k: v for k, v in base.items() if k not in ("cells", "aggregates", "timing")}
     cells: dict[str, Any] = {}
     owner: dict[str, Path] = {}
@@ -67,3 +81,58 @@ def merge_results(paths: Sequence[Path]) -> tuple[dict[str, Any], PerImage | Non
 
 def _strip(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "figures"}
+
+
+def _shard_kind(doc: dict[str, Any]) -> str:
+    return str(doc["shards"][0].get("by", "cells"))
+
+
+def _merge_samples(loaded: list[tuple[Path, dict[str, Any], PerImage | None]]) -> tuple[dict[str, Any], PerImage | None]:
+    """Shards by samples: per cell, states add and per-image matrices concatenate in sample order."""
+    unique: dict[tuple[int, int], tuple[Path, dict[str, Any], PerImage | None]] = {}
+    for entry in loaded:
+        shard = entry[1]["shards"][0]
+        unique.setdefault((shard["index"], shard["count"]), entry)  # the same shard given twice counts once
+    parts = sorted(unique.values(), key=lambda e: e[1]["shards"][0]["index"])
+    base_path, base, _ = parts[0]
+    if any(pi is None for _, _, pi in parts):
+        raise ResultsError(f"{next(p for p, _, pi in parts if pi is None)}: shard by samples without its per-image sidecar; merge needs per_image.npz beside each results.json")
+    indices = [np.asarray(pi["sample_index"]) for _, _, pi in parts]  # type: ignore[index]
+    everything = np.concatenate(indices)
+    if len(np.unique(everything)) != len(everything):
+        raise ResultsError(f"{base_path} and the other shards cover some images twice; merge each shard by samples once")
+    order = np.argsort(everything, kind="stable")
+    cells: dict[str, Any] = {}
+    loaders: dict[str, Callable[[], Any]] = {"sample_index": lambda: everything[order]}
+    for cid in base["plan"]["cells"]:
+        entries = [doc["cells"].get(cid) for _, doc, _ in parts]
+        if any(e is None for e in entries):
+            continue
+        merged_entry = dict(entries[0])
+        merged_entry["n_samples"] = sum(e["n_samples"] for e in entries)
+        failed = next((e for e in entries if e["status"] != "ok"), None)
+        if failed is not None:
+            merged_entry.update(status=failed["status"], reason=failed["reason"], state=None)
+        else:
+            state = entries[0]["state"]
+            for e in entries[1:]:
+                state = state_kind(merged_entry.get("kind", "confusion")).merge(state, e["state"])
+            merged_entry["state"] = state
+            loaders[cid] = functools.partial(_concat, [pi for _, _, pi in parts], cid, order)
+        merged_entry["figures"] = None
+        cells[cid] = merged_entry
+    merged = {k: v for k, v in base.items() if k not in ("cells", "aggregates", "timing")}
+    merged["cells"] = cells
+    merged["dataset"] = {**base["dataset"], "n_samples": len(everything)}
+    samples = dict(base["provenance"].get("samples", {}))
+    if samples:
+        samples.update(count=len(everything), last=parts[-1][1]["provenance"]["samples"]["last"])
+        merged["provenance"] = {**base["provenance"], "samples": samples}
+    merged["shards"] = [doc["shards"][0] for _, doc, _ in parts]
+    merged["plan"] = {"cells": base["plan"]["cells"], "complete": len(cells) == len(base["plan"]["cells"]) and len(parts) == base["shards"][0]["count"]}
+    merged["timing"] = {"merged_from": [{"file": str(p), **d.get("timing", {})} for p, d, _ in loaded]}
+    return merged, LazyArrays(loaders)
+
+
+def _concat(per_images: list[Any], cid: str, order: np.ndarray) -> np.ndarray:
+    return np.concatenate([pi[cid] for pi in per_images])[order]

@@ -72,23 +72,25 @@ def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) 
         )
 
 
-def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None, *,
+def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None, *, start: int = 0,
                mode: CacheMode = "memory", cache: DiskCache | None = None) -> CleanInputs:
-    """Read the first ``limit`` samples (all when None) and preprocess each modality once.
+    """Read samples ``start`` .. ``limit - 1`` (to the end when None) and preprocess each
+    modality once.
 
     Samples stream one at a time into preallocated arrays: in RAM, or (``mode`` ``disk``, or
     ``auto`` above ``AUTO_DISK_BYTES``) into ``cache``'s files, so RAM stays bounded by one
     sample while writing and by the batch while running. A complete cache of the same run
     (``--resume``) is re-opened instead of rebuilt."""
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    if n == 0:
+    stop = len(dataset) if limit is None else min(limit, len(dataset))
+    n = stop - start
+    if n <= 0:
         raise DataError(f"dataset {dataset.name!r} is empty; nothing to evaluate")
     names = [f"raw.{m}" for m in manifest.modality_names] + [f"tensor.{m}" for m in manifest.modality_names] + ["labels"]
     if cache is not None and mode != "memory":
         reopened = cache.open(names)
         if reopened is not None and cache.read_extra().get("n") == n:
             return _clean_inputs(reopened, cache.read_extra(), manifest, "disk (re-opened)")
-    first = dataset[0]
+    first = dataset[start]
     row = _sample_row(manifest, dataset, first)
     total = n * sum(a.nbytes for a in row.values())
     disk = cache is not None and wants_disk(mode, total)
@@ -99,7 +101,7 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
     arrays = {name: allocate(name, (n, *a.shape), a.dtype) for name, a in row.items()}
     indices, sample_ids = [], []
     for i in range(n):
-        sample = first if i == 0 else dataset[i]
+        sample = first if i == 0 else dataset[start + i]
         for name, array in (row if i == 0 else _sample_row(manifest, dataset, sample)).items():
             if array.shape != arrays[name].shape[1:] or array.dtype != arrays[name].dtype:
                 raise DataError(

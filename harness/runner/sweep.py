@@ -33,7 +33,7 @@ from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_c
 from harness.runner.progress import Progress, make_progress
 from harness.runner.store import CellRecord, RunStore, load_matrices
 from harness.scenarios.cells import Cell
-from harness.scenarios.plan import build_plan, select_shard
+from harness.scenarios.plan import build_plan, sample_block, select_shard
 from harness.telemetry.probe import Telemetry
 from harness.telemetry.sampler import now
 
@@ -102,12 +102,13 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     cache = DiskCache.of(config.out, config_hash(header))
     if not config.resume:
         cache.remove()
-    clean = load_clean(manifest, dataset, config.limit, mode=config.clean_cache, cache=cache)
     todo = [cell for cell in selected if cell.id not in done]
     progress = progress or make_progress(config.progress)
     records = dict(done)
     with backend.open() as session:
         batching = batching_for(manifest, session, config.batch)
+        start, stop = shard_samples(config, batching, len(dataset))
+        clean = load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache)
         builder = FeedBuilder(manifest, clean, session.inputs, config.seed)
         progress.start(len(todo), len(todo) * len(clean))
         telemetry = Telemetry("auto" if config.telemetry else "off").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
@@ -139,6 +140,23 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     if not config.keep_clean_cache:
         cache.remove()
     return SweepResult(path, doc)
+
+
+def shard_samples(config: RunConfig, batching: Batching, n_dataset: int) -> tuple[int, int]:
+    """The sample range ``[start, stop)`` this run evaluates: ``--limit``, then for a shard by
+    samples its block of whole batches (the batch size may come from the graph, so this is
+    known only once the session is open)."""
+    n = n_dataset if config.limit is None else min(config.limit, n_dataset)
+    if config.shard.by != "samples":
+        return 0, n
+    batches = batching.batches(n)
+    block = sample_block(len(batches), config.shard)
+    if not block:
+        raise ConfigError(
+            f"--shard {config.shard.index}/{config.shard.count} --shard-by samples: {n} samples make only {len(batches)} "
+            f"batch(es) of {batching.size}; use at most {len(batches)} shard(s) or a smaller --batch"
+        )
+    return int(batches[block[0]][0]), int(batches[block[-1]][-1]) + 1
 
 
 def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDataset) -> dict[str, Any]:

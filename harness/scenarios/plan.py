@@ -3,6 +3,8 @@
 The order is fixed (clean first, then EMM, RMM, NM in their own orders), so ``--shard I/N``
 is a pure function of the plan: cell ``k`` (0-based, plan order) belongs to shard
 ``k mod N + 1``. Round-robin keeps shards balanced, since neighbouring cells cost the same.
+A shard ``by="samples"`` instead runs every cell on a contiguous block of whole batches
+(``sample_block``); its confusion states add up on merge.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from harness.errors import ConfigError
 from harness.scenarios.cells import CLEAN_ID, Cell, clean_cell
@@ -75,16 +78,21 @@ def build_plan(modalities: Sequence[str], spec: PlanSpec) -> list[Cell]:
 
 @dataclass(frozen=True)
 class Shard:
-    """``index`` is 1-based: shard 1/2 and 2/2 together cover the plan exactly once."""
+    """``index`` is 1-based: shard 1/2 and 2/2 together cover the plan exactly once, by
+    cells (default) or by samples (every cell, on a block of the images)."""
 
     index: int = 1
     count: int = 1
+    by: Literal["cells", "samples"] = "cells"
 
-    def to_dict(self) -> dict[str, int]:
-        return {"index": self.index, "count": self.count}
+    def to_dict(self) -> dict[str, int | str]:
+        out: dict[str, int | str] = {"index": self.index, "count": self.count}
+        if self.by != "cells":
+            out["by"] = self.by
+        return out
 
 
-def parse_shard(text: str) -> Shard:
+def parse_shard(text: str, by: Literal["cells", "samples"] = "cells") -> Shard:
     """``"2/4"`` -> ``Shard(2, 4)``; anything else is a one-line ``ConfigError``."""
     index_text, sep, count_text = text.partition("/")
     try:
@@ -93,16 +101,27 @@ def parse_shard(text: str) -> Shard:
         index, count = 0, 0
     if not sep or count < 1 or not 1 <= index <= count:
         raise ConfigError(f"--shard: expected I/N with 1 <= I <= N (e.g. 1/2), got {text!r}")
-    return Shard(index, count)
+    return Shard(index, count, by)
 
 
 def select_shard(cells: Sequence[Cell], shard: Shard) -> list[Cell]:
-    """The cells of ``shard`` in plan order (round-robin over plan positions)."""
+    """The cells of ``shard`` in plan order (round-robin over plan positions; all of them
+    for a shard by samples)."""
+    if shard.by == "samples":
+        return list(cells)
     return [cell for k, cell in enumerate(cells) if k % shard.count == shard.index - 1]
+
+
+def sample_block(n_batches: int, shard: Shard) -> range:
+    """The batches (by position) a shard by samples runs: a contiguous block, so every batch
+    is the unsharded run's batch (the Liao preset is batch-level) and images stay in order."""
+    if shard.by != "samples":
+        return range(n_batches)
+    return range((shard.index - 1) * n_batches // shard.count, shard.index * n_batches // shard.count)
 
 
 def cells_by_id(cells: Sequence[Cell]) -> Mapping[str, Cell]:
     return {cell.id: cell for cell in cells}
 
 
-__all__ = ["CLEAN_ID", "SCENARIOS", "PlanSpec", "Shard", "build_plan", "parse_scenarios", "parse_shard", "select_shard"]
+__all__ = ["CLEAN_ID", "SCENARIOS", "PlanSpec", "Shard", "build_plan", "parse_scenarios", "parse_shard", "sample_block", "select_shard"]

@@ -63,6 +63,7 @@ def test_run_on_onnxruntime_matches_a_bare_session_loop(onnx_model, tmp_path, ca
     ("args", "message"),
     [
         (["--shard", "3/2"], "--shard: expected I/N"),
+        (["--shard", "1/2", "--shard-by", "samples", "--limit", "1"], "make only 1 batch(es) of"),
         (["--scenarios", "emm,nmm"], "did you mean 'nm'"),
         (["--data", "synthetik"], "did you mean 'synthetic'"),
         (["--nm-suite", "rgb=fogg"], "did you mean 'fog'"),

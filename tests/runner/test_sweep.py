@@ -25,7 +25,7 @@ from harness.gate import Rule, Thresholds, evaluate
 from harness.report.merge import merge_results
 from harness.report.results import load_results, save_results
 from harness.runner import run_sweep
-from harness.scenarios.plan import PlanSpec
+from harness.scenarios.plan import PlanSpec, Shard
 
 EMM_ONLY = PlanSpec(scenarios=("emm",))
 
@@ -205,3 +205,28 @@ def test_rmm_seeds_are_averaged_and_their_spread_reported(tiny_model, tmp_path):
     assert doc["aggregates"]["rmm/r=0.25"]["values"]["avg"] == pytest.approx(expected_avg)
     spread = doc["aggregates"]["rmm_seed_std"]["rmm/r=0.25/missing=rgb"]
     assert spread == pytest.approx(float(np.std([miou["rmm/r=0.25/missing=rgb/seed=0"], miou["rmm/r=0.25/missing=rgb/seed=1"]], ddof=1)))
+
+
+def test_shards_by_samples_add_up_to_the_full_run(tiny_model, tmp_path):
+    """Every cell on disjoint blocks of whole batches; merged states (matrices added), per-image
+    matrices, figures, CIs and aggregates equal the unsharded run's, Liao preset included."""
+    plan = PlanSpec(nm_suite=(("rgb", ("gaussian_noise",)),), nm_severities=(3,))
+    data = "synthetic:size=32,length=10"  # batch 4: batches 0-3, 4-7, 8-9
+    full = run_sweep(config(tiny_model, tmp_path / "full", plan=plan, data=data), backend=backend())
+    shards = [run_sweep(config(tiny_model, tmp_path / f"s{i}", plan=plan, data=data, shard=Shard(i, 2, "samples")), backend=backend())
+              for i in (1, 2)]
+    assert [s.doc["dataset"]["n_samples"] for s in shards] == [4, 6]  # whole batches: [0, 4) and [4, 10)
+    doc, per_image = merge_results([shards[1].path, shards[0].path, shards[1].path])  # any order; a repeat counts once
+    merged = save_results(tmp_path / "merged", doc, per_image)
+    left, right = without_timing(merged), without_timing(full.path)
+    assert left["shards"] == [{"index": 1, "count": 2, "by": "samples"}, {"index": 2, "count": 2, "by": "samples"}]
+    for key in ("cells", "aggregates", "plan", "config_hash", "dataset", "provenance"):
+        assert left[key] == right[key], key
+    mine, theirs = load_results(merged)[1], load_results(full.path)[1]
+    for key in theirs:
+        assert np.array_equal(mine[key], theirs[key]), key
+    cells = run_sweep(config(tiny_model, tmp_path / "c1", plan=plan, data=data, shard="1/2"), backend=backend())
+    with pytest.raises(ResultsError, match="cannot be merged together"):
+        merge_results([shards[0].path, cells.path])
+    with pytest.raises(ConfigError, match=r"use at most 3 shard\(s\)"):
+        run_sweep(config(tiny_model, tmp_path / "s4", plan=plan, data=data, shard=Shard(1, 4, "samples")), backend=backend())
