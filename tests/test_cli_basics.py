@@ -66,3 +66,23 @@ def test_harness_error_is_one_line_with_its_exit_code(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "absent")]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mmharness: error: ") and "absent" in err
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """`.ci/run` extracts the README's test-command block; the block installs the CPU torch
+    first (a bare torch requirement would pull a CUDA build) and runs the whole suite."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as handle:
+        block = re.search(r"<!-- test-command -->\n```bash\n(.+?)\n```\n<!-- /test-command -->", handle.read(), re.S)
+    assert block, "README.md lost its <!-- test-command --> block"
+    command = block.group(1)
+    out = subprocess.run(
+        ["bash", os.path.join(root, ".ci", "run")], env={**os.environ, "CI_RUN_DRY": "1"},
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out == f"+ {command}\n"
+    assert command.index("torch==2.13.0") < command.index("-e '.[test")
+    assert command.rstrip().endswith("pytest -q -n 2")
