@@ -1,7 +1,9 @@
 """The ``imagecorruptions`` package as an independent peer, repaired at run time in this process only.
 
-imagecorruptions 1.1.2 imports only with ``setuptools<81`` (it uses ``pkg_resources``), and
-its glass_blur, gaussian_blur and fog fail on current scikit-image / NumPy (the removed
+imagecorruptions 1.1.2 imports ``pkg_resources`` (gone from ``setuptools>=81``) and
+``scipy.ndimage.interpolation`` (deprecated in SciPy); when either is missing, ``load()``
+lends a stand-in for the import only (``resource_filename`` from the module's folder;
+``scipy.ndimage``) and removes it from ``sys.modules`` afterwards. Its glass_blur, gaussian_blur and fog fail on current scikit-image / NumPy (the removed
 ``multichannel`` argument and ``np.float_``), and its impulse noise calls scikit-image's
 ``random_noise`` without an ``rng``, which current scikit-image seeds from the OS: the peer's
 impulse noise would differ on every call whatever the seed. ``load()`` patches exactly those
@@ -13,8 +15,13 @@ its code is part of mmharness.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
+import sys
 import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,12 +39,43 @@ class _ModuleWith(types.ModuleType):
         return getattr(self._real, name)
 
 
+def _resource_filename(package: str, resource: str) -> str:
+    """``pkg_resources.resource_filename`` for a plain installed module: a path beside it."""
+    folder = os.path.dirname(importlib.import_module(package).__file__ or "")
+    return os.path.join(folder, resource)
+
+
+@contextlib.contextmanager
+def _stand_ins() -> Iterator[None]:
+    """Modules the peer imports that a current install may lack, lent for its import only."""
+    lent = []
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        sys.modules["pkg_resources"] = types.ModuleType("pkg_resources")
+        sys.modules["pkg_resources"].resource_filename = _resource_filename  # type: ignore[attr-defined]
+        lent.append("pkg_resources")
+    try:
+        import scipy.ndimage.interpolation
+    except ImportError:
+        import scipy.ndimage
+
+        sys.modules["scipy.ndimage.interpolation"] = scipy.ndimage
+        lent.append("scipy.ndimage.interpolation")
+    try:
+        yield
+    finally:
+        for name in lent:
+            sys.modules.pop(name, None)
+
+
 def load() -> Any:
     """The patched ``imagecorruptions`` module, or raise ImportError with the reason."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import imagecorruptions
-        import imagecorruptions.corruptions as impl
+        warnings.simplefilter("ignore")  # pkg_resources and SciPy deprecation notices
+        with _stand_ins():
+            import imagecorruptions
+            import imagecorruptions.corruptions as impl
         import skimage
         import skimage.util
         from skimage.filters import gaussian as sk_gaussian

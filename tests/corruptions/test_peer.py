@@ -28,8 +28,9 @@ estimates the peer's expectation instead of the luck of a few draws.
 
 The peer pins ``opencv-python``, which shares the ``cv2`` folder with our
 ``opencv-python-headless`` and breaks it, so it is installed ``--no-deps`` by the README test
-command (its other needs, scikit-image and ``setuptools<81``, are in the ``test`` extra). If
-it is missing, these tests skip with the install command as the reason.
+command (scikit-image, which it needs, is in the ``test`` extra; a missing ``pkg_resources``
+or ``scipy.ndimage.interpolation`` gets a stand-in, see ``corruption_peer``). If the package
+is missing, these tests skip with the install command as the reason.
 """
 
 from __future__ import annotations
