@@ -95,6 +95,9 @@ def _merge_samples(loaded: list[tuple[Path, dict[str, Any], PerImage | None]]) -
         unique.setdefault((shard["index"], shard["count"]), entry)  # the same shard given twice counts once
     parts = sorted(unique.values(), key=lambda e: e[1]["shards"][0]["index"])
     base_path, base, _ = parts[0]
+    counts = sorted({count for _, count in unique})
+    if len(counts) > 1:
+        raise ResultsError(f"{base_path}: shards by samples of different splits (I/{counts[0]} and I/{counts[1]}); merge the shards of one --shard I/N split")
     if any(pi is None for _, _, pi in parts):
         raise ResultsError(f"{next(p for p, _, pi in parts if pi is None)}: shard by samples without its per-image sidecar; merge needs per_image.npz beside each results.json")
     indices = [np.asarray(pi["sample_index"]) for _, _, pi in parts]  # type: ignore[index]
@@ -129,7 +132,7 @@ def _merge_samples(loaded: list[tuple[Path, dict[str, Any], PerImage | None]]) -
         samples.update(count=len(everything), last=parts[-1][1]["provenance"]["samples"]["last"])
         merged["provenance"] = {**base["provenance"], "samples": samples}
     merged["shards"] = [doc["shards"][0] for _, doc, _ in parts]
-    merged["plan"] = {"cells": base["plan"]["cells"], "complete": len(cells) == len(base["plan"]["cells"]) and len(parts) == base["shards"][0]["count"]}
+    merged["plan"] = {"cells": base["plan"]["cells"], "complete": len(cells) == len(base["plan"]["cells"]) and len(parts) == counts[0]}
     merged["timing"] = {"merged_from": [{"file": str(p), **d.get("timing", {})} for p, d, _ in loaded]}
     return merged, LazyArrays(loaders)
 

@@ -228,5 +228,8 @@ def test_shards_by_samples_add_up_to_the_full_run(tiny_model, tmp_path):
     cells = run_sweep(config(tiny_model, tmp_path / "c1", plan=plan, data=data, shard="1/2"), backend=backend())
     with pytest.raises(ResultsError, match="cannot be merged together"):
         merge_results([shards[0].path, cells.path])
+    third = run_sweep(config(tiny_model, tmp_path / "t", plan=plan, data=data, shard=Shard(2, 3, "samples")), backend=backend())
+    with pytest.raises(ResultsError, match="different splits"):
+        merge_results([shards[0].path, third.path])
     with pytest.raises(ConfigError, match=r"use at most 3 shard\(s\)"):
         run_sweep(config(tiny_model, tmp_path / "s4", plan=plan, data=data, shard=Shard(1, 4, "samples")), backend=backend())
