@@ -296,66 +296,25 @@ class OrtSession(SessionBase):
             )
         if not os.path.isfile(backend.path):
             raise ManifestError(f"{backend.path}: graph file does not exist")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = _opt_level(ort, backend.opt_level)
-        options.log_severity_level = backend.log_severity
-        if backend.threads:
-            options.intra_op_num_threads = backend.threads
-        for key, value in backend.session_config.items():
-            options.add_session_config_entry(key, value)
-        if backend.device != "cpu" and not backend.allow_cpu_nodes:
-            options.add_session_config_entry(FALLBACK_KEY, "1")
         sm, trt_version = _gpu_facts(backend)
         providers, provider_options = provider_chain(backend, ort.__version__, sm, trt_version)
         if backend.device == "tensorrt":
             os.makedirs(provider_options[0]["trt_engine_cache_path"], exist_ok=True)
         try:
             session = ort.InferenceSession(
-                backend.path, sess_options=options, providers=providers, provider_options=provider_options
+                backend.path,
+                sess_options=_session_options(ort, backend),
+                providers=providers,
+                provider_options=provider_options,
             )
         except Exception as error:
-            kind = type(error).__name__
-            if kind in _GRAPH_ERRORS:
-                raise ManifestError(
-                    f"{backend.path}: onnxruntime cannot load the model ({kind}: {_first_line(error)})"
-                ) from None
-            if CPU_FALLBACK_REFUSED in str(error):
-                raise BackendUnavailable(cpu_fallback_refused_message(backend, gpu_detected=sm is not None)) from None
-            raise BackendUnavailable(
-                f"{backend.name}: onnxruntime could not create a session on {backend.provider}: {kind}: {_first_line(error)}"
-            ) from None
+            raise _creation_error(backend, error, gpu_detected=sm is not None) from None
         active = list(session.get_providers())
         verify_active_provider(backend.name, backend.provider, active)
-        device_id = backend.device_id
-        provenance = {
-            "backend": backend.name,
-            "runtime": "onnxruntime",
-            "runtime_version": ort.__version__,
-            "distribution": installed_distribution(),
-            "requested_provider": backend.provider,
-            "provider": active[0],
-            "active_providers": active,
-            "provider_options": dict(provider_options[0]),
-            "device": "cpu" if backend.device == "cpu" else f"cuda:{device_id}",
-            "graph": os.path.basename(backend.path),
-            "opt_level": backend.opt_level,
-            "threads": backend.threads,
-            "session_config": dict(backend.session_config),
-        }
+        provenance = _provenance(backend, ort.__version__, active, provider_options[0], sm, trt_version)
         if backend.device == "cpu":
             return cls(backend, session, provenance)
-        provenance.update(
-            {
-                "iobinding": backend.iobinding,
-                "gpu_sm": sm,
-                "cpu_ep_fallback": "allowed by --backend-opt cpu_nodes=allow"
-                if backend.allow_cpu_nodes
-                else "disabled",
-            }
-        )
-        if backend.device == "tensorrt":
-            provenance.update({"precision": backend.precision, "trt_version": trt_version})
-        return OrtDeviceSession(backend, session, provenance, device_id)
+        return OrtDeviceSession(backend, session, provenance, backend.device_id)
 
     def run(self, feeds: Mapping[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         check_feed(feeds, self._inputs, where=f"{self.backend.name} feed")
@@ -417,6 +376,67 @@ class OrtDeviceSession(OrtSession):
             raise _run_error(self.backend, error) from None
         outputs = {spec.name: value for spec, value in zip(self._outputs, values, strict=True)}
         return outputs, {"h2d_ms": (t1 - t0) * 1e3, "compute_ms": (t2 - t1) * 1e3, "d2h_ms": (t3 - t2) * 1e3}
+
+
+def _session_options(ort: Any, backend: OrtBackend) -> Any:
+    """SessionOptions of ``backend``: optimization level, logging, threads, session config
+    entries, and the strict no-CPU-fallback switch for GPU providers."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = _opt_level(ort, backend.opt_level)
+    options.log_severity_level = backend.log_severity
+    if backend.threads:
+        options.intra_op_num_threads = backend.threads
+    for key, value in backend.session_config.items():
+        options.add_session_config_entry(key, value)
+    if backend.device != "cpu" and not backend.allow_cpu_nodes:
+        options.add_session_config_entry(FALLBACK_KEY, "1")
+    return options
+
+
+def _creation_error(backend: OrtBackend, error: BaseException, gpu_detected: bool) -> Exception:
+    """A failed ``InferenceSession``: a graph problem is bad input, anything else infrastructure."""
+    kind = type(error).__name__
+    if kind in _GRAPH_ERRORS:
+        return ManifestError(f"{backend.path}: onnxruntime cannot load the model ({kind}: {_first_line(error)})")
+    if CPU_FALLBACK_REFUSED in str(error):
+        return BackendUnavailable(cpu_fallback_refused_message(backend, gpu_detected=gpu_detected))
+    return BackendUnavailable(
+        f"{backend.name}: onnxruntime could not create a session on {backend.provider}: {kind}: {_first_line(error)}"
+    )
+
+
+def _provenance(
+    backend: OrtBackend,
+    ort_version: str,
+    active: list[str],
+    provider_options: Mapping[str, str],
+    sm: str | None,
+    trt_version: str | None,
+) -> dict[str, Any]:
+    """Where the session really runs and with which settings (recorded in every result)."""
+    provenance: dict[str, Any] = {
+        "backend": backend.name,
+        "runtime": "onnxruntime",
+        "runtime_version": ort_version,
+        "distribution": installed_distribution(),
+        "requested_provider": backend.provider,
+        "provider": active[0],
+        "active_providers": active,
+        "provider_options": dict(provider_options),
+        "device": "cpu" if backend.device == "cpu" else f"cuda:{backend.device_id}",
+        "graph": os.path.basename(backend.path),
+        "opt_level": backend.opt_level,
+        "threads": backend.threads,
+        "session_config": dict(backend.session_config),
+    }
+    if backend.device == "cpu":
+        return provenance
+    provenance["iobinding"] = backend.iobinding
+    provenance["gpu_sm"] = sm
+    provenance["cpu_ep_fallback"] = "allowed by --backend-opt cpu_nodes=allow" if backend.allow_cpu_nodes else "disabled"
+    if backend.device == "tensorrt":
+        provenance.update({"precision": backend.precision, "trt_version": trt_version})
+    return provenance
 
 
 def _run_error(backend: OrtBackend, error: BaseException) -> Exception:
