@@ -111,19 +111,9 @@ def _merge_samples(loaded: list[tuple[Path, dict[str, Any], PerImage | None]]) -
         entries = [doc["cells"].get(cid) for _, doc, _ in parts]
         if any(e is None for e in entries):
             continue
-        merged_entry = dict(entries[0])
-        merged_entry["n_samples"] = sum(e["n_samples"] for e in entries)
-        failed = next((e for e in entries if e["status"] != "ok"), None)
-        if failed is not None:
-            merged_entry.update(status=failed["status"], reason=failed["reason"], state=None)
-        else:
-            state = entries[0]["state"]
-            for e in entries[1:]:
-                state = state_kind(merged_entry.get("kind", "confusion")).merge(state, e["state"])
-            merged_entry["state"] = state
+        cells[cid] = _sum_cell(entries)
+        if cells[cid]["status"] == "ok":
             loaders[cid] = functools.partial(_concat, [pi for _, _, pi in parts], cid, order)
-        merged_entry["figures"] = None
-        cells[cid] = merged_entry
     merged = {k: v for k, v in base.items() if k not in ("cells", "aggregates", "timing")}
     merged["cells"] = cells
     merged["dataset"] = {**base["dataset"], "n_samples": len(everything)}
@@ -135,6 +125,19 @@ def _merge_samples(loaded: list[tuple[Path, dict[str, Any], PerImage | None]]) -
     merged["plan"] = {"cells": base["plan"]["cells"], "complete": len(cells) == len(base["plan"]["cells"]) and len(parts) == counts[0]}
     merged["timing"] = {"merged_from": [{"file": str(p), **d.get("timing", {})} for p, d, _ in loaded]}
     return merged, LazyArrays(loaders)
+
+
+def _sum_cell(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One cell over all shards' images: states merged exactly (matrices add); failed if any shard failed."""
+    merged = {**entries[0], "n_samples": sum(e["n_samples"] for e in entries), "figures": None}
+    failed = next((e for e in entries if e["status"] != "ok"), None)
+    if failed is not None:
+        return {**merged, "status": failed["status"], "reason": failed["reason"], "state": None}
+    kind = state_kind(merged.get("kind", "confusion"))
+    state = entries[0]["state"]
+    for entry in entries[1:]:
+        state = kind.merge(state, entry["state"])
+    return {**merged, "state": state}
 
 
 def _concat(per_images: list[Any], cid: str, order: np.ndarray) -> np.ndarray:

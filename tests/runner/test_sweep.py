@@ -233,3 +233,21 @@ def test_shards_by_samples_add_up_to_the_full_run(tiny_model, tmp_path):
         merge_results([shards[0].path, third.path])
     with pytest.raises(ConfigError, match=r"use at most 3 shard\(s\)"):
         run_sweep(config(tiny_model, tmp_path / "s4", plan=plan, data=data, shard=Shard(1, 4, "samples")), backend=backend())
+
+
+def test_a_cell_failing_in_one_sample_shard_fails_in_the_merge_as_in_the_full_run(tiny_model, tmp_path):
+    fn = linear_model()
+
+    def nan_on_last_batch_without_rgb(feeds):
+        out = fn(feeds)
+        if len(feeds["rgb"]) == 2 and not feeds["rgb"].any():  # the 2-image tail batch, rgb missing
+            out["logits"][0, 0, 0, 0] = np.nan
+        return out
+
+    data = "synthetic:size=32,length=10"
+    runs = [run_sweep(config(tiny_model, tmp_path / name, plan=EMM_ONLY, data=data, **extra), backend=backend(nan_on_last_batch_without_rgb))
+            for name, extra in (("full", {}), ("s1", {"shard": Shard(1, 2, "samples")}), ("s2", {"shard": Shard(2, 2, "samples")}))]
+    assert runs[1].failed == [] and runs[2].failed == runs[0].failed != []
+    doc, per_image = merge_results([runs[1].path, runs[2].path])
+    merged = without_timing(save_results(tmp_path / "merged", doc, per_image))
+    assert merged["cells"] == without_timing(runs[0].path)["cells"]
