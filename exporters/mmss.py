@@ -289,41 +289,60 @@ def _op_from(error: BaseException) -> str | None:
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    """Keep torch's exporter chatter off the user's terminal; the error raised says what matters.
+def _exporter_output_to(log: Path) -> Iterator[None]:
+    """Send everything torch's exporters print to ``log`` instead of the user's terminal.
 
-    On a failed conversion the TorchScript exporter dumps the whole Torch IR graph to the
-    process's stdout from C++ (so ``sys.stdout`` cannot catch it: file descriptor 1 is pointed
-    at a scratch file meanwhile), and the dynamo exporter logs a warning per torchvision op it
-    cannot register, even for models that use none.
+    On a failed conversion the TorchScript exporter dumps the whole Torch IR graph to stdout
+    from C++, and torch.export logs whole graph modules to stderr; the dynamo exporter also
+    warns about every torchvision op it cannot register. ``sys.stdout``/``sys.stderr`` cannot
+    catch C++ writes, so file descriptors 1 and 2 point at ``log`` meanwhile; our one-line
+    error names the file when it holds anything.
     """
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no stdout to protect
-        saved = -1
-    try:
-        with contextlib.ExitStack() as stack:
-            if saved >= 0:
-                import tempfile
-
-                sink = stack.enter_context(tempfile.TemporaryFile())
-                os.dup2(sink.fileno(), 1)
+    saved: list[tuple[int, int]] = []
+    with open(log, "wb") as sink:
+        try:
+            for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+                stream.flush()
+                try:
+                    saved.append((fd, os.dup(fd)))
+                except OSError:  # no such descriptor to protect
+                    continue
+                os.dup2(sink.fileno(), fd)
             yield
-    finally:
-        if saved >= 0:
-            os.dup2(saved, 1)
-            os.close(saved)
-        logger.setLevel(level)
+        finally:
+            for fd, copy in saved:
+                (sys.stdout if fd == 1 else sys.stderr).flush()
+                os.dup2(copy, fd)
+                os.close(copy)
+            logger.setLevel(level)
+
+
+def _export_failure(error: BaseException, config: MmssExportConfig, log: Path) -> ExportError:
+    """One line: the operator when one is named, else the innermost cause's first line, the log file and what to try."""
+    op = _op_from(error)
+    innermost = error
+    while innermost.__cause__ is not None:
+        innermost = innermost.__cause__
+    text = str(innermost) if str(innermost).strip() else str(error)
+    first = re.sub(r"\x1b\[[0-9;]*m", "", next((ln.strip() for ln in text.splitlines() if ln.strip()), type(error).__name__))
+    what = f"operator {op} is not supported" if op else "export failed"
+    other = "torchscript" if config.exporter == "dynamo" else "dynamo"
+    kept = f"; exporter log: {log}" if log.is_file() and log.stat().st_size else ""
+    if not kept:
+        log.unlink(missing_ok=True)
+    return ExportError(f"{config.name}: {what} by the {config.exporter} exporter at opset {config.opset} "
+                       f"({type(innermost).__name__}: {first[:200]}){kept}; try --exporter {other}, another --opset, "
+                       f"or replace the op / data-dependent branch in the model")
 
 
 def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path: Path, config: MmssExportConfig) -> None:
     names = list(config.names)
+    log = path.with_name(f"{config.name}.export.log")
     try:
-        with warnings.catch_warnings(), _quiet_exporter():
+        with warnings.catch_warnings(), _exporter_output_to(log):
             warnings.simplefilter("ignore")
             if config.exporter == "dynamo":
                 dynamic = None
@@ -338,12 +357,8 @@ def _export_graph(wrapper: NamedInputs, examples: tuple[torch.Tensor, ...], path
                 torch.onnx.export(wrapper, examples, str(path), input_names=names, output_names=[config.output],
                                   opset_version=config.opset, dynamo=False, dynamic_axes=axes)
     except Exception as error:  # noqa: BLE001  (torch raises many unrelated types; all mean "cannot export")
-        op = _op_from(error)
-        first = re.sub(r"\x1b\[[0-9;]*m", "", next((ln.strip() for ln in str(error).splitlines() if ln.strip()), type(error).__name__))
-        what = f"operator {op} is not supported" if op else "export failed"
-        other = "torchscript" if config.exporter == "dynamo" else "dynamo"
-        raise ExportError(f"{config.name}: {what} by the {config.exporter} exporter at opset {config.opset} ({first[:200]}); "
-                          f"try --exporter {other}, another --opset, or replace the op in the model") from None
+        raise _export_failure(error, config, log) from None
+    log.unlink(missing_ok=True)
 
 
 def strip_stack_traces(path: Path) -> None:

@@ -209,7 +209,7 @@ def require_parity(report: ParityReport, what: str) -> None:
                     f"{what}: parity FAILED on case {case!r}, output {output!r}: max abs error {f['abs']['max']:.3g}, "
                     f"max rel error {f['rel']['max']:.3g}, {f['mismatches']} of {f['numel']} elements beyond "
                     f"atol={report.tolerance.atol:g} and rtol={report.tolerance.rtol:g}; the export does not compute "
-                    f"what the model computes (check train/eval-mode ops, or loosen --atol/--rtol if expected)"
+                    f"what the model computes (check train/eval-mode ops and data-dependent branches the tracer fixed, or loosen --atol/--rtol if expected)"
                 )
 
 
