@@ -12,6 +12,7 @@ from harness.scenarios.plan import (
     build_plan,
     parse_scenarios,
     parse_shard,
+    sample_block,
     select_shard,
 )
 
@@ -53,6 +54,19 @@ def test_shards_partition_the_plan_deterministically(count):
     assert sorted(ids) == sorted(c.id for c in cells) and len(ids) == len(set(ids))
     assert shards == [select_shard(cells, Shard(i, count)) for i in range(1, count + 1)]
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_sample_shards_are_contiguous_balanced_blocks_of_whole_batches():
+    for n_batches in range(12):
+        for count in range(1, 6):
+            blocks = [sample_block(n_batches, Shard(i, count, "samples")) for i in range(1, count + 1)]
+            assert [b for block in blocks for b in block] == list(range(n_batches))  # in order, each batch once
+            assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+    cells = build_plan(MODS, PlanSpec())
+    assert select_shard(cells, Shard(2, 3, "samples")) == cells  # every cell, on a block of images
+    assert sample_block(5, Shard(2, 3)) == range(5)  # shards by cells see every batch
+    assert parse_shard("2/3", "samples").to_dict() == {"index": 2, "count": 3, "by": "samples"}
+    assert parse_shard("2/3").to_dict() == {"index": 2, "count": 3}
 
 
 @pytest.mark.parametrize("text", ["3/2", "0/2", "1/0", "a/b", "2", "1/2/3"])
