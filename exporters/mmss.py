@@ -458,13 +458,19 @@ def build_manifest(config: MmssExportConfig, onnx_file: str, provenance: Mapping
 
 
 def check_logits(logits: np.ndarray, config: MmssExportConfig, batch: int) -> None:
-    """The model's output must be N x C x H x W scores with one channel per class, before anything is written."""
+    """The model's output must be N x C x H x W scores, one channel per class, at input size; checked before anything is written."""
     classes = len(config.classes)
     if logits.ndim != 4 or logits.shape[0] != batch or logits.shape[1] != classes:
         raise ExportError(
             f"{config.name}: the model returns shape {tuple(logits.shape)} for a batch of {batch}; expected "
             f"N x C x H x W logits with C = {classes} (--classes names {classes}); give --classes the model's "
             f"class list (or build the model with num_classes={classes})"
+        )
+    if tuple(logits.shape[2:]) != tuple(config.input_size):
+        raise ExportError(
+            f"{config.name}: the model returns {logits.shape[2]}x{logits.shape[3]} logits for "
+            f"{config.input_size[0]}x{config.input_size[1]} inputs; the harness scores every pixel of the label, so "
+            f"the output must be at input resolution (upsample to the input size at the end of forward, as CMNeXt does)"
         )
 
 

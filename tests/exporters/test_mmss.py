@@ -267,10 +267,19 @@ def test_class_map_parity_against_a_hand_loop():
     assert class_map_parity(candidate, logits, tol, tie_fraction=1.0)["mismatches"] == 1
 
 
-def test_wrong_class_count_fails_before_anything_is_written(tmp_path):
+def test_wrong_class_count_or_output_size_fails_before_anything_is_written(tmp_path):
     with pytest.raises(ExportError, match=r"returns shape \(2, 4, 8, 8\) .* expected N x C x H x W logits with C = 3"):
         export_mmss(ListModel().eval(), tmp_path / "m", config(classes=("a", "b", "c")))
+    with pytest.raises(ExportError, match=r"returns 4x4 logits for 8x8 inputs; .* must be at input resolution"):
+        export_mmss(Downsampling().eval(), tmp_path / "m", config())
     assert not (tmp_path / "m").exists()
+
+
+class Downsampling(Fusion):
+    """Forgets the final upsampling: its logits are at 1/2 resolution."""
+
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        return nn.functional.avg_pool2d(self.fuse(x), 2)
 
 
 CMNEXT = """
