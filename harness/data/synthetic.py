@@ -148,7 +148,7 @@ def _stack(params: list[dict[str, Any]]) -> dict[str, npt.NDArray[Any]]:
     return {key: np.stack([np.asarray(p[key]) for p in params]) for key in params[0]}
 
 
-def _ground_disparity(rows: F32, horizon: F32) -> F32:
+def _ground_disparity(rows: npt.NDArray[np.floating[Any]], horizon: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
     """Disparity of a flat ground plane: 0 at the horizon, 1 at the bottom row, linear in ``y``."""
     return np.clip((rows - horizon) / (1.0 - horizon), 0.0, None)
 
@@ -184,7 +184,7 @@ class _Canvas:
         """Image row (fraction of height) at ``frac`` of the way from the horizon to the bottom."""
         return self.p["horizon"][:, None] + frac * (1.0 - self.p["horizon"][:, None])
 
-    def paint(self, mask: npt.NDArray[np.bool_], cls: int, rgb: Any, disp: Any) -> None:
+    def paint(self, mask: npt.NDArray[np.bool_], cls: int | npt.NDArray[Any], rgb: Any, disp: Any) -> None:
         self.rgb = np.where(mask[..., None], rgb, self.rgb)
         self.disp = np.where(mask, disp, self.disp)
         self.label = np.where(mask, cls, self.label)
@@ -441,7 +441,9 @@ def open_synthetic(arg: str = "", *, split: str = "val", **options: Any) -> Synt
         ints = {key: int(value) for key, value in values.items()}
     except (TypeError, ValueError):
         raise ConfigError(f"synthetic: options must be integers; got {values}") from None
-    return SyntheticDataset(split=split, **ints)
+    defaults = SyntheticDataset  # the dataclass's own field defaults
+    return SyntheticDataset(split=split, size=ints.get("size", defaults.size), length=ints.get("length", defaults.length),
+                            seed=ints.get("seed", defaults.seed))
 
 
 def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "synthetic") -> Path:
