@@ -404,6 +404,9 @@ def test_cli_exports_and_reports_bad_input(tmp_path, capsys):
     doc = json.loads((out / "manifest.json").read_text())
     assert doc["name"] == "exported" and doc["classes"] == ["x", "y", "z"]
     assert [m["kind"] for m in doc["modalities"]] == ["image", "lidar"]
+    assert main([*args("rgb,lidar"), "--argmax", "--tie-fraction", "0.25"]) == ExitCode.OK
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["outputs"][0]["role"] == "class_map" and doc["parity"]["cases"]["random"]["class_map"]["tie_fraction"] == 0.25
     capsys.readouterr()
     assert main(args("rgb,lidar,depth")) == ExitCode.BAD_INPUT
     assert "modality 'depth'" in capsys.readouterr().err  # a third input the list model never reads
