@@ -305,7 +305,8 @@ def _exporter_output_to(log: Path) -> Iterator[None]:
     with open(log, "wb") as sink:
         try:
             for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
-                stream.flush()
+                if stream is not None:
+                    stream.flush()
                 try:
                     saved.append((fd, os.dup(fd)))
                 except OSError:  # no such descriptor to protect
@@ -314,7 +315,9 @@ def _exporter_output_to(log: Path) -> Iterator[None]:
             yield
         finally:
             for fd, copy in saved:
-                (sys.stdout if fd == 1 else sys.stderr).flush()
+                stream = sys.stdout if fd == 1 else sys.stderr
+                if stream is not None:
+                    stream.flush()
                 os.dup2(copy, fd)
                 os.close(copy)
             logger.setLevel(level)
