@@ -8,7 +8,7 @@
    "N cells cost N clean passes" (ideal 2^N - 1; fills are cheap, so anything above is overhead).
 3. ``--workers``: the default plan (EMM + RMM + NM cells) with both helper threads, with the
    prefetch thread only (scoring inline) and with none, interleaved: wall and CPU seconds.
-   This is the measurement behind the ``harness.runner.execute.Workers`` default (both threads).
+   This is the measurement behind ``harness.runner.execute.score_thread_default``.
 
 Run by hand (not in CI's test run):  python benchmarks/bench_run.py [MODEL_DIR] [--repeats 5]
 Reports medians over interleaved repeats (harness and bare alternate, so drift hits both).
@@ -40,7 +40,13 @@ def main() -> None:
     from harness.backends.callable import CallableBackend
     from harness.data import open_dataset
     from harness.manifest import load_manifest
-    from harness.runner.execute import SEQUENTIAL, Batching, Workers, run_cell
+    from harness.runner.execute import (
+        SEQUENTIAL,
+        Batching,
+        Workers,
+        run_cell,
+        score_thread_default,
+    )
     from harness.runner.feeds import FeedBuilder, load_clean
     from harness.runner.sweep import logits_output
     from harness.scenarios.cells import clean_cell
@@ -64,8 +70,8 @@ def main() -> None:
     session = CallableBackend(lambda feeds: dict(zip(names, bare.run(None, dict(feeds)))), specs.inputs, specs.outputs).open()
     specs.close()
     builder = FeedBuilder(manifest, clean, session.inputs, seed=0)
-    workers = Workers()  # both helper threads (prefetch, scoring): the sweep's default
-    prefetch_only = Workers(score=False)
+    workers = Workers(score=True)  # both helper threads (prefetch, scoring)
+    prefetch_only = Workers(score=False)  # scoring inline: the default on <= 2 cores
 
     def bare_pass() -> float:
         t0 = time.perf_counter()
@@ -114,7 +120,8 @@ def main() -> None:
     print(f"harness clean cell             : {n / h:8.1f} img/s  (median of {args.repeats}: {h * 1e3:.1f} ms per pass)")
     print(f"harness / bare throughput      : {statistics.median(ratios):.3f}x median of paired ratios "
           f"(IQR {q1:.3f}-{q3:.3f}; target >= 0.97x; prefetch + scoring threads)")
-    print(f"harness, scoring inline        : {b / statistics.median(prefetch_t):.3f}x (prefetch thread only; {os.cpu_count()} cores)")
+    print(f"harness, scoring inline        : {b / statistics.median(prefetch_t):.3f}x (prefetch thread only; with "
+          f"{os.cpu_count()} cores the runner's default is scoring {'on a thread' if score_thread_default() else 'inline'})")
     print(f"harness without worker threads : {b / statistics.median(serial_t):.3f}x (prefetch and scoring inline)")
     m = statistics.median(minimal_t)
     print(f"minimal eval loop (run+argmax+bincount): {b / m:.3f}x of bare; harness / minimal eval = {m / h:.3f}x")

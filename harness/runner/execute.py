@@ -4,6 +4,7 @@ sweep) on NaN/Inf outputs or out-of-range predictions, with the reason recorded.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,15 +47,22 @@ class Batching:
         return [np.arange(start, min(start + self.size, n), dtype=np.int64) for start in range(0, n, self.size)]
 
 
+def score_thread_default() -> bool:
+    """Score on a thread only with more than two cores. On two, onnxruntime's intra-op pool
+    already fills both and the hand-offs cost more than the overlap gains: on a quiet 2-core
+    machine (``benchmarks/bench_run.py --workers``) the clean cell ran at 0.733-0.795x of a
+    bare session loop with the scoring thread and 0.783-0.812x with scoring inline, and the
+    full default plan took the same time either way (1.76-1.85 s)."""
+    return (os.cpu_count() or 1) > 2
+
+
 class Workers:
     """The helper threads of a sweep, started once and shared by its cells: one builds the
     next batch's feeds and (``score``) one scores the previous batch's outputs, while the
-    session runs. Both are on by default, also on two cores: on the full default plan
-    (``benchmarks/bench_run.py --workers``, a shared 2-core machine) they gave the lowest wall
-    and CPU time in most runs, although scoring inline is a few percent faster on the clean
-    cell alone."""
+    session runs. ``score=None`` picks ``score_thread_default()``."""
 
-    def __init__(self, enabled: bool = True, score: bool = True) -> None:
+    def __init__(self, enabled: bool = True, score: bool | None = None) -> None:
+        score = score_thread_default() if score is None else score
         self.prefetch = ThreadPoolExecutor(1, thread_name_prefix="mmharness-prefetch") if enabled else None
         self.score = ThreadPoolExecutor(1, thread_name_prefix="mmharness-score") if enabled and score else None
 
