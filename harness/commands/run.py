@@ -85,7 +85,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
-                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch,
+                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
                        clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry)  # type: ignore[arg-type]
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
         from harness.compare import parse_candidates, run_compare, summary_lines
