@@ -88,8 +88,9 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
     names = [f"raw.{m}" for m in manifest.modality_names] + [f"tensor.{m}" for m in manifest.modality_names] + ["labels"]
     if cache is not None and mode != "memory":
         reopened = cache.open(names)
-        if reopened is not None and cache.read_extra().get("n") == n:
-            return _clean_inputs(reopened, cache.read_extra(), manifest, "disk (re-opened)")
+        extra = cache.read_extra() if reopened is not None else {}
+        if reopened is not None and (extra.get("start"), extra.get("n")) == (start, n):
+            return _clean_inputs(reopened, extra, manifest, "disk (re-opened)")
     first = dataset[start]
     row = _sample_row(manifest, dataset, first)
     total = n * sum(a.nbytes for a in row.values())
@@ -112,7 +113,7 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
             arrays[name][i] = array
         indices.append(int(sample.index))
         sample_ids.append(sample.sample_id)
-    extra = {"n": n, "indices": indices, "sample_ids": sample_ids}
+    extra = {"start": start, "n": n, "indices": indices, "sample_ids": sample_ids}
     if disk and cache is not None:
         return _clean_inputs(cache.seal(arrays, extra), extra, manifest, "disk")
     return _clean_inputs(read_only(arrays), extra, manifest, "memory")
