@@ -6,8 +6,9 @@ the cores: the harness's own prefetch and scoring threads, or another process (C
 shared dev boxes, a Jetson also running the camera pipeline). This script measures both sides
 on the same session settings, interleaved so machine drift hits every variant alike:
 
-1. bare ``InferenceSession.run`` loop over the clean batches of MODEL_DIR (images/s), alone and
-   with one competing CPU-bound process, for ``session.intra_op.allow_spinning`` = 1 and 0;
+1. bare ``InferenceSession.run`` loop over the clean batches of MODEL_DIR (images/s), each
+   session alone in its own process, with and without one competing CPU-bound process, for
+   ``session.intra_op.allow_spinning`` = 1 and 0;
 2. ``mmharness run MODEL_DIR --scenarios emm`` end to end (wall seconds), with each setting.
 
 Run by hand when the machine is quiet:  python benchmarks/bench_ort_spinning.py [MODEL_DIR]
@@ -50,6 +51,38 @@ def sweep_seconds(model: str, spin: str, limit: int | None) -> float:
         return time.perf_counter() - start
 
 
+def load_feeds(model: str, batch: int) -> tuple[str, list[dict[str, Any]]]:
+    """Graph path and the clean batches of ``model`` (synthetic data, preprocessed as in a run)."""
+    from harness.data import open_dataset
+    from harness.manifest import load_manifest
+    from harness.runner.feeds import load_clean
+
+    manifest = load_manifest(model)
+    clean = load_clean(manifest, open_dataset("synthetic"), None)
+    feeds = [
+        {m.input: clean.tensors[m.name][start : start + batch] for m in manifest.modalities}
+        for start in range(0, len(clean) - batch + 1, batch)
+    ]
+    return manifest.graph_path(), feeds
+
+
+def worker(model: str, batch: int, spin: str, seconds: float) -> None:
+    """One session alone in its own process (two sessions in one process would share cores)."""
+    import onnxruntime as ort
+
+    graph, feeds = load_feeds(model, batch)
+    options = ort.SessionOptions()
+    options.add_session_config_entry(SPIN_KEY, spin)
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    bare_loop_rate(session, feeds[:1], 0.3)  # warm-up
+    print(bare_loop_rate(session, feeds, seconds))
+
+
+def measure(model: str, batch: int, spin: str, seconds: float) -> float:
+    cmd = [sys.executable, __file__, model, "--batch", str(batch), "--seconds", str(seconds), "--worker", spin]
+    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default="models/mmss-synth-robust")
@@ -58,36 +91,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="samples for the sweep part")
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--worker", choices=("0", "1"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.model, args.batch, args.worker, args.seconds)
+        return
 
     import onnxruntime as ort
 
-    from harness.data import open_dataset
-    from harness.manifest import load_manifest
-    from harness.runner.feeds import load_clean
-
-    manifest = load_manifest(args.model)
-    clean = load_clean(manifest, open_dataset("synthetic"), None)
-    n = len(clean)
-    feeds = [
-        {m.input: clean.tensors[m.name][start : start + args.batch] for m in manifest.modalities}
-        for start in range(0, n - args.batch + 1, args.batch)
-    ]
-    sessions = {}
-    for spin in ("1", "0"):
-        options = ort.SessionOptions()
-        options.add_session_config_entry(SPIN_KEY, spin)
-        sessions[spin] = ort.InferenceSession(manifest.graph_path(), options, providers=["CPUExecutionProvider"])
-    print(f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"{args.model}, batch {args.batch}, {args.seconds:.0f} s per figure, median of {args.repeats}")
-
+    print(
+        f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+        f"{args.model}, batch {args.batch}, {args.seconds:.0f} s per figure, median of {args.repeats}"
+    )
     rates: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for load in ("alone", "+1 busy process"):
             hog = subprocess.Popen([sys.executable, "-c", HOG]) if load != "alone" else None
             try:
-                for spin, session in sessions.items():
-                    rates.setdefault((load, spin), []).append(bare_loop_rate(session, feeds, args.seconds))
+                for spin in ("1", "0"):
+                    rates.setdefault((load, spin), []).append(measure(args.model, args.batch, spin, args.seconds))
             finally:
                 if hog is not None:
                     hog.kill()
@@ -98,7 +120,6 @@ def main() -> None:
 
     if args.no_sweep:
         return
-    del sessions
     walls: dict[str, list[float]] = {"1": [], "0": []}
     for _ in range(args.repeats):
         for spin, seconds in walls.items():

@@ -53,11 +53,11 @@ FALLBACK_KEY = "session.disable_cpu_ep_fallback"
 SESSION_PREFIX = "session."  # --backend-opt session.<key>=value -> SessionOptions.add_session_config_entry
 # Session config entries ort:cpu sets unless the user passes the key (docs/backends.md).
 # Intra-op worker threads that spin after each operator burn the time slices of everything else
-# on the cores: the harness's own prefetch/scoring threads, CI neighbours, a camera pipeline.
-# Measured on 2 shared cores (benchmarks/bench_ort_spinning.py, `mmharness bench`): spinning off
-# gave 1.5x the bare-loop images/s, 2.25x beside one busy process, an EMM sweep 1.33x faster,
-# and bench p99 5x lower at the same p50; what it costs is the wake-up (~0.1 ms best case on a
-# 0.3 ms inference). `--backend-opt session.intra_op.allow_spinning=1` restores ONNX Runtime's own default.
+# on the cores: the harness's own prefetch/scoring threads, CI neighbours, other jobs. Measured
+# on 2 shared cores (benchmarks/bench_ort_spinning.py, `mmharness bench`): spinning off gave
+# 1.9-2.3x the bare-loop images/s under load, an EMM sweep 1.33x faster, bench p99 ~40 % lower
+# at the same p50; only on a quiet moment did spinning win (1.36x). Overridable with
+# `--backend-opt session.intra_op.allow_spinning=1`, recorded in provenance either way.
 CPU_SESSION_DEFAULTS: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
 CPU_FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
 DEFAULT_CACHE_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "mmharness", "ort-trt")
