@@ -42,15 +42,22 @@ def header(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     config, prov = doc["config"], doc["provenance"]
     backend = prov.get("backend", {})
     ran = sum(1 for e in doc["cells"].values() if e["status"] == "ok")
-    return [
+    rows = [
         ("model", f"{doc['model']['name']} ({doc['model']['hash'][:19]}…)"),
         ("data", f"{config['data']} — {doc['dataset']['n_samples']} samples, fingerprint {doc['dataset']['fingerprint']}"),
         ("modalities", ", ".join(doc["dataset"]["modalities"])),
         ("backend", f"{config['backend']} ({backend.get('provider', backend.get('backend', '?'))})"),
         ("seed / batch", f"{config['seed']} / {prov.get('batch', {}).get('size', config['batch'])}"),
         ("cells", f"{ran} ok of {len(doc['cells'])} in these results; plan has {len(doc['plan']['cells'])} ({'complete' if doc['plan']['complete'] else 'partial: a shard'})"),
-        ("mIoU", "percent, DELIVER/Liao convention (one confusion matrix per cell; absent classes count as 0)"),
     ]
+    if has_segmentation_cells(doc):
+        rows.append(("mIoU", "percent, DELIVER/Liao convention (one confusion matrix per cell; absent classes count as 0)"))
+    return rows
+
+
+def has_segmentation_cells(doc: Mapping[str, Any]) -> bool:
+    """True when any cell holds a confusion state (a ``bias`` run holds per-sample records only)."""
+    return any(entry.get("kind") == "confusion" for entry in doc["cells"].values())
 
 
 def failed_cells(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -75,10 +82,14 @@ def emm_table(doc: Mapping[str, Any]) -> Table | None:
                  ("missing", "present", "mIoU", "95% CI", "Δ clean"), tuple(rows))
 
 
-def aggregate_table(doc: Mapping[str, Any]) -> Table:
+def aggregate_table(doc: Mapping[str, Any]) -> Table | None:
+    """mIoU^Avg / mIoU^E rows of the EMM and RMM families; None when the run has neither."""
     agg = doc["aggregates"]
+    keys = [k for k in agg if k == "emm" or k.startswith("rmm/")]
+    if not keys:
+        return None
     rows = []
-    for key in [k for k in agg if k == "emm" or k.startswith("rmm/")]:
+    for key in keys:
         block = agg[key]
         family = "EMM" if key == "emm" else "RMM " + key.split("/", 1)[1]
         if not block.get("available"):

@@ -190,6 +190,7 @@ def test_bias_results_go_through_report_and_gate(shipped_results, tmp_path, caps
     assert main(["report", str(out)]) == ExitCode.OK
     text = capsys.readouterr().out
     assert "Modality bias" in text and "bias/image=removed" in text
+    assert "mIoU" not in text and "## Aggregates" not in text  # no empty segmentation sections in a VQA report
     mg = doc["aggregates"]["bias"]["values"]["multimodal_gain"]
     passing = tmp_path / "ok.yaml"
     passing.write_text(f"version: 1\nfloors:\n  bias.multimodal_gain: {mg - 1}\n  \"cell:bias/clean\": 40\n")
