@@ -49,6 +49,7 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
               help="cells: each shard runs whole cells; samples: each shard runs every cell on a contiguous block of whole "
                    "batches of the images (reads only those), and merge adds the confusion matrices")
 @click.option("--resume", is_flag=True, help="skip cells already finished in --out (refused if config/model changed)")
+@click.option("--overwrite", is_flag=True, help="start fresh even where --out holds cells of an unfinished run (they are deleted)")
 @click.option("--nm-suite", default="default", show_default=True, help="default | full | liao | 'rgb=fog+snow;depth=pixelate'")
 @click.option("--rmm-rates", default="0.75,0.5,0.25", show_default=True, help="RMM drop rates")
 @click.option("--rmm-seeds", default=1, show_default=True, type=click.IntRange(min=1), help="RMM seeds per cell (mean ± std)")
@@ -67,7 +68,8 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
-            clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True) -> int:
+            clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True,
+            overwrite: bool = False) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -85,7 +87,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
-                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
+                       plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, overwrite=overwrite, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
                        clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry)  # type: ignore[arg-type]
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
         from harness.compare import parse_candidates, run_compare, summary_lines

@@ -41,6 +41,7 @@ class RunConfig:
     out: Path = Path("mmharness-results")
     shard: Shard = field(default_factory=Shard)
     resume: bool = False
+    overwrite: bool = False  # start fresh even over the cells of an unfinished run in ``out``
     progress: ProgressMode = "auto"
     prefetch: bool = True
     clean_cache: CacheMode = "auto"  # where the clean inputs live (harness/runner/clean_cache.py)

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from harness.errors import ConfigError, ResultsError
 from harness.report.io import atomic_write, npz_bytes, read_json, read_npz, write_json
+from harness.report.results import RESULTS_NAME, SIDECAR_NAME
 
 RUN_NAME = "run.json"
 MATRICES_KEY = "per_image"
@@ -47,8 +48,12 @@ class RunStore:
         self.out = Path(out)
         self.cells = self.out / CELLS_DIR
 
-    def start(self, header: dict[str, Any], resume: bool) -> dict[str, CellRecord]:
-        """Write (or, resuming, check) ``run.json``; return the finished cells to reuse."""
+    def start(self, header: dict[str, Any], resume: bool, overwrite: bool = False) -> dict[str, CellRecord]:
+        """Write (or, resuming, check) ``run.json``; return the finished cells to reuse.
+
+        Starting fresh over cells of an earlier run is allowed when that run finished (its
+        results.json is there) or with ``overwrite``; the cells of an unfinished run are work a
+        plain re-run would silently throw away, so that is refused with the ways out."""
         path = self.out / RUN_NAME
         if resume:
             if not path.exists():
@@ -68,12 +73,20 @@ class RunStore:
                         "resume only the same run, or start a fresh one with another --out"
                     )
             return self._finished()
+        stale = sorted(self.cells.glob("*.json")) if self.cells.exists() else []
+        finished = (self.out / RESULTS_NAME).exists()
+        if stale and not (finished or overwrite):
+            raise ConfigError(
+                f"--out {self.out}: holds {len(stale)} finished cell(s) of an unfinished run (no {RESULTS_NAME}); "
+                "continue it with --resume, discard them with --overwrite, or choose another --out"
+            )
+        if stale:
+            print(f"mmharness: starting fresh in {self.out}: dropping {len(stale)} cell(s) of an earlier run (use --resume to keep them)", file=sys.stderr)
         if self.cells.exists():
-            stale = list(self.cells.glob("*.json"))
-            if stale:
-                print(f"mmharness: starting fresh in {self.out}: dropping {len(stale)} cell(s) of an earlier run (use --resume to keep them)", file=sys.stderr)
             for file in self.cells.iterdir():
                 file.unlink()
+        for name in (RESULTS_NAME, SIDECAR_NAME):  # the earlier run's outputs must not outlive its cells
+            (self.out / name).unlink(missing_ok=True)
         write_json(path, header)
         return {}
 

@@ -98,7 +98,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     header = run_header(config, manifest, dataset)
     backend = backend if backend is not None else resolve_backend(config.backend, config.backend_options, manifest)
     store = RunStore(config.out)
-    done = store.start(header, config.resume)
+    done = store.start(header, config.resume, config.overwrite)
     cache = DiskCache.of(config.out, config_hash(header))
     if not config.resume:
         cache.remove()

@@ -69,3 +69,18 @@ def test_dataset_missing_a_model_modality(tmp_path: Path, capsys: pytest.Capture
     model = write_model(tmp_path / "model", modalities=("rgb", "thermal"))
     _one_line_bad_input(["run", str(model), "--data", DATA, "--out", str(tmp_path / "o"), "--progress", "off"], capsys,
                         "--data", "thermal", "modalities")
+
+
+def test_a_plain_run_never_discards_the_cells_of_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = build_seg_model_dir(tmp_path / "m", {m: 3 for m in ("rgb", "depth", "event", "lidar")}, num_classes=7, size=(32, 32))
+    out = tmp_path / "out"
+    argv = ["run", str(model.dir), "--data", DATA, "--scenarios", "emm", "--out", str(out), "--progress", "off", "--bootstrap", "0"]
+    assert main(argv) == ExitCode.OK
+    assert main(argv) == ExitCode.OK  # the earlier run finished: starting fresh over it is fine
+    (out / "results.json").unlink()  # now it looks killed half-way: its cells are work to keep
+    cells = sorted((out / "cells").glob("*.json"))
+    capsys.readouterr()
+    _one_line_bad_input(argv, capsys, str(out), "--resume", "--overwrite")
+    assert sorted((out / "cells").glob("*.json")) == cells
+    assert main([*argv, "--overwrite"]) == ExitCode.OK
+    assert (out / "results.json").exists()
