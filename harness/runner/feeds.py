@@ -70,6 +70,22 @@ def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) 
             f"{where}: classes: model has {manifest.num_classes} classes but dataset {dataset.name!r} has "
             f"{len(dataset.classes)} ({', '.join(dataset.classes)}); they must match"
         )
+    if manifest.input_size is not None and len(dataset) > 0:
+        _check_frame_size(manifest, dataset, where)
+
+
+def _check_frame_size(manifest: Manifest, dataset: SegmentationDataset, where: str) -> None:
+    """Refuse, before any cell runs, frames whose H x W differ from the manifest's input_size
+    (the harness never resizes: that would change what is being evaluated)."""
+    first = dataset[0]
+    for name in manifest.modality_names:
+        size = tuple(int(d) for d in first.modalities[name].shape[:2])
+        if size != manifest.input_size:
+            raise DataError(
+                f"{where}: sample {first.sample_id!r} modality {name!r} is {size[0]}x{size[1]} but model "
+                f"{manifest.name!r} takes input_size {manifest.input_size[0]}x{manifest.input_size[1]} (manifest.json); "
+                "give data of that size (e.g. synthetic:size=" + f"{manifest.input_size[0]}) or a model exported for it"
+            )
 
 
 def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None, *, start: int = 0,
