@@ -57,6 +57,11 @@ def _refuse_other_shard(path: Path, doc: Mapping[str, Any]) -> None:
                           "and combine them with `mmharness merge`")
 
 
+def _percent(value: Any) -> str:
+    """An accuracy in percent, always one decimal (a 0 must not read as a ratio)."""
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if abs(value) < 2 else f"{value:.1f}"
 
@@ -83,5 +88,5 @@ def render_summary(doc: Mapping[str, Any]) -> str:
         lines.append(f"| {label} | {_fmt(block['values'][key])} | {interval} |")
     for tag, accs in block.get("by_tag", {}).items():
         clean, removed = accs.get("bias/clean"), accs.get("bias/image=removed")
-        lines.append(f"\nsubset '{tag}': clean {_fmt(clean)}%, image removed {_fmt(removed)}%")
+        lines.append(f"\nsubset '{tag}': clean {_percent(clean)}, image removed {_percent(removed)}")
     return "\n".join(lines)
