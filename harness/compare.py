@@ -183,9 +183,12 @@ def parity_pass(
     tolerance: Tolerance = DEFAULT_TOLERANCE,
 ) -> dict[str, dict[str, Any]]:
     """Feed the identical perturbed batches of every cell to both backends and measure the
-    candidate's output against the reference's (``ParityState`` summary per cell id).
+    candidate's output against the reference's (per cell id: the ``ParityState`` summary plus
+    its mergeable ``state``, so the cells of shards by samples add up).
 
-    ``clean`` is the runner's ``CleanInputs``; each side gets feeds built for its own input
+    ``clean`` is the runner's ``CleanInputs``, or a callable that returns them given the
+    reference session's ``Batching`` (the sample range of a shard by samples is known only
+    once the graph's batch is); each side gets feeds built for its own input
     specs (dtypes) by the runner's ``FeedBuilder`` with the same seed, so the perturbations
     are the same draws. Graphs with a fixed batch get their tail padded, as the runner does.
     """
@@ -197,10 +200,10 @@ def parity_pass(
     class_axis = None if output.role == "class_map" else (1 if output.layout == "NCHW" else 3)
     results: dict[str, dict[str, Any]] = {}
     with reference.open() as ref_session, candidate.open() as cand_session:
-        sides = []
-        for session in (ref_session, cand_session):
-            batching: Batching = batching_for(manifest, session, batch)
-            sides.append((session, FeedBuilder(manifest, clean, session.inputs, seed), batching))
+        batchings: list[Batching] = [batching_for(manifest, s, batch) for s in (ref_session, cand_session)]
+        if callable(clean):
+            clean = clean(batchings[0])
+        sides = [(s, FeedBuilder(manifest, clean, s.inputs, seed), b) for s, b in zip((ref_session, cand_session), batchings)]
         step = min(b.size for _, _, b in sides)
         for cell in cells:
             state = ParityState(tolerance, class_axis=class_axis)
@@ -220,8 +223,38 @@ def parity_pass(
             summary = state.summary()
             if class_axis is None:
                 summary["class_agreement"] = agree[0] / agree[1] if agree[1] else None
+                summary["class_counts"] = agree
+            summary["state"] = state.to_dict()
             results[cell.id] = summary
     return results
+
+
+def merge_parity(shards: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per candidate and cell, the parity of the union of several shards' ``compare.json``
+    (``--shard-by samples``: each holds its block of images): the stored ``ParityState`` objects add
+    (counts, sums, maxima exact; median/quantiles from the merged histograms), so the figures
+    equal the unsharded run's up to float summation order."""
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    states: dict[tuple[str, str], tuple[ParityState, list[int] | None]] = {}
+    for doc in shards:
+        for label, entry in doc["candidates"].items():
+            for cid, row in entry["cells"].items():
+                par = row.get("parity")
+                if not par:
+                    continue
+                state = ParityState.from_dict(par["state"])
+                counts = par.get("class_counts")
+                if (label, cid) in states:
+                    prev, prev_counts = states[(label, cid)]
+                    state = prev + state
+                    counts = None if counts is None or prev_counts is None else [prev_counts[0] + counts[0], prev_counts[1] + counts[1]]
+                states[(label, cid)] = (state, counts)
+    for (label, cid), (state, counts) in states.items():
+        summary = state.summary()
+        if counts is not None:
+            summary["class_agreement"] = counts[0] / counts[1] if counts[1] else None
+        merged.setdefault(label, {})[cid] = summary
+    return merged
 
 
 # ---- the sweep ------------------------------------------------------------------------------
@@ -253,7 +286,10 @@ def run_compare(
     from harness.report.io import write_json
     from harness.report.results import load_results
     from harness.runner import run_sweep
+    from harness.runner.clean_cache import DiskCache
+    from harness.runner.config import config_hash
     from harness.runner.feeds import load_clean
+    from harness.runner.sweep import run_header, shard_samples
     from harness.scenarios.plan import build_plan, select_shard
 
     manifest = load_manifest(config.model_dir)
@@ -263,7 +299,10 @@ def run_compare(
     ref_backend = candidate_backend(manifest, reference_cand, backend_options)
     backends = {c.label: candidate_backend(manifest, c, backend_options) for c in candidates}
 
-    ref_run = run_sweep(config, backend=ref_backend, progress=progress)
+    # the parity pass re-opens the reference sweep's clean cache (when it went to disk) instead
+    # of preprocessing the split again, and removes it at the end unless it is to be kept
+    ref_run = run_sweep(dataclasses.replace(config, keep_clean_cache=True) if parity else config,
+                        backend=ref_backend, progress=progress)
     ref_doc, ref_images = load_results(ref_run.path)
     out_dir = Path(config.out)
     doc: dict[str, Any] = {
@@ -277,31 +316,48 @@ def run_compare(
                      "--thresholds T.yaml  (max_drop: {\"cell:emm/missing=depth\": 2.0}; significant_only: true)",
     }
     runs: dict[str, Any] = {}
-    clean = cells = None
+    clean: Any = None
+    cells: Any = None
+    cache = None
     if parity:
         dataset = open_dataset(config.data, split=config.split)
-        clean = load_clean(manifest, dataset, config.limit)
+        cache = DiskCache.of(out_dir, config_hash(run_header(config, manifest, dataset)))
         cells = select_shard(build_plan(manifest.modality_names, config.plan), config.shard)
-    for cand in candidates:
-        sub = dataclasses.replace(config, out=out_dir / COMPARE_DIR / cand.slug, backend=f"{cand.backend}@{cand.role}")
-        run = run_sweep(sub, backend=backends[cand.label], progress=progress)
-        runs[cand.label] = run
-        cand_doc, cand_images = load_results(run.path)
-        entry: dict[str, Any] = {
-            "backend": cand.backend,
-            "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),
-            "role": cand.role,
-            "results": str(Path(run.path).relative_to(out_dir)),
-            "metrics": metric_deltas(ref_doc, cand_doc),
-            "cells": cell_deltas(ref_doc, cand_doc, ref_images, cand_images, n_boot=config.bootstrap, seed=config.seed),
-        }
-        if parity:
-            per_cell = parity_pass(manifest, clean, cells, ref_backend, backends[cand.label],  # type: ignore[arg-type]
-                                   batch=config.batch, seed=config.seed, tolerance=tolerance)
-            for cid, figures in per_cell.items():
-                entry["cells"].setdefault(cid, {})["parity"] = figures
-            entry["parity_summary"] = _parity_summary(per_cell)
-        doc["candidates"][cand.label] = entry
+        loaded: list[Any] = []
+
+        def load_once(batching: Any) -> Any:
+            """The reference sweep's clean inputs: same cache mode, same shard sample range."""
+            if not loaded:
+                start, stop = shard_samples(config, batching, len(dataset))
+                loaded.append(load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache))
+                doc["samples"] = {"start": start, "stop": stop, "shard": config.shard.to_dict()}
+            return loaded[0]
+
+        clean = load_once
+    try:
+        for cand in candidates:
+            sub = dataclasses.replace(config, out=out_dir / COMPARE_DIR / cand.slug, backend=f"{cand.backend}@{cand.role}")
+            run = run_sweep(sub, backend=backends[cand.label], progress=progress)
+            runs[cand.label] = run
+            cand_doc, cand_images = load_results(run.path)
+            entry: dict[str, Any] = {
+                "backend": cand.backend,
+                "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),
+                "role": cand.role,
+                "results": str(Path(run.path).relative_to(out_dir)),
+                "metrics": metric_deltas(ref_doc, cand_doc),
+                "cells": cell_deltas(ref_doc, cand_doc, ref_images, cand_images, n_boot=config.bootstrap, seed=config.seed),
+            }
+            if parity:
+                per_cell = parity_pass(manifest, clean, cells, ref_backend, backends[cand.label],
+                                       batch=config.batch, seed=config.seed, tolerance=tolerance)
+                for cid, figures in per_cell.items():
+                    entry["cells"].setdefault(cid, {})["parity"] = figures
+                entry["parity_summary"] = _parity_summary(per_cell)
+            doc["candidates"][cand.label] = entry
+    finally:
+        if cache is not None and not config.keep_clean_cache:
+            cache.remove()
     path = out_dir / COMPARE_NAME
     write_json(path, doc)
     (out_dir / COMPARE_MD).write_text(render_markdown(doc), encoding="utf-8")

@@ -149,3 +149,44 @@ def test_run_compare_from_the_command_line(compared, tmp_path, capsys):
     assert set(doc["candidates"]) == {"int8"} and (out / "compare" / "int8" / "results.json").is_file()
     assert main([*args, "--compare", "fp16"]) == ExitCode.BAD_INPUT
     assert "--precision fp16 --target ort" in capsys.readouterr().err
+
+
+def test_compare_sharded_by_samples_parity_covers_the_shard_and_merges_to_the_unsharded(compared, tmp_path, capsys):
+    """Each shard's parity runs on that shard's images only (its disk clean cache, removed after),
+    the shards' parity states add up to the unsharded compare's figures, and `merge` of the
+    candidate results equals the unsharded candidate results."""
+    from harness.compare import merge_parity
+    from harness.report.results import load_results
+    from harness.runner import RunConfig
+    from harness.report.merge import merge_results
+    from harness.scenarios.plan import PlanSpec, parse_shard
+
+    model, out, result = compared
+    docs = []
+    for index in (1, 2):
+        config = RunConfig(model_dir=Path(model.dir), data=DATA, plan=PlanSpec(scenarios=("emm",)), batch=4, bootstrap=50,
+                           out=tmp_path / f"s{index}", progress="off", shard=parse_shard(f"{index}/2", "samples"),
+                           clean_cache="disk")
+        docs.append(run_compare(config, parse_candidates(["int8"], "ort:cpu")).doc)
+        # preprocessed once for the reference sweep (re-opened by the parity pass), once for the candidate's
+        assert capsys.readouterr().err.count("mmharness: preprocessing") == 2
+        assert not (tmp_path / f"s{index}" / "clean-cache").exists()  # the run's cache is gone afterwards
+    assert [d["samples"]["start"] for d in docs] == [0, 4] and [d["samples"]["stop"] for d in docs] == [4, 6]
+    for d in docs:  # 4 or 2 images of 7 x 16 x 16 logits each
+        n = d["samples"]["stop"] - d["samples"]["start"]
+        assert {row["parity"]["numel"] for row in d["candidates"]["int8"]["cells"].values()} == {n * 7 * 16 * 16}
+    whole = result.doc["candidates"]["int8"]["cells"]
+    merged = merge_parity(docs)["int8"]
+    assert set(merged) == set(whole)
+    for cid, figures in merged.items():
+        expected = whole[cid]["parity"]
+        for key in ("numel", "mismatches", "nonfinite", "passed", "class_agreement"):
+            assert figures[key] == expected[key], (cid, key)
+        assert figures["abs"]["max"] == expected["abs"]["max"] and figures["abs"]["median"] == expected["abs"]["median"]
+        assert figures["abs"]["mean"] == pytest.approx(expected["abs"]["mean"], rel=1e-9)
+        assert figures["cosine"] == pytest.approx(expected["cosine"], rel=1e-9)
+    # the candidate sweeps merge like any sharded run: same confusion matrices as unsharded
+    whole_doc, _ = load_results(out / "compare" / "int8" / "results.json")
+    merged_doc, _ = merge_results([tmp_path / f"s{i}" / "compare" / "int8" / "results.json" for i in (1, 2)])
+    for cid, cell in whole_doc["cells"].items():
+        assert merged_doc["cells"][cid]["state"] == cell["state"], cid
