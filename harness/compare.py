@@ -93,6 +93,25 @@ def parse_candidates(tokens: Sequence[str], reference_backend: str) -> tuple[Can
     return tuple(out)
 
 
+def tolerance_from_flags(atol: float | None, rtol: float | None, check: str | None) -> Tolerance:
+    """``--parity-atol/--parity-rtol/--parity-check`` (Polygraphy's ``--atol/--rtol/--check-error-stat``)
+    over :data:`DEFAULT_TOLERANCE`; an unknown check names the valid ones."""
+    from harness.metrics.parity import CHECK_STATS
+
+    if check is not None and check not in CHECK_STATS:
+        import difflib
+
+        close = difflib.get_close_matches(check, CHECK_STATS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"--parity-check {check!r} is not one of {', '.join(CHECK_STATS)}{hint}")
+    for flag, value in (("--parity-atol", atol), ("--parity-rtol", rtol)):
+        if value is not None and not value >= 0:
+            raise ConfigError(f"{flag} {value}: expected a tolerance >= 0 (e.g. 1e-2)")
+    base = DEFAULT_TOLERANCE
+    return Tolerance(atol=base.atol if atol is None else float(atol), rtol=base.rtol if rtol is None else float(rtol),
+                     check=base.check if check is None else check)  # type: ignore[arg-type]
+
+
 def candidate_backend(manifest: Manifest, cand: Candidate, options: Sequence[str] = ()) -> Any:
     """The backend recipe for a candidate; a variant missing from the manifest is a
     ``ManifestError`` that says how to build it."""

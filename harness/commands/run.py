@@ -66,10 +66,15 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--compare", "compare", multiple=True,
               help="also run the same cells on a precision variant and/or backend and report deltas + parity "
                    "(repeatable): int8, fp16, trt, trt@int8; writes OUT/compare.json")
+@click.option("--parity-atol", "parity_atol", type=float, default=None, help="--compare: absolute output tolerance (Polygraphy --atol; default 1e-2)")
+@click.option("--parity-rtol", "parity_rtol", type=float, default=None, help="--compare: relative output tolerance (Polygraphy --rtol; default 1e-2)")
+@click.option("--parity-check", "parity_check", default=None,
+              help="--compare: elemwise | max | mean | median | quantile (Polygraphy --check-error-stat; default elemwise)")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
             clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True,
-            overwrite: bool = False) -> int:
+            overwrite: bool = False, parity_atol: float | None = None, parity_rtol: float | None = None,
+            parity_check: str | None = None) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -89,10 +94,14 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, overwrite=overwrite, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
                        clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry)  # type: ignore[arg-type]
+    tolerance_flags = (parity_atol, parity_rtol, parity_check)
+    if not compare and any(flag is not None for flag in tolerance_flags):
+        raise ConfigError("--parity-atol/--parity-rtol/--parity-check apply to --compare only; add e.g. --compare int8")
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
-        from harness.compare import parse_candidates, run_compare, summary_lines
+        from harness.compare import parse_candidates, run_compare, summary_lines, tolerance_from_flags
 
-        compared = run_compare(config, parse_candidates(compare, backend))
+        tolerance = tolerance_from_flags(*tolerance_flags)
+        compared = run_compare(config, parse_candidates(compare, backend), tolerance=tolerance)
         result = compared.reference
         click.echo(summary(result.doc, result.path))
         click.echo("\n".join([*summary_lines(compared.doc), f"compare report: {compared.path}"]))

@@ -190,3 +190,36 @@ def test_compare_sharded_by_samples_parity_covers_the_shard_and_merges_to_the_un
     merged_doc, _ = merge_results([tmp_path / f"s{i}" / "compare" / "int8" / "results.json" for i in (1, 2)])
     for cid, cell in whole_doc["cells"].items():
         assert merged_doc["cells"][cid]["state"] == cell["state"], cid
+
+
+def test_parity_tolerance_flags_reach_compare_json_and_decide_pass(compared, tmp_path, capsys):
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    model, _, _ = compared
+    base = ["run", model.dir, "--data", DATA, "--scenarios", "emm", "--batch", "4", "--bootstrap", "0", "--progress", "off"]
+    verdicts = {}
+    for name, flags in {"strict": ["--parity-atol", "0", "--parity-rtol", "0", "--parity-check", "max"],
+                        "loose": ["--parity-atol", "1e9", "--parity-rtol", "1e9"]}.items():
+        out = tmp_path / name
+        assert main([*base, "--out", str(out), "--compare", "int8", *flags]) == ExitCode.OK
+        doc = json.loads((out / "compare.json").read_text())
+        cells = doc["candidates"]["int8"]["cells"].values()
+        verdicts[name] = {row["parity"]["passed"] for row in cells}
+        expected_tol = {"atol": 0.0, "rtol": 0.0, "check": "max"} if name == "strict" else {"atol": 1e9, "rtol": 1e9, "check": "elemwise"}
+        assert {k: doc["parity_tolerance"][k] for k in expected_tol} == expected_tol
+        for row in cells:  # the per-cell verdict follows Polygraphy's rule for that check
+            par = row["parity"]
+            assert par["check"] == expected_tol["check"] and par["atol"] == expected_tol["atol"]
+            if name == "strict":
+                assert par["passed"] == (par["abs"]["max"] == 0.0)
+    assert verdicts == {"strict": {False}, "loose": {True}}
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "bad"), "--compare", "int8", "--parity-check", "maxx"]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "did you mean 'max'" in err and len(err.splitlines()) == 1
+    assert main([*base, "--out", str(tmp_path / "bad"), "--parity-atol", "1e-3"]) == ExitCode.BAD_INPUT
+    assert "--compare only" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "bad"), "--compare", "int8", "--parity-rtol", "-1"]) == ExitCode.BAD_INPUT
+    assert "expected a tolerance >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "results.json").exists()  # refused before any sweep ran
