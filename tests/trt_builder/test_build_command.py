@@ -74,3 +74,63 @@ def test_dry_run_plans_for_an_assumed_tensorrt_without_importing_it(model, capsy
     assert (plan["strategy"], plan["builder_flags"], plan["calibrator"]) == ("builder-flags", ["INT8"], True)
     assert main(["build", model.dir, "--precision", "int8", "--assume-trt", "10"]) == ExitCode.BAD_INPUT
     assert "only plans" in capsys.readouterr().err
+
+
+# ---- issue 9 "Bad input", each through the CLI: exit code 2 and one line on stderr ----------
+
+
+def _one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_precision_typo_suggests_the_valid_one(model, capsys):
+    assert main(["build", model.dir, "--precision", "int9", "--target", "ort"]) == ExitCode.BAD_INPUT
+    err = _one_line_error(capsys)
+    assert "--precision" in err and "did you mean 'int8'" in err
+    assert main(["build", model.dir, "--precision", "FP16", "--target", "ort", "--dry-run"]) == ExitCode.OK  # case-insensitive
+
+
+def test_too_few_calibration_samples_names_the_count(model, capsys):
+    args = ["build", model.dir, "--precision", "int8", "--target", "ort", "--calib-data", "synthetic:size=16,length=3",
+            "--calib-samples", "8", "--calib-batch", "4"]
+    assert main(args) == ExitCode.BAD_INPUT
+    err = _one_line_error(capsys)
+    assert "has 3 samples, calibration needs 8" in err and "--calib-samples" in err
+    assert "model.int8" not in load_manifest(model.dir).graphs  # nothing registered
+
+
+def test_calibration_data_without_a_model_modality_names_it(tmp_path, capsys):
+    from onnx_graphs import build_seg_model_dir
+
+    thermal = build_seg_model_dir(tmp_path / "thermal", modalities={"rgb": 3, "thermal": 3}, size=(16, 16), num_classes=3)
+    assert main(["build", thermal.dir, "--precision", "int8", "--target", "ort", *CALIB]) == ExitCode.BAD_INPUT
+    err = _one_line_error(capsys)
+    assert "missing: thermal" in err and "synthetic" in err
+
+
+def test_int8_engine_on_a_gpu_without_int8_is_refused_before_building(model, fake_gpu, monkeypatch, capsys):
+    monkeypatch.setattr(builder_module, "query_device", lambda gpu_id: DeviceInfo(gpu_id, "GTX 980", "5.2"))
+    assert main(["build", model.dir, "--precision", "int8", *CALIB]) == ExitCode.BAD_INPUT
+    err = _one_line_error(capsys)
+    assert "SM 5.2" in err and "no fast INT8" in err
+    assert not any(call[0] == "build_serialized_network" for call in fake_gpu.calls)
+    assert "model.int8.engine" not in load_manifest(model.dir).graphs
+
+
+def test_engine_from_another_gpu_or_tensorrt_is_refused_by_validate(model, fake_gpu, tmp_path, monkeypatch, capsys):
+    from harness.commands import validate
+
+    assert main(["build", model.dir, "--precision", "fp16", "--cache-dir", str(tmp_path / "c")]) == ExitCode.OK
+    capsys.readouterr()
+    monkeypatch.setattr(validate, "_machine_facts", lambda: ("10.3.0", "8.7"))  # the building machine
+    assert main(["validate", model.dir]) == ExitCode.OK
+    capsys.readouterr()
+    monkeypatch.setattr(validate, "_machine_facts", lambda: ("10.8.0", "8.7"))
+    assert main(["validate", model.dir]) == ExitCode.BAD_INPUT
+    assert "built with TensorRT 10.3.0, this machine has TensorRT 10.8.0" in _one_line_error(capsys)
+    monkeypatch.setattr(validate, "_machine_facts", lambda: ("10.3.0", "8.6"))
+    assert main(["validate", model.dir]) == ExitCode.BAD_INPUT
+    assert "built for SM 8.7 (Orin), this GPU is SM 8.6" in _one_line_error(capsys)
