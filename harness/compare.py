@@ -248,6 +248,16 @@ def parity_pass(
     return results
 
 
+def _same_samples(reference: Mapping[str, Any], candidate: Mapping[str, Any], label: str) -> None:
+    """A candidate whose graph fixes another batch size covers other images in a shard by
+    samples; its deltas would compare different images, so that is refused with the fix."""
+    ref, cand = reference["provenance"].get("samples"), candidate["provenance"].get("samples")
+    if ref != cand:
+        raise ConfigError(f"--compare {label}: its sweep covered samples {cand} but the reference covered {ref} "
+                          "(a fixed graph batch differs from --batch under --shard-by samples); "
+                          "pass --batch equal to the candidate's fixed batch")
+
+
 def merge_parity(shards: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """Per candidate and cell, the parity of the union of several shards' ``compare.json``
     (``--shard-by samples``: each holds its block of images): the stored ``ParityState`` objects add
@@ -359,6 +369,7 @@ def run_compare(
             run = run_sweep(sub, backend=backends[cand.label], progress=progress)
             runs[cand.label] = run
             cand_doc, cand_images = load_results(run.path)
+            _same_samples(ref_doc, cand_doc, cand.label)
             entry: dict[str, Any] = {
                 "backend": cand.backend,
                 "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),

@@ -223,3 +223,12 @@ def test_parity_tolerance_flags_reach_compare_json_and_decide_pass(compared, tmp
     assert main([*base, "--out", str(tmp_path / "bad"), "--compare", "int8", "--parity-rtol", "-1"]) == ExitCode.BAD_INPUT
     assert "expected a tolerance >= 0" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "results.json").exists()  # refused before any sweep ran
+
+
+def test_a_candidate_that_covered_other_images_is_refused():
+    from harness.compare import _same_samples
+
+    ref = {"provenance": {"samples": {"count": 4, "first": "val/a", "last": "val/d"}}}
+    _same_samples(ref, {"provenance": {"samples": dict(ref["provenance"]["samples"])}}, "int8")
+    with pytest.raises(ConfigError, match=r"--compare trt: its sweep covered samples .* pass --batch"):
+        _same_samples(ref, {"provenance": {"samples": {"count": 2, "first": "val/a", "last": "val/b"}}}, "trt")
