@@ -399,7 +399,7 @@ def _parity_summary(per_cell: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
     if not per_cell:
         return {"cells": 0}
     def worst(key: str) -> tuple[str, Any]:
-        scored = [(cid, f.get(key)) for cid, f in per_cell.items() if f.get(key) is not None]
+        scored = [(cid, float(f[key])) for cid, f in per_cell.items() if f.get(key) is not None]
         return min(scored, key=lambda item: item[1]) if scored else ("", None)
 
     cos_cell, cos = worst("cosine")

@@ -98,7 +98,12 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     if not compare and any(flag is not None for flag in tolerance_flags):
         raise ConfigError("--parity-atol/--parity-rtol/--parity-check apply to --compare only; add e.g. --compare int8")
     if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
-        from harness.compare import parse_candidates, run_compare, summary_lines, tolerance_from_flags
+        from harness.compare import (
+            parse_candidates,
+            run_compare,
+            summary_lines,
+            tolerance_from_flags,
+        )
 
         tolerance = tolerance_from_flags(*tolerance_flags)
         compared = run_compare(config, parse_candidates(compare, backend), tolerance=tolerance)

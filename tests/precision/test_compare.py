@@ -156,9 +156,9 @@ def test_compare_sharded_by_samples_parity_covers_the_shard_and_merges_to_the_un
     the shards' parity states add up to the unsharded compare's figures, and `merge` of the
     candidate results equals the unsharded candidate results."""
     from harness.compare import merge_parity
+    from harness.report.merge import merge_results
     from harness.report.results import load_results
     from harness.runner import RunConfig
-    from harness.report.merge import merge_results
     from harness.scenarios.plan import PlanSpec, parse_shard
 
     model, out, result = compared
