@@ -427,7 +427,9 @@ def summary_lines(doc: Mapping[str, Any], metrics: Sequence[str] = ("clean", "em
             parts.append(f"worst cell {worst[0]} {worst[1]:+.2f}")
         ps = entry.get("parity_summary")
         if ps and ps.get("cells"):
-            parts.append(f"parity {ps['passed']}/{ps['cells']} cells within tolerance, "
+            tol = doc.get("parity_tolerance") or {}
+            within = f"within {tol['check']} atol={tol['atol']:g} rtol={tol['rtol']:g}" if tol else "within tolerance"
+            parts.append(f"parity {ps['passed']}/{ps['cells']} cells {within}, "
                          f"min class agreement {ps['worst_class_agreement']['value']:.4f}")
         lines.append(f"compare {label} vs {doc['reference']['label']}: " + "; ".join(parts))
     return lines

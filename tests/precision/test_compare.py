@@ -203,6 +203,8 @@ def test_parity_tolerance_flags_reach_compare_json_and_decide_pass(compared, tmp
                         "loose": ["--parity-atol", "1e9", "--parity-rtol", "1e9"]}.items():
         out = tmp_path / name
         assert main([*base, "--out", str(out), "--compare", "int8", *flags]) == ExitCode.OK
+        stdout = capsys.readouterr().out
+        assert ("cells within max atol=0 rtol=0" if name == "strict" else "cells within elemwise atol=1e+09 rtol=1e+09") in stdout
         doc = json.loads((out / "compare.json").read_text())
         cells = doc["candidates"]["int8"]["cells"].values()
         verdicts[name] = {row["parity"]["passed"] for row in cells}
