@@ -51,6 +51,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
+    from harness.zoo import shipped_model
     from harness.mllm.summary import render_summary, write_results
     from harness.scenarios.bias import BiasPlan
     from harness.scenarios.plan import parse_shard
@@ -64,7 +65,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
                     severities=_ints(severities, "--severities"))
     if backend.startswith("ort:") and not any(opt.startswith("threads=") for opt in backend_opts):
         backend_opts = (*backend_opts, "threads=1")  # batch-1 decoding of small graphs: steadier on shared CPUs
-    config = BiasConfig(model=model_dir or DEFAULT_MODEL, data=data, limit=limit, backend=backend,
+    config = BiasConfig(model=model_dir or shipped_model(DEFAULT_MODEL.name), data=data, limit=limit, backend=backend,
                         backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,
                         base_llm=base_llm, mode=mode, shard=parse_shard(shard))
 

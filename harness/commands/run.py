@@ -15,13 +15,10 @@ from harness.runner.config import DEFAULT_BATCH, DEFAULT_BOOTSTRAP, DEFAULT_MODE
 
 
 def default_model_dir() -> Path:
-    """``models/mmss-synth-robust`` relative to the working directory, else to the source tree."""
-    here = Path(DEFAULT_MODEL)
-    if here.exists():
-        return here
-    import harness
+    """The shipped ``mmss-synth-robust`` (see :mod:`harness.zoo`)."""
+    from harness.zoo import shipped_model
 
-    return Path(harness.__file__).resolve().parent.parent / DEFAULT_MODEL
+    return shipped_model(Path(DEFAULT_MODEL).name)
 
 
 def _floats(text: str, flag: str) -> tuple[float, ...]:
