@@ -310,16 +310,10 @@ def run_compare(
     ``compare.json`` beside the reference results. Every candidate is resolved before any
     sweep starts, so a missing variant fails in the first second. ``backend_options`` (default:
     the config's ``--backend-opt``) apply to every backend."""
-    from harness.data import open_dataset
     from harness.manifest import load_manifest
     from harness.report.io import write_json
     from harness.report.results import load_results
     from harness.runner import run_sweep
-    from harness.runner.clean_cache import DiskCache
-    from harness.runner.config import config_hash
-    from harness.runner.feeds import load_clean
-    from harness.runner.sweep import run_header, shard_samples
-    from harness.scenarios.plan import build_plan, select_shard
 
     manifest = load_manifest(config.model_dir)
     if backend_options is None:
@@ -334,35 +328,13 @@ def run_compare(
                         backend=ref_backend, progress=progress)
     ref_doc, ref_images = load_results(ref_run.path)
     out_dir = Path(config.out)
-    doc: dict[str, Any] = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
-        "reference": {"label": config.backend, "backend": config.backend, "graph": manifest.graphs[DEFAULT_GRAPH],
-                      "results": str(Path(ref_run.path).relative_to(out_dir))},
-        "parity_tolerance": dataclasses.asdict(tolerance) if parity else None,
-        "candidates": {},
-        "gate_hint": "mmharness gate OUT/compare/<label>/results.json --baseline OUT/results.json "
-                     "--thresholds T.yaml  (max_drop: {\"cell:emm/missing=depth\": 2.0}; significant_only: true)",
-    }
+    doc = _compare_header(config, manifest, ref_run.path, out_dir, tolerance if parity else None)
     runs: dict[str, Any] = {}
     clean: Any = None
     cells: Any = None
     cache = None
     if parity:
-        dataset = open_dataset(config.data, split=config.split)
-        cache = DiskCache.of(out_dir, config_hash(run_header(config, manifest, dataset)))
-        cells = select_shard(build_plan(manifest.modality_names, config.plan), config.shard)
-        loaded: list[Any] = []
-
-        def load_once(batching: Any) -> Any:
-            """The reference sweep's clean inputs: same cache mode, same shard sample range."""
-            if not loaded:
-                start, stop = shard_samples(config, batching, len(dataset))
-                loaded.append(load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache))
-                doc["samples"] = {"start": start, "stop": stop, "shard": config.shard.to_dict()}
-            return loaded[0]
-
-        clean = load_once
+        clean, cells, cache = _parity_inputs(config, manifest, out_dir, doc)
     try:
         for cand in candidates:
             sub = dataclasses.replace(config, out=out_dir / COMPARE_DIR / cand.slug, backend=f"{cand.backend}@{cand.role}")
@@ -370,14 +342,8 @@ def run_compare(
             runs[cand.label] = run
             cand_doc, cand_images = load_results(run.path)
             _same_samples(ref_doc, cand_doc, cand.label)
-            entry: dict[str, Any] = {
-                "backend": cand.backend,
-                "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),
-                "role": cand.role,
-                "results": str(Path(run.path).relative_to(out_dir)),
-                "metrics": metric_deltas(ref_doc, cand_doc),
-                "cells": cell_deltas(ref_doc, cand_doc, ref_images, cand_images, n_boot=config.bootstrap, seed=config.seed),
-            }
+            entry = _candidate_entry(config, manifest, cand, run.path, out_dir,
+                                     (ref_doc, ref_images), (cand_doc, cand_images))
             if parity:
                 per_cell = parity_pass(manifest, clean, cells, ref_backend, backends[cand.label],
                                        batch=config.batch, seed=config.seed, tolerance=tolerance)
@@ -392,6 +358,64 @@ def run_compare(
     write_json(path, doc)
     (out_dir / COMPARE_MD).write_text(render_markdown(doc), encoding="utf-8")
     return CompareResult(path=path, doc=doc, reference=ref_run, candidates=runs)
+
+
+def _compare_header(config: Any, manifest: Manifest, ref_path: Path, out_dir: Path,
+                    tolerance: Tolerance | None) -> dict[str, Any]:
+    """The ``compare.json`` skeleton: the reference, the parity tolerance (``None`` without the
+    parity pass) and an empty ``candidates`` map the sweep fills in."""
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "reference": {"label": config.backend, "backend": config.backend, "graph": manifest.graphs[DEFAULT_GRAPH],
+                      "results": str(Path(ref_path).relative_to(out_dir))},
+        "parity_tolerance": dataclasses.asdict(tolerance) if tolerance is not None else None,
+        "candidates": {},
+        "gate_hint": "mmharness gate OUT/compare/<label>/results.json --baseline OUT/results.json "
+                     "--thresholds T.yaml  (max_drop: {\"cell:emm/missing=depth\": 2.0}; significant_only: true)",
+    }
+
+
+def _parity_inputs(config: Any, manifest: Manifest, out_dir: Path, doc: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """What the parity pass feeds: a lazy loader of the reference sweep's clean inputs (it
+    records the sample range in ``doc["samples"]`` on first use), the shard's cells, and the
+    reference's clean cache (removed by the caller at the end)."""
+    from harness.data import open_dataset
+    from harness.runner.clean_cache import DiskCache
+    from harness.runner.config import config_hash
+    from harness.runner.feeds import load_clean
+    from harness.runner.sweep import run_header, shard_samples
+    from harness.scenarios.plan import build_plan, select_shard
+
+    dataset = open_dataset(config.data, split=config.split)
+    cache = DiskCache.of(out_dir, config_hash(run_header(config, manifest, dataset)))
+    cells = select_shard(build_plan(manifest.modality_names, config.plan), config.shard)
+    loaded: list[Any] = []
+
+    def load_once(batching: Any) -> Any:
+        """The reference sweep's clean inputs: same cache mode, same shard sample range."""
+        if not loaded:
+            start, stop = shard_samples(config, batching, len(dataset))
+            loaded.append(load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache))
+            doc["samples"] = {"start": start, "stop": stop, "shard": config.shard.to_dict()}
+        return loaded[0]
+
+    return load_once, cells, cache
+
+
+def _candidate_entry(config: Any, manifest: Manifest, cand: Candidate, run_path: Path, out_dir: Path,
+                     ref: tuple[Any, Any], other: tuple[Any, Any]) -> dict[str, Any]:
+    """One candidate's ``compare.json`` entry before parity: what ran, and the metric and
+    per-cell deltas against the reference (``ref``/``other``: ``load_results`` pairs)."""
+    (ref_doc, ref_images), (cand_doc, cand_images) = ref, other
+    return {
+        "backend": cand.backend,
+        "graph": manifest.graphs.get(cand.role + (".engine" if cand.backend == "trt" else ""), manifest.graphs.get(cand.role)),
+        "role": cand.role,
+        "results": str(Path(run_path).relative_to(out_dir)),
+        "metrics": metric_deltas(ref_doc, cand_doc),
+        "cells": cell_deltas(ref_doc, cand_doc, ref_images, cand_images, n_boot=config.bootstrap, seed=config.seed),
+    }
 
 
 def _parity_summary(per_cell: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
