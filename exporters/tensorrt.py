@@ -237,23 +237,52 @@ def build_engine(
     inputs = read_graph_io(os.fspath(parsed), os.fspath(model_dir)).inputs
     profiles = derive_profiles(inputs, manifest, opt_batch=options.opt_batch, max_batch=options.max_batch)
 
+    timing_path = timing_cache_path(cache_dir, features.version, device.sm)
+    attach = None
+    if plan.calibrator:
+        def attach(config: Any) -> tuple[Any, dict[str, Any]]:
+            """Deferred until the builder config exists; device memory is allocated only then."""
+            return _attach_calibrator(
+                trt, builder, config, reader, source=source, stem=Path(plan.output).stem, cache_dir=cache_dir,
+                trt_version=features.version, dynamic=bool(profiles),
+                memory=memory if memory is not None else device_memory(device.gpu_id),
+            )
+
+    serialized, config, details = _serialize_network(trt, builder, logger, parsed, plan, features, options.workspace_mib,
+                                                     profiles, timing_path, attach)
+    seconds = time.perf_counter() - started
+    if features.timing_cache:
+        save_timing_cache(config, timing_path)
+        details["timing_cache"] = timing_path.name
+
+    engine = _write_engine(model_dir / plan.output, serialized)
+    build = {"seconds": round(seconds, 3), "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "workspace_mib": options.workspace_mib, "builder_flags": list(plan.builder_flags),
+             "network_flags": list(plan.network_flags), **details}
+    side = write_sidecar(engine, _sidecar(plan, features.version, device, source, source_file, typed, profiles, build))
+    return EngineBuildResult(engine=engine, sidecar=side, plan=plan, typed_onnx=typed, seconds=seconds, details=details)
+
+
+def _serialize_network(
+    trt: Any, builder: Any, logger: Any, parsed: Path, plan: BuildPlan, features: TrtFeatures, workspace_mib: int,
+    profiles: Sequence[Mapping[str, ShapeRange]], timing_path: Path,
+    attach_calibrator: Callable[[Any], tuple[Any, dict[str, Any]]] | None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Parse, configure and build in one scope, so the parser (it owns the parsed weights) lives
+    exactly until the build and the calibrator's device buffers are released right after it.
+    Returns the serialized engine, the builder config (for its timing cache) and the details."""
     network = builder.create_network(network_flags(trt, plan))
     parser = parse_onnx(trt, network, logger, parsed)  # keep it alive: it owns the parsed weights until the build
     config = builder.create_builder_config()
-    configure(trt, config, plan, features, options.workspace_mib)
+    configure(trt, config, plan, features, workspace_mib)
     add_profiles(builder, config, profiles)
-    timing_path = timing_cache_path(cache_dir, features.version, device.sm)
     if features.timing_cache:
         load_timing_cache(config, timing_path)
 
     calibrator = None
     details: dict[str, Any] = {}
-    if plan.calibrator:
-        calibrator, details["calibration"] = _attach_calibrator(
-            trt, builder, config, reader, source=source, stem=Path(plan.output).stem, cache_dir=cache_dir,
-            trt_version=features.version, dynamic=bool(profiles),
-            memory=memory if memory is not None else device_memory(device.gpu_id),
-        )
+    if attach_calibrator is not None:
+        calibrator, details["calibration"] = attach_calibrator(config)
 
     try:
         serialized = builder.build_serialized_network(network, config)
@@ -266,20 +295,15 @@ def build_engine(
             f"TensorRT failed to build {plan.output} from {parsed.name} (see the TensorRT log above); "
             "try a larger --workspace or --precision fp32"
         )
-    seconds = time.perf_counter() - started
-    if features.timing_cache:
-        save_timing_cache(config, timing_path)
-        details["timing_cache"] = timing_path.name
+    return serialized, config, details
 
-    engine = model_dir / plan.output
+
+def _write_engine(engine: Path, serialized: Any) -> Path:
+    """Write through a temporary file so a failed write never leaves a truncated engine behind."""
     tmp = engine.with_name(engine.name + ".tmp")
     tmp.write_bytes(bytes(serialized))
     os.replace(tmp, engine)
-    build = {"seconds": round(seconds, 3), "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "workspace_mib": options.workspace_mib, "builder_flags": list(plan.builder_flags),
-             "network_flags": list(plan.network_flags), **details}
-    side = write_sidecar(engine, _sidecar(plan, features.version, device, source, source_file, typed, profiles, build))
-    return EngineBuildResult(engine=engine, sidecar=side, plan=plan, typed_onnx=typed, seconds=seconds, details=details)
+    return engine
 
 
 def _attach_calibrator(
