@@ -147,33 +147,12 @@ def _schema_error(where: str, error: Any) -> ManifestError:
 
 def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: str) -> VqaSpec:
     """Validate ``block`` against ``VQA_SCHEMA`` and resolve files; ``where`` names manifest.json."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(VQA_SCHEMA)
-    errors = sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise _schema_error(where, errors[0])
+    _check_block(block, where)
     template = block["prompt_template"]
-    for placeholder, what in (("{image}", "the image token placeholder"), ("{question}", "the question placeholder")):
-        if placeholder not in template:
-            raise ManifestError(
-                f"{where}: vqa.prompt_template {template!r}: {what} {placeholder} is absent; add it "
-                "(e.g. \"{image} {question} answer :\")"
-            )
     tokenizer = model_dir / block["tokenizer"]
     if not tokenizer.is_file():
         raise ManifestError(f"{where}: vqa.tokenizer: file {tokenizer} not found; export the tokenizer.json beside the graphs")
-    resolved: dict[str, Path] = {}
-    for role in ("vision", "embedding", "decoder"):
-        if role not in graphs:
-            raise ManifestError(f"{where}: graphs.{role}: missing; a vqa model needs vision, embedding and decoder graphs")
-        path = (model_dir / graphs[role]).resolve()
-        if model_dir.resolve() not in path.parents:
-            raise ManifestError(f"{where}: graphs.{role}: {graphs[role]!r} points outside the model directory")
-        if not path.is_file():
-            raise ManifestError(f"{where}: graphs.{role}: file {path} not found")
-        resolved[role] = path
-    image, kv = block["image"], block["kv_cache"]
+    resolved = _resolve_graphs(model_dir, graphs, where)
     return VqaSpec(
         model_dir=model_dir,
         graphs=resolved,
@@ -193,26 +172,69 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
         missing_image=block.get("missing_image", "no_image_tokens"),
         hidden_size=block["hidden_size"],
         chance_level=block.get("chance_level"),
-        image=ImageSpec(
-            layout=image["layout"],
-            size=(image["size"][0], image["size"][1]),
-            resize=image.get("resize", "bilinear"),
-            scale=float(image["scale"]),
-            mean=tuple(image["mean"]),  # type: ignore[arg-type]
-            std=tuple(image["std"]),  # type: ignore[arg-type]
-            pixel_attention_mask=image.get("pixel_attention_mask"),
-        ),
-        kv=KvSpec(
-            num_layers=kv["num_layers"],
-            num_kv_heads=kv["num_kv_heads"],
-            head_dim=kv["head_dim"],
-            dtype=kv.get("dtype", "float32"),
-            past_key=kv.get("past_key", "past_key_values.%d.key"),
-            past_value=kv.get("past_value", "past_key_values.%d.value"),
-            present_key=kv.get("present_key", "present.%d.key"),
-            present_value=kv.get("present_value", "present.%d.value"),
-        ),
+        image=_image_spec(block["image"]),
+        kv=_kv_spec(block["kv_cache"]),
         raw=dict(block),
+    )
+
+
+def _check_block(block: Any, where: str) -> None:
+    """Schema first (first error by path, so the message is stable), then what a schema cannot
+    say: the prompt template carries both placeholders."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(VQA_SCHEMA)
+    errors = sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise _schema_error(where, errors[0])
+    template = block["prompt_template"]
+    for placeholder, what in (("{image}", "the image token placeholder"), ("{question}", "the question placeholder")):
+        if placeholder not in template:
+            raise ManifestError(
+                f"{where}: vqa.prompt_template {template!r}: {what} {placeholder} is absent; add it "
+                "(e.g. \"{image} {question} answer :\")"
+            )
+
+
+def _resolve_graphs(model_dir: Path, graphs: Mapping[str, str], where: str) -> dict[str, Path]:
+    """The three VQA graph files, resolved and required to exist inside the model directory."""
+    resolved: dict[str, Path] = {}
+    for role in ("vision", "embedding", "decoder"):
+        if role not in graphs:
+            raise ManifestError(f"{where}: graphs.{role}: missing; a vqa model needs vision, embedding and decoder graphs")
+        path = (model_dir / graphs[role]).resolve()
+        if model_dir.resolve() not in path.parents:
+            raise ManifestError(f"{where}: graphs.{role}: {graphs[role]!r} points outside the model directory")
+        if not path.is_file():
+            raise ManifestError(f"{where}: graphs.{role}: file {path} not found")
+        resolved[role] = path
+    return resolved
+
+
+def _image_spec(image: Mapping[str, Any]) -> ImageSpec:
+    """``vqa.image`` (schema-checked) with its defaults filled in."""
+    return ImageSpec(
+        layout=image["layout"],
+        size=(image["size"][0], image["size"][1]),
+        resize=image.get("resize", "bilinear"),
+        scale=float(image["scale"]),
+        mean=tuple(image["mean"]),  # type: ignore[arg-type]
+        std=tuple(image["std"]),  # type: ignore[arg-type]
+        pixel_attention_mask=image.get("pixel_attention_mask"),
+    )
+
+
+def _kv_spec(kv: Mapping[str, Any]) -> KvSpec:
+    """``vqa.kv_cache`` (schema-checked) with the Hugging Face tensor-name defaults filled in."""
+    return KvSpec(
+        num_layers=kv["num_layers"],
+        num_kv_heads=kv["num_kv_heads"],
+        head_dim=kv["head_dim"],
+        dtype=kv.get("dtype", "float32"),
+        past_key=kv.get("past_key", "past_key_values.%d.key"),
+        past_value=kv.get("past_value", "past_key_values.%d.value"),
+        present_key=kv.get("present_key", "present.%d.key"),
+        present_value=kv.get("present_value", "present.%d.value"),
     )
 
 
