@@ -16,7 +16,14 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.errors import ManifestError
-from harness.manifest.model import DEFAULT_GRAPH, Manifest, manifest_from_document
+from harness.manifest.model import (
+    DEFAULT_GRAPH,
+    Constant,
+    Manifest,
+    Modality,
+    OutputSpec,
+    manifest_from_document,
+)
 from harness.manifest.schema import validate_document
 
 MANIFEST_NAME = "manifest.json"
@@ -83,38 +90,9 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
         doc["description"] = manifest.description
     doc["graphs"] = dict(manifest.graphs)
     if manifest.modalities:
-        doc["modalities"] = [
-            {
-                "name": m.name,
-                "input": m.input,
-                **({"graph": m.graph} if m.graph != DEFAULT_GRAPH else {}),
-                "kind": m.kind,
-                "layout": m.layout,
-                "dtype": m.dtype,
-                "channels": m.channels,
-                "preprocess": {
-                    "scale": m.preprocess.scale,
-                    "mean": list(m.preprocess.mean),
-                    "std": list(m.preprocess.std),
-                },
-                "missing": {
-                    "fill": m.missing.fill,
-                    **({"mask_input": m.missing.mask_input} if m.missing.mask_input is not None else {}),
-                    **({"noise_std": m.missing.noise_std} if m.missing.fill == "noise" else {}),
-                },
-            }
-            for m in manifest.modalities
-        ]
+        doc["modalities"] = [_modality_dict(m) for m in manifest.modalities]
     if manifest.outputs:
-        doc["outputs"] = [
-            {
-                "name": o.name,
-                **({"graph": o.graph} if o.graph != DEFAULT_GRAPH else {}),
-                "role": o.role,
-                "layout": o.layout,
-            }
-            for o in manifest.outputs
-        ]
+        doc["outputs"] = [_output_dict(o) for o in manifest.outputs]
     if manifest.classes:
         doc["classes"] = list(manifest.classes)
     if manifest.ignore_index is not None:
@@ -124,16 +102,7 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
     if manifest.input_size is not None:
         doc["input_size"] = list(manifest.input_size)
     if manifest.constants:
-        doc["constants"] = [
-            {
-                "input": c.input,
-                **({"graph": c.graph} if c.graph != DEFAULT_GRAPH else {}),
-                "dtype": c.dtype,
-                **({"shape": list(c.shape)} if c.shape is not None else {}),
-                "value": c.value,
-            }
-            for c in manifest.constants
-        ]
+        doc["constants"] = [_constant_dict(c) for c in manifest.constants]
     for key in ("checksums", "provenance", "parity"):
         value = getattr(manifest, key)
         if value:
@@ -141,6 +110,47 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
     if manifest.vqa is not None:
         doc["vqa"] = dict(manifest.vqa)
     return doc
+
+
+def _graph_key(graph: str) -> dict[str, str]:
+    """``{"graph": …}`` only when it is not the default graph, so single-graph manifests stay terse."""
+    return {"graph": graph} if graph != DEFAULT_GRAPH else {}
+
+
+def _modality_dict(m: Modality) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "input": m.input,
+        **_graph_key(m.graph),
+        "kind": m.kind,
+        "layout": m.layout,
+        "dtype": m.dtype,
+        "channels": m.channels,
+        "preprocess": {
+            "scale": m.preprocess.scale,
+            "mean": list(m.preprocess.mean),
+            "std": list(m.preprocess.std),
+        },
+        "missing": {
+            "fill": m.missing.fill,
+            **({"mask_input": m.missing.mask_input} if m.missing.mask_input is not None else {}),
+            **({"noise_std": m.missing.noise_std} if m.missing.fill == "noise" else {}),
+        },
+    }
+
+
+def _output_dict(o: OutputSpec) -> dict[str, Any]:
+    return {"name": o.name, **_graph_key(o.graph), "role": o.role, "layout": o.layout}
+
+
+def _constant_dict(c: Constant) -> dict[str, Any]:
+    return {
+        "input": c.input,
+        **_graph_key(c.graph),
+        "dtype": c.dtype,
+        **({"shape": list(c.shape)} if c.shape is not None else {}),
+        "value": c.value,
+    }
 
 
 def _finite(value: Any, where: str) -> None:
