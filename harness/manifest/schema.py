@@ -129,69 +129,93 @@ def _relevance(error: Any) -> Any:
 
 def semantic_problems(doc: Mapping[str, Any]) -> list[str]:
     """Cross-field rules of a schema-valid document, each ``path: what; expected; fix``."""
-    problems: list[str] = []
     graphs = doc.get("graphs", {})
-    seen_names: dict[str, int] = {}
     claimed: dict[tuple[str, str], str] = {}
+    problems = _modality_problems(doc.get("modalities", []), graphs, claimed)
+    for index, constant in enumerate(doc.get("constants", [])):
+        graph = constant.get("graph", "model")
+        problems += _unknown_graph(f"constants[{index}].graph", graph, graphs)
+        problems += _claim(claimed, graph, constant["input"], f"constants[{index}].input")
+    seen_outputs: set[tuple[str, str]] = set()
+    for index, output in enumerate(doc.get("outputs", [])):
+        graph = output.get("graph", "model")
+        problems += _unknown_graph(f"outputs[{index}].graph", graph, graphs)
+        if (graph, output["name"]) in seen_outputs:
+            problems.append(f"outputs[{index}].name: duplicate output {output['name']!r}")
+        seen_outputs.add((graph, output["name"]))
+    return problems + _class_problems(doc)
 
-    def claim(graph: str, name: str, by: str) -> None:
-        key = (graph, name)
-        if key in claimed:
-            problems.append(
-                f"{by}: graph input {name!r} is already claimed by {claimed[key]}; each input has one meaning"
-            )
-        else:
-            claimed[key] = by
 
-    for index, modality in enumerate(doc.get("modalities", [])):
+def _claim(claimed: dict[tuple[str, str], str], graph: str, name: str, by: str) -> list[str]:
+    """Each graph input has one meaning: a second claimant (modality, mask or constant) is a
+    problem naming the first; the first is recorded in ``claimed``."""
+    key = (graph, name)
+    if key in claimed:
+        return [f"{by}: graph input {name!r} is already claimed by {claimed[key]}; each input has one meaning"]
+    claimed[key] = by
+    return []
+
+
+def _unknown_graph(at: str, graph: str, graphs: Mapping[str, Any]) -> list[str]:
+    if graph in graphs:
+        return []
+    return [f"{at}: {graph!r} is not a key of graphs ({', '.join(graphs)})"]
+
+
+def _modality_problems(modalities: Iterable[Mapping[str, Any]], graphs: Mapping[str, Any],
+                       claimed: dict[tuple[str, str], str]) -> list[str]:
+    """Unique names, known graphs, one claim per input/mask input, and sane preprocessing."""
+    problems: list[str] = []
+    seen_names: dict[str, int] = {}
+    for index, modality in enumerate(modalities):
         at = f"modalities[{index}]"
         name = modality["name"]
         if name in seen_names:
             problems.append(f"{at}.name: duplicate modality {name!r} (also modalities[{seen_names[name]}])")
         seen_names[name] = index
         graph = modality.get("graph", "model")
-        if graph not in graphs:
-            problems.append(f"{at}.graph: {graph!r} is not a key of graphs ({', '.join(graphs)})")
-        claim(graph, modality["input"], f"{at}.input")
-        channels = modality["channels"]
-        for key in ("mean", "std"):
-            values = modality.get("preprocess", {}).get(key)
-            if values is not None and len(values) not in (1, channels):
-                problems.append(f"{at}.preprocess.{key}: {len(values)} values, expected 1 or channels={channels}")
-        dtype = modality["dtype"]
-        pre = modality.get("preprocess", {})
-        if dtype not in ("float32", "float16") and (
-            pre.get("scale", 1.0) != 1.0
-            or any(v != 0 for v in pre.get("mean", [0]))
-            or any(v != 1 for v in pre.get("std", [1]))
-        ):
-            problems.append(
-                f"{at}.preprocess: dtype {dtype} inputs take raw values; remove preprocess or use float32/float16"
-            )
+        problems += _unknown_graph(f"{at}.graph", graph, graphs)
+        problems += _claim(claimed, graph, modality["input"], f"{at}.input")
+        problems += _preprocess_problems(at, modality)
         mask = modality.get("missing", {}).get("mask_input")
         if mask is not None:
-            claim(graph, mask, f"{at}.missing.mask_input")
-    for index, constant in enumerate(doc.get("constants", [])):
-        graph = constant.get("graph", "model")
-        if graph not in graphs:
-            problems.append(f"constants[{index}].graph: {graph!r} is not a key of graphs ({', '.join(graphs)})")
-        claim(graph, constant["input"], f"constants[{index}].input")
-    seen_outputs: set[tuple[str, str]] = set()
-    for index, output in enumerate(doc.get("outputs", [])):
-        graph = output.get("graph", "model")
-        if graph not in graphs:
-            problems.append(f"outputs[{index}].graph: {graph!r} is not a key of graphs ({', '.join(graphs)})")
-        if (graph, output["name"]) in seen_outputs:
-            problems.append(f"outputs[{index}].name: duplicate output {output['name']!r}")
-        seen_outputs.add((graph, output["name"]))
+            problems += _claim(claimed, graph, mask, f"{at}.missing.mask_input")
+    return problems
+
+
+def _preprocess_problems(at: str, modality: Mapping[str, Any]) -> list[str]:
+    """mean/std lengths fit the channels; integer inputs take raw values (no normalization)."""
+    problems: list[str] = []
+    channels = modality["channels"]
+    for key in ("mean", "std"):
+        values = modality.get("preprocess", {}).get(key)
+        if values is not None and len(values) not in (1, channels):
+            problems.append(f"{at}.preprocess.{key}: {len(values)} values, expected 1 or channels={channels}")
+    dtype = modality["dtype"]
+    pre = modality.get("preprocess", {})
+    if dtype not in ("float32", "float16") and (
+        pre.get("scale", 1.0) != 1.0
+        or any(v != 0 for v in pre.get("mean", [0]))
+        or any(v != 1 for v in pre.get("std", [1]))
+    ):
+        problems.append(
+            f"{at}.preprocess: dtype {dtype} inputs take raw values; remove preprocess or use float32/float16"
+        )
+    return problems
+
+
+def _class_problems(doc: Mapping[str, Any]) -> list[str]:
+    """Unique class names, and an ``ignore_index`` that is not itself a class id."""
     classes = doc.get("classes")
-    if classes is not None:
-        if len(set(classes)) != len(classes):
-            dupes = sorted({c for c in classes if classes.count(c) > 1})
-            problems.append(f"classes: duplicate class names {dupes}")
-        ignore = doc.get("ignore_index")
-        if ignore is not None and 0 <= ignore < len(classes):
-            problems.append(
-                f"ignore_index: {ignore} is a valid class id (classes 0..{len(classes) - 1}); use a value outside 0..{len(classes) - 1}, e.g. 255 or -1"
-            )
+    if classes is None:
+        return []
+    problems: list[str] = []
+    if len(set(classes)) != len(classes):
+        dupes = sorted({c for c in classes if classes.count(c) > 1})
+        problems.append(f"classes: duplicate class names {dupes}")
+    ignore = doc.get("ignore_index")
+    if ignore is not None and 0 <= ignore < len(classes):
+        problems.append(
+            f"ignore_index: {ignore} is a valid class id (classes 0..{len(classes) - 1}); use a value outside 0..{len(classes) - 1}, e.g. 255 or -1"
+        )
     return problems
