@@ -206,48 +206,10 @@ def _floats(values: Sequence[float] | None, default: tuple[float, ...]) -> tuple
 
 def manifest_from_document(doc: Mapping[str, Any], model_dir: str) -> Manifest:
     """Frozen ``Manifest`` from a schema-valid document (defaults filled in here, once)."""
-    modalities = tuple(
-        Modality(
-            name=m["name"],
-            input=m["input"],
-            kind=m["kind"],
-            layout=m["layout"],
-            dtype=m["dtype"],
-            channels=int(m["channels"]),
-            preprocess=Preprocess(
-                scale=float(m.get("preprocess", {}).get("scale", 1.0)),
-                mean=_floats(m.get("preprocess", {}).get("mean"), (0.0,)),
-                std=_floats(m.get("preprocess", {}).get("std"), (1.0,)),
-            ),
-            missing=MissingSpec(
-                fill=m.get("missing", {}).get("fill", "zero_normalized"),
-                mask_input=m.get("missing", {}).get("mask_input"),
-                noise_std=float(m.get("missing", {}).get("noise_std", 1.0)),
-            ),
-            graph=m.get("graph", DEFAULT_GRAPH),
-        )
-        for m in doc.get("modalities", [])
-    )
-    outputs = tuple(
-        OutputSpec(
-            name=o["name"],
-            role=o["role"],
-            layout=o.get("layout", "NCHW" if o["role"] == "logits" else "NHW"),
-            graph=o.get("graph", DEFAULT_GRAPH),
-        )
-        for o in doc.get("outputs", [])
-    )
+    modalities = tuple(_modality(m) for m in doc.get("modalities", []))
+    outputs = tuple(_output(o) for o in doc.get("outputs", []))
     batch_doc = doc.get("batch", {"dynamic": True})
-    constants = tuple(
-        Constant(
-            input=c["input"],
-            dtype=c["dtype"],
-            value=c["value"],
-            shape=tuple(c["shape"]) if "shape" in c else None,
-            graph=c.get("graph", DEFAULT_GRAPH),
-        )
-        for c in doc.get("constants", [])
-    )
+    constants = tuple(_constant(c) for c in doc.get("constants", []))
     size = doc.get("input_size")
     return Manifest(
         schema_version=int(doc["schema_version"]),
@@ -267,4 +229,48 @@ def manifest_from_document(doc: Mapping[str, Any], model_dir: str) -> Manifest:
         parity=dict(doc.get("parity", {})),
         vqa=dict(doc["vqa"]) if "vqa" in doc else None,
         description=doc.get("description", ""),
+    )
+
+
+def _modality(m: Mapping[str, Any]) -> Modality:
+    """One ``modalities[]`` entry with its preprocess and missing-fill defaults."""
+    preprocess, missing = m.get("preprocess", {}), m.get("missing", {})
+    return Modality(
+        name=m["name"],
+        input=m["input"],
+        kind=m["kind"],
+        layout=m["layout"],
+        dtype=m["dtype"],
+        channels=int(m["channels"]),
+        preprocess=Preprocess(
+            scale=float(preprocess.get("scale", 1.0)),
+            mean=_floats(preprocess.get("mean"), (0.0,)),
+            std=_floats(preprocess.get("std"), (1.0,)),
+        ),
+        missing=MissingSpec(
+            fill=missing.get("fill", "zero_normalized"),
+            mask_input=missing.get("mask_input"),
+            noise_std=float(missing.get("noise_std", 1.0)),
+        ),
+        graph=m.get("graph", DEFAULT_GRAPH),
+    )
+
+
+def _output(o: Mapping[str, Any]) -> OutputSpec:
+    """One ``outputs[]`` entry; the layout defaults by role (logits NCHW, class maps NHW)."""
+    return OutputSpec(
+        name=o["name"],
+        role=o["role"],
+        layout=o.get("layout", "NCHW" if o["role"] == "logits" else "NHW"),
+        graph=o.get("graph", DEFAULT_GRAPH),
+    )
+
+
+def _constant(c: Mapping[str, Any]) -> Constant:
+    return Constant(
+        input=c["input"],
+        dtype=c["dtype"],
+        value=c["value"],
+        shape=tuple(c["shape"]) if "shape" in c else None,
+        graph=c.get("graph", DEFAULT_GRAPH),
     )
