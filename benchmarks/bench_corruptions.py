@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,11 +73,7 @@ def _median_seconds(fn, repeats: int) -> tuple[float, list[np.ndarray]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--severity", type=int, default=3)
-    args = parser.parse_args(argv)
+    args = _parse_args(argv)
 
     from harness.corruptions import corrupt
 
@@ -90,16 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    from harness.corruptions import describe
-
-    # the 15 in ImageNet-C's order, as the peer lists them; ours must hold every one
-    imagenet_c = list(module.get_corruption_names("common"))
-    ours_family = {c.name for c in describe("image") if c.family == "imagenet-c"}
-    if set(imagenet_c) != ours_family:
-        print(
-            f"registry mismatch: ours {sorted(ours_family)} vs peer {imagenet_c}",
-            file=sys.stderr,
-        )
+    imagenet_c = _imagenet_c_names(module)
+    if imagenet_c is None:
         return 3
     image = _image(args.size)
     print(
@@ -111,26 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     total_ours = total_peer = 0.0
     for name in imagenet_c:
-        ours, outs_ours = _median_seconds(
-            lambda seed, name=name: corrupt(
-                image, name, args.severity, np.random.default_rng(seed)
-            ),
-            args.repeats,
-        )
-        theirs, _ = _median_seconds(
-            lambda seed, name=name: peer.run(
-                module, image, name, args.severity, seed, public=True
-            ),
-            args.repeats,
-        )
-        # PSNR over the same seeds, the peer's result rounded like ours (its public call truncates)
-        psnr_ours = np.mean([_psnr(image, out) for out in outs_ours])
-        psnr_peer = np.mean(
-            [
-                _psnr(image, peer.run(module, image, name, args.severity, seed))
-                for seed in range(1, args.repeats + 1)
-            ]
-        )
+        ours, theirs, psnr_ours, psnr_peer = _compare_one(corrupt, peer, module, image, name, args.severity, args.repeats)
         total_ours += ours
         total_peer += theirs
         print(
@@ -141,6 +111,52 @@ def main(argv: list[str] | None = None) -> int:
         f"{'total':18s} {total_ours * 1e3:9.1f} {total_peer * 1e3:9.1f} {total_peer / total_ours:7.1f}x"
     )
     return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--severity", type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def _imagenet_c_names(module: Any) -> list[str] | None:
+    """The 15 in ImageNet-C's order, as the peer lists them; ``None`` (reported on stderr) when
+    our ``imagenet-c`` family does not hold exactly those."""
+    from harness.corruptions import describe
+
+    imagenet_c = list(module.get_corruption_names("common"))
+    ours_family = {c.name for c in describe("image") if c.family == "imagenet-c"}
+    if set(imagenet_c) != ours_family:
+        print(
+            f"registry mismatch: ours {sorted(ours_family)} vs peer {imagenet_c}",
+            file=sys.stderr,
+        )
+        return None
+    return imagenet_c
+
+
+def _compare_one(corrupt: Any, peer: Any, module: Any, image: np.ndarray, name: str, severity: int,
+                 repeats: int) -> tuple[float, float, float, float]:
+    """Median seconds per image of ours and the peer's public call, and mean PSNR of each."""
+    ours, outs_ours = _median_seconds(
+        lambda seed: corrupt(image, name, severity, np.random.default_rng(seed)),
+        repeats,
+    )
+    theirs, _ = _median_seconds(
+        lambda seed: peer.run(module, image, name, severity, seed, public=True),
+        repeats,
+    )
+    # PSNR over the same seeds, the peer's result rounded like ours (its public call truncates)
+    psnr_ours = np.mean([_psnr(image, out) for out in outs_ours])
+    psnr_peer = np.mean(
+        [
+            _psnr(image, peer.run(module, image, name, severity, seed))
+            for seed in range(1, repeats + 1)
+        ]
+    )
+    return ours, theirs, float(psnr_ours), float(psnr_peer)
 
 
 if __name__ == "__main__":
