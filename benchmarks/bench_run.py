@@ -56,6 +56,7 @@ def main() -> None:
 
 
 def _parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default="models/mmss-synth-robust")
     parser.add_argument("--data", default="synthetic")
@@ -87,6 +88,7 @@ class _Rig:
 
     @classmethod
     def open(cls, args: argparse.Namespace) -> _Rig:
+        """Load model and data, preprocess once, and wrap one ORT session for both sides."""
         import onnxruntime as ort
 
         from harness.backends import backend_for, parse_backend
@@ -121,6 +123,7 @@ class _Rig:
                    specs_inputs, specs_outputs, clean_cell())
 
     def bare_pass(self) -> float:
+        """The peer: ``InferenceSession.run`` over the batches, nothing else."""
         t0 = time.perf_counter()
         for feeds in self.bare_feeds:
             self.bare.run(None, feeds)

@@ -118,6 +118,7 @@ def _graph_key(graph: str) -> dict[str, str]:
 
 
 def _modality_dict(m: Modality) -> dict[str, Any]:
+    """One ``modalities[]`` entry, key order as in docs/manifest.md; optional keys only when set."""
     return {
         "name": m.name,
         "input": m.input,
@@ -140,10 +141,12 @@ def _modality_dict(m: Modality) -> dict[str, Any]:
 
 
 def _output_dict(o: OutputSpec) -> dict[str, Any]:
+    """One ``outputs[]`` entry (``graph`` only when not the default)."""
     return {"name": o.name, **_graph_key(o.graph), "role": o.role, "layout": o.layout}
 
 
 def _constant_dict(c: Constant) -> dict[str, Any]:
+    """One ``constants[]`` entry (``graph``/``shape`` only when set)."""
     return {
         "input": c.input,
         **_graph_key(c.graph),

@@ -267,6 +267,7 @@ def _output(o: Mapping[str, Any]) -> OutputSpec:
 
 
 def _constant(c: Mapping[str, Any]) -> Constant:
+    """One ``constants[]`` entry; ``shape`` stays ``None`` when the document has none."""
     return Constant(
         input=c["input"],
         dtype=c["dtype"],

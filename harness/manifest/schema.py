@@ -157,6 +157,7 @@ def _claim(claimed: dict[tuple[str, str], str], graph: str, name: str, by: str) 
 
 
 def _unknown_graph(at: str, graph: str, graphs: Mapping[str, Any]) -> list[str]:
+    """A ``graph`` reference that names no key of ``graphs``, listing the keys there are."""
     if graph in graphs:
         return []
     return [f"{at}: {graph!r} is not a key of graphs ({', '.join(graphs)})"]
