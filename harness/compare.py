@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ResultsError
 from harness.manifest.model import DEFAULT_GRAPH, Manifest
 from harness.metrics.parity import ParityState, Tolerance
+from harness.report.view import Table
 
 COMPARE_NAME = "compare.json"
 COMPARE_MD = "compare.md"
@@ -463,33 +464,62 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def render_markdown(doc: Mapping[str, Any], metrics: Sequence[str] = ("clean", "emm.avg", "emm.e@0.2", "emm.e@0.1", "emm.e@0.05")) -> str:
-    """``compare.md``: per candidate, headline metric deltas and the per-cell table (mIoU in
-    percent, delta with its paired 95 % CI, parity under the cell's perturbation). Rendered from
-    ``compare.json`` only."""
-    ref = doc["reference"]
-    lines = [f"# Precision / backend comparison against `{ref['label']}` ({ref['graph']})", ""]
-    for label, entry in doc["candidates"].items():
-        lines += [f"## `{label}` ({entry['backend']}, {entry['graph']})", "", "| metric | reference | candidate | delta |", "|---|---:|---:|---:|"]
-        for name in metrics:
-            row = entry["metrics"].get(name)
-            if row is not None:
-                lines.append(f"| {name} | {_fmt(row['reference'])} | {_fmt(row['candidate'])} | {_fmt(row['delta'], '+.2f')} |")
-        lines += ["", "| cell | reference | candidate | delta [95% CI] | cosine | class agreement | parity |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
-        for cid, row in entry["cells"].items():
-            ci = row.get("delta_ci")
-            delta = _fmt(row.get("delta"), "+.2f") + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
-            if row.get("significant"):
-                delta += " *"
-            par = row.get("parity") or {}
-            status = "" if not par else ("pass" if par["passed"] else f"{par['mismatches']} / {par['numel']} outside tol")
-            lines.append(f"| {cid} | {_fmt(row.get('reference'))} | {_fmt(row.get('candidate'))} | {delta} | "
-                         f"{_fmt(par.get('cosine'), '.6f')} | {_fmt(par.get('class_agreement'), '.4f')} | {status} |")
-        lines.append("")
+HEADLINE_METRICS: tuple[str, ...] = ("clean", "emm.avg", "emm.e@0.2", "emm.e@0.1", "emm.e@0.05")
+
+
+def compare_tables(doc: Mapping[str, Any], metrics: Sequence[str] = HEADLINE_METRICS) -> list[Table]:
+    """Per candidate: headline metric deltas, then per cell the mIoU delta with its paired 95 %
+    CI and parity under the cell's perturbation. The one rendering of ``compare.json`` that
+    ``compare.md`` and ``mmharness report`` (Markdown and HTML) share."""
+    tables = []
     tol = doc.get("parity_tolerance")
-    if tol:
-        lines.append(f"Parity: Polygraphy semantics, check={tol['check']}, atol={tol['atol']:g}, rtol={tol['rtol']:g}; "
-                     "`*` marks a delta whose paired bootstrap CI excludes 0.")
-    lines += ["", f"Gate a candidate: `{doc['gate_hint']}`", ""]
+    note = (f"Parity: Polygraphy semantics, check={tol['check']}, atol={tol['atol']:g}, rtol={tol['rtol']:g}; "
+            "* marks a delta whose paired bootstrap CI excludes 0.") if tol else ""
+    for label, entry in doc["candidates"].items():
+        title = f"`{label}` ({entry['backend']}, {entry['graph']})"
+        headline = tuple((name, _fmt(row["reference"]), _fmt(row["candidate"]), _fmt(row["delta"], "+.2f"))
+                         for name in metrics if (row := entry["metrics"].get(name)) is not None)
+        tables.append(Table(title, ("metric", "reference", "candidate", "delta"), headline))
+        tables.append(Table(f"{title}: per cell", ("cell", "reference", "candidate", "delta [95% CI]", "cosine", "class agreement", "parity"),
+                            tuple(_cell_row(cid, row) for cid, row in entry["cells"].items()), note))
+    return tables
+
+
+def _cell_row(cid: str, row: Mapping[str, Any]) -> tuple[str, ...]:
+    ci = row.get("delta_ci")
+    delta = _fmt(row.get("delta"), "+.2f") + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "") + (" *" if row.get("significant") else "")
+    par = row.get("parity") or {}
+    status = "" if not par else ("pass" if par["passed"] else f"{par['mismatches']} / {par['numel']} outside tol")
+    return (cid, _fmt(row.get("reference")), _fmt(row.get("candidate")), delta,
+            _fmt(par.get("cosine"), ".6f"), _fmt(par.get("class_agreement"), ".4f"), status)
+
+
+def compare_title(doc: Mapping[str, Any]) -> str:
+    ref = doc["reference"]
+    return f"Precision / backend comparison against `{ref['label']}` ({ref['graph']})"
+
+
+def compare_beside(results: Path) -> dict[str, Any] | None:
+    """The ``compare.json`` written by ``run --compare`` beside ``results`` (a results.json or its
+    folder), or None when there is none; a foreign file there is refused, not rendered."""
+    from harness.report.io import read_json
+
+    folder = results if results.is_dir() else results.parent
+    path = folder / COMPARE_NAME
+    if not path.exists():
+        return None
+    doc = read_json(path, "compare results")
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or "candidates" not in doc:
+        raise ResultsError(f"{path}: not a `run --compare` file (format {FORMAT!r}); move it away to report without it")
+    return doc
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """``compare.md``, rendered from ``compare.json`` only."""
+    from harness.report.markdown import markdown_table
+
+    lines = [f"# {compare_title(doc)}", ""]
+    for table in compare_tables(doc):
+        lines += markdown_table(table)
+    lines += [f"Gate a candidate: `{doc['gate_hint']}`", ""]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
     from harness.report.results import load_results
 
     doc, _ = load_results(results, with_per_image=False)
-    text = render_report(doc, fmt)
+    text = render_report(doc, fmt, _compare_section(results))
     if fmt == "md":  # latency from `mmharness bench --out` into the same folder (harness/bench)
         from harness.bench.document import bench_beside
         from harness.bench.render import render_markdown
@@ -34,3 +34,11 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
         atomic_write(output, text.encode("utf-8"))
         click.echo(f"mmharness: wrote {output}", err=True)
     return int(ExitCode.OK)
+
+
+def _compare_section(results: Path) -> list[tuple[str, list]]:
+    """``run --compare``'s per-candidate deltas and parity, when its compare.json sits beside results."""
+    from harness.compare import compare_beside, compare_tables, compare_title
+
+    compared = compare_beside(results)
+    return [] if compared is None else [(compare_title(compared), compare_tables(compared))]

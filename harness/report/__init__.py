@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.report.view import Table
 
 FORMATS = ("md", "html", "junit")
 
 
-def render_report(doc: Mapping[str, Any], fmt: str) -> str:
-    """The report of ``doc`` in ``fmt`` (md, html or junit)."""
+Section = tuple[str, Sequence["Table"]]  # a heading and its tables, from a file beside results.json
+
+
+def render_report(doc: Mapping[str, Any], fmt: str, extras: Sequence[Section] = ()) -> str:
+    """The report of ``doc`` in ``fmt`` (md, html or junit); ``extras`` are appended sections
+    (e.g. ``run --compare``'s deltas) that Markdown and HTML show and JUnit leaves out."""
     if fmt == "md":
         from harness.report.markdown import render
     elif fmt == "html":
@@ -20,4 +27,4 @@ def render_report(doc: Mapping[str, Any], fmt: str) -> str:
         from harness.report.junit import results_junit as render
     else:
         raise ConfigError(f"--format: unknown report format {fmt!r} (available: {', '.join(FORMATS)})")
-    return render(doc)
+    return render(doc) if fmt == "junit" else render(doc, extras)

@@ -4,7 +4,7 @@ scripts, no external resources: it opens offline and can be attached to a CI run
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -51,7 +51,7 @@ def missing_heatmap(doc: Mapping[str, Any]) -> str:
     return svg.heatmap(rows, cols, values, title="mIoU by missing set (rows) and scenario (columns)")
 
 
-def render(doc: Mapping[str, Any]) -> str:
+def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Table]]] = ()) -> str:
     title = f"mmharness robustness report — {doc['model']['name']}"
     out = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title><style>{STYLE}</style></head><body>"]
     out.append(f"<h1>{escape(title)}</h1><dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in view.header(doc)) + "</dl>")
@@ -91,5 +91,7 @@ def render(doc: Mapping[str, Any]) -> str:
         out.append("<h2>Vision reliance</h2><figure>" + svg.bars(reliance, title="MG, perceptual score, blind gap (percent points, 95% CI)") + "</figure>")
     for table in bias_tables(doc):
         out.append(_table(table))
+    for heading, tables in extras:
+        out.append(f"<h1>{escape(heading)}</h1>" + "".join(_table(table) for table in tables))
     out.append("</body></html>\n")
     return "".join(out)

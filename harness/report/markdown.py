@@ -3,7 +3,7 @@ RMM and NM tables, per-class deltas. Everything comes from ``harness.report.view
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.report import view
@@ -11,7 +11,7 @@ from harness.report import view
 BAR_WIDTH = 24
 
 
-def _table(table: view.Table) -> list[str]:
+def markdown_table(table: view.Table) -> list[str]:
     lines = [f"## {table.title}", "", "| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
     if table.note:
@@ -31,7 +31,7 @@ def text_bars(items: Mapping[str, tuple[float, Any]]) -> list[str]:
     return lines
 
 
-def render(doc: Mapping[str, Any]) -> str:
+def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Table]]] = ()) -> str:
     lines = [f"# mmharness robustness report — {doc['model']['name']}", ""]
     lines += [f"- **{k}**: {v}" for k, v in view.header(doc)] + [""]
     failed = view.failed_cells(doc)
@@ -39,27 +39,31 @@ def render(doc: Mapping[str, Any]) -> str:
         lines += [f"## ⚠ {len(failed)} cell(s) did not run cleanly", ""] + [f"- `{cid}`: {reason}" for cid, reason in failed] + [""]
     for table in (view.emm_table(doc), view.aggregate_table(doc)):
         if table is not None:
-            lines += _table(table)
+            lines += markdown_table(table)
     shapley = view.shapley(doc)
     if shapley:
         lines += ["## Shapley attribution per modality (harness extension)", "", "```"] + text_bars(shapley) + ["```", "",
                   "_φ_m over the EMM table, v(T) = mIoU with only T present, v(∅) = 0; the values sum to the clean mIoU._", ""]
     rmm = view.rmm_table(doc)
     if rmm is not None:
-        lines += _table(rmm)
+        lines += markdown_table(rmm)
     for table in view.nm_tables(doc):
-        lines += _table(table)
+        lines += markdown_table(table)
     deltas = view.class_delta_table(doc)
     if deltas is not None:
-        lines += _table(deltas)
+        lines += markdown_table(deltas)
     from harness.mllm.report_view import (  # MLLM probes (issue 8)
         bias_tables,
         reliance_bars,
     )
 
     for table in bias_tables(doc):
-        lines += _table(table)
+        lines += markdown_table(table)
     bars = reliance_bars(doc)
     if bars:
         lines += ["## Vision reliance (percent points)", "", "```"] + text_bars(bars) + ["```", ""]
+    for heading, tables in extras:
+        lines += [f"# {heading}", ""]
+        for table in tables:
+            lines += markdown_table(table)
     return "\n".join(lines).rstrip() + "\n"

@@ -234,3 +234,24 @@ def test_a_candidate_that_covered_other_images_is_refused():
     _same_samples(ref, {"provenance": {"samples": dict(ref["provenance"]["samples"])}}, "int8")
     with pytest.raises(ConfigError, match=r"--compare trt: its sweep covered samples .* pass --batch"):
         _same_samples(ref, {"provenance": {"samples": {"count": 2, "first": "val/a", "last": "val/b"}}}, "trt")
+
+
+def test_mmharness_report_shows_the_compare_section_in_markdown_and_html(compared, tmp_path, capsys):
+    from harness.cli import main
+
+    _, out, result = compared
+    entry = result.doc["candidates"]["int8"]
+    assert main(["report", str(out)]) == 0
+    markdown = capsys.readouterr().out
+    section = markdown[markdown.index("# Precision / backend comparison"):]
+    delta = entry["cells"]["emm/missing=depth"]["delta"]
+    assert "| emm/missing=depth | " in section and f"{delta:+.2f}" in section
+    assert main(["report", str(out), "--format", "html", "-o", str(tmp_path / "r.html")]) == 0
+    assert "Precision / backend comparison" in (tmp_path / "r.html").read_text()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "results.json").write_text((out / "results.json").read_text())
+    (foreign / "compare.json").write_text(json.dumps({"format": "someone-else"}))
+    capsys.readouterr()
+    assert main(["report", str(foreign)]) == 2
+    assert "compare.json" in capsys.readouterr().err
