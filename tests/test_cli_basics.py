@@ -69,7 +69,7 @@ def test_harness_error_is_one_line_with_its_exit_code(tmp_path, capsys):
 
 
 def test_ci_runs_exactly_the_readme_test_command():
-    """`.ci/run` extracts the README's test-command block; the block installs the CPU torch
+    """`.ci/run` runs the README's test-command block verbatim; the block installs the CPU torch
     first (a bare torch requirement would pull a CUDA build) and runs the whole suite."""
     import os
     import re
