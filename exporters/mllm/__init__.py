@@ -1,4 +1,4 @@
-"""Export a transformers vision-language model into the three-graph contract (VLM_CONTRACT.md).
+"""Export a transformers vision-language model into the three-graph contract (docs/vlm-contract.md).
 
 ``export_mllm(model, out_dir, options)`` writes ``vision.onnx``, ``embedding.onnx`` (image
 features merged in-graph), ``decoder.onnx`` (standard-op KV cache), ``genai_config.json``

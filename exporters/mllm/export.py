@@ -40,7 +40,7 @@ class ExportOptions:
     stop_token_ids: tuple[int, ...] = ()
     max_new_tokens: int = 8
     missing_image: str = "no_image_tokens"
-    transformersjs: bool = False  # also write the transformers.js layout under <out>/tjs (VLM_CONTRACT §3.1)
+    transformersjs: bool = False  # also write the transformers.js layout under <out>/tjs (docs/vlm-contract.md)
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -169,7 +169,7 @@ def _token_ids(model: Any) -> dict[str, int]:
 
 
 def genai_config(model: Any, family: Family, options: ExportOptions) -> dict[str, Any]:
-    """The onnxruntime-genai config (§3.3): strict schema, so nothing of ours goes in here."""
+    """The onnxruntime-genai config (docs/vlm-contract.md): strict schema, so nothing of ours goes in here."""
     text = family.text_config(model)
     ids = _token_ids(model)
     layers = _layers(text)
@@ -233,7 +233,7 @@ def _sha256(path: Path) -> str:
 def build_manifest(
     model: Any, family: Family, options: ExportOptions, out: Path, timings: dict[str, float]
 ) -> dict[str, Any]:
-    """Our manifest (VLM_CONTRACT §3.4): graphs, the ``vqa`` block, provenance with checksums."""
+    """Our manifest (docs/vlm-contract.md): graphs, the ``vqa`` block, provenance with checksums."""
     import onnx
     import transformers
 

@@ -1,4 +1,4 @@
-"""Torch modules that become the embedding (G2) and decoder (G3) graphs of VLM_CONTRACT.md §3.2.
+"""Torch modules that become the embedding (G2) and decoder (G3) graphs of docs/vlm-contract.md.
 
 The vision graph (G1) is family-specific and lives in ``families.py``; these two are shared:
 any decoder-only language model of transformers that accepts ``inputs_embeds``, ``attention_mask``,
@@ -52,8 +52,8 @@ class PlainEmbedding(nn.Module):
 class DecoderWithCache(nn.Module):
     """G3: language model + LM head over flat past tensors (key, value per layer).
 
-    The cache is rebuilt from the flat inputs as a ``DynamicCache`` on every call (measured in
-    VLM_CONTRACT §3.6 to trace exactly), and the presents are read back from its layers.
+    The cache is rebuilt from the flat inputs as a ``DynamicCache`` on every call (measured
+    to trace exactly), and the presents are read back from its layers.
     """
 
     def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: Any, num_layers: int) -> None:
@@ -101,7 +101,7 @@ def pin_output_dims(path: str, output: str, dims: dict[int, int | str]) -> None:
 
     The TorchScript exporter names every axis after a Reshape symbolically (e.g.
     ``Reshapeimage_features_dim_1``) even when the Reshape's target is a constant, and the
-    dynamo exporter names axes by expression (``4*u1``); VLM_CONTRACT §3.2 wants the static
+    dynamo exporter names axes by expression (``4*u1``); docs/vlm-contract.md wants the static
     hidden size and the ``num_image_tokens`` name. The computation is unchanged; the checker
     must accept the result.
     """

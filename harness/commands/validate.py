@@ -63,7 +63,7 @@ def _shape(shape: tuple[Any, ...]) -> str:
 
 
 def _vqa_lines(contract: Any) -> list[str]:
-    """Every graph's inputs and outputs (the VLM runtime feeds them per VLM_CONTRACT.md)."""
+    """Every graph's inputs and outputs (the VLM runtime feeds them per docs/vlm-contract.md)."""
     rows = [["graph", "direction", "name", "dtype", "shape"]]
     for role, io in contract.graphs.items():
         rows += [[role, "in", s.name, str(s.dtype), _shape(s.shape)] for s in io.inputs]

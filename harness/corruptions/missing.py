@@ -1,6 +1,6 @@
 """How an absent or randomly failing modality is fed to the model (EMM, RMM and Liao's NM preset).
 
-Everything here works in *normalized* model-input space (DESIGN.md §4: load raw ->
+Everything here works in *normalized* model-input space (docs/metrics.md: load raw ->
 raw-space corruptions -> preprocess -> normalized-space corruptions and missing fills ->
 model) on ``N x C x H x W`` float32 batches, and returns a new array (inputs are never
 modified). Randomness comes from one ``numpy.random.Generator`` per sample (see
@@ -195,7 +195,7 @@ def random_missing(
 def liao_noise(
     batch: FloatBatch, level: str, is_event: bool, rng: np.random.Generator
 ) -> FloatBatch:
-    """Liao's NM preset on one modality's normalized batch (DESIGN.md §4), defined per batch.
+    """Liao's NM preset on one modality's normalized batch (docs/metrics.md), defined per batch.
 
     1. Salt and pepper on every modality: ``n = ceil(density * numel * 0.5)`` flat positions
        for salt, then ``n`` for pepper, each drawn uniformly *with replacement* over the

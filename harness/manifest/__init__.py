@@ -1,4 +1,4 @@
-"""The model manifest (DESIGN.md §3): schema, frozen values, loading, writing, and validation
+"""The model manifest: schema, frozen values, loading, writing, and validation
 against the graphs it names. ``docs/manifest.md`` documents every field.
 
     manifest = load_manifest("models/mmss-synth")       # schema + cross-field checks

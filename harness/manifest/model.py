@@ -42,7 +42,7 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class MissingSpec:
-    """How an absent modality is represented (DESIGN.md §4): a fill, or a mask input set to 0."""
+    """How an absent modality is represented (docs/metrics.md, EMM): a fill, or a mask input set to 0."""
 
     fill: Fill = "zero_normalized"
     mask_input: str | None = None  # graph input, 1 = present, 0 = missing (fill == "mask")

@@ -1,4 +1,4 @@
-"""Modality-bias scores of a vision-language model from per-sample probe results (DESIGN.md §4).
+"""Modality-bias scores of a vision-language model from per-sample probe results (docs/metrics.md).
 
 Every probe cell (``clean``, ``image=removed``, ``image=permuted`` seed k, ``text=removed``,
 a text-only base LLM) yields one *correctness array* over the same samples in the same order:

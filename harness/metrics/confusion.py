@@ -1,6 +1,6 @@
 """The mergeable state of a segmentation cell: an int64 confusion matrix.
 
-Rows are ground-truth classes, columns are predictions (DESIGN.md §1). Only counts are
+Rows are ground-truth classes, columns are predictions. Only counts are
 stored, never running means, so shards of a sweep merge exactly by summing and every figure
 (mIoU under either convention, accuracies, bootstrap CIs) is derived later from the counts.
 

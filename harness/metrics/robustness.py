@@ -1,4 +1,4 @@
-"""Aggregates over missing-modality tables (DESIGN.md §4): mIoU^Avg, mIoU^E(p), Shapley, NM robustness.
+"""Aggregates over missing-modality tables (docs/metrics.md): mIoU^Avg, mIoU^E(p), Shapley, NM robustness.
 
 A *table* maps ``frozenset(missing modality names) -> mIoU`` (percent, as the segmentation
 figures are). For N modalities in manifest order it must hold exactly the 2^N − 1 missing sets
@@ -76,7 +76,7 @@ def _check_table(table: Mapping[frozenset[str], float], mods: tuple[str, ...], w
             )
         if len(key) == len(mods):
             raise ResultsError(
-                f"{where}: holds the all-missing set {{{label}}}, which DESIGN.md §4 excludes; drop that cell from the table"
+                f"{where}: holds the all-missing set {{{label}}}, which the EMM/RMM tables exclude (docs/metrics.md); drop that cell from the table"
             )
         out[frozenset(key)] = _finite(value, f"missing set {{{label}}}", where)
     absent = [s for s in missing_sets(mods) if s not in out]
@@ -135,7 +135,7 @@ def shapley(
     *,
     where: str = "robustness table",
 ) -> dict[str, float]:
-    """Shapley value of each modality over the EMM table (harness extension, DESIGN.md §4).
+    """Shapley value of each modality over the EMM table (harness extension, docs/metrics.md).
 
     φ_m = Σ_{T ⊆ M∖{m}} |T|! (N − |T| − 1)! / N! · [v(T ∪ {m}) − v(T)], where v(T) is the mIoU
     with only T present (= the table entry for missing set M ∖ T) and v(∅) = ``empty_value``

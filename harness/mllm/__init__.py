@@ -1,4 +1,4 @@
-"""Vision-language models on the three-graph contract (VLM_CONTRACT.md), without torch.
+"""Vision-language models on the three-graph contract (docs/vlm-contract.md), without torch.
 
 ``manifest`` (the ``vqa`` block), ``prompt`` (tokenizer + image-token expansion),
 ``preprocess`` (NumPy pixels), ``runtime`` (KV-cache generation and choices scoring over any

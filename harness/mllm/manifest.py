@@ -252,14 +252,14 @@ def load_vqa_spec(model_dir: str | Path) -> VqaSpec:
         task = manifest.get("task") if isinstance(manifest, dict) else None
         raise ManifestError(f"{path}: task: expected 'vqa' for an MLLM, got {task!r}; use `mmharness run` for segmentation")
     if "vqa" not in manifest:
-        raise ManifestError(f"{path}: vqa: missing; a task 'vqa' manifest needs the vqa block (VLM_CONTRACT §3.4)")
+        raise ManifestError(f"{path}: vqa: missing; a task 'vqa' manifest needs the vqa block (docs/vlm-contract.md)")
     graphs = manifest.get("graphs")
     if not isinstance(graphs, dict):
         raise ManifestError(f"{path}: graphs: expected an object role -> file, got {type(graphs).__name__}")
     return parse_vqa_block(manifest["vqa"], directory, graphs, str(path))
 
 
-# ---- graph I/O against the three-graph contract (VLM_CONTRACT.md §3.2) ------------------------
+# ---- graph I/O against the three-graph contract (docs/vlm-contract.md) ------------------------
 
 
 @dataclass(frozen=True)
@@ -321,14 +321,14 @@ def _check_tensor(rule: TensorRule, tensor: Any, file: str, direction: str, wher
                             "fix the manifest field or re-export with `mmharness export mllm`")
 
 
-OPSETS = (17, 18)  # VLM_CONTRACT §3.2: standard ai.onnx ops only, opset 17-18
+OPSETS = (17, 18)  # docs/vlm-contract.md: standard ai.onnx ops only, opset 17-18
 
 
 def _check_opsets(opsets: Mapping[str, int], file: str, role: str, where: str) -> None:
     for domain, version in opsets.items():
         if domain not in ("", "ai.onnx"):
             raise ManifestError(f"{where}: graphs.{role}: {file} imports operator domain {domain!r}; the three-graph "
-                                "contract allows ai.onnx ops only (VLM_CONTRACT.md §3.2); re-export with standard ops")
+                                "contract allows ai.onnx ops only (docs/vlm-contract.md); re-export with standard ops")
         if version not in OPSETS:
             raise ManifestError(f"{where}: graphs.{role}: {file} has ai.onnx opset {version}, expected "
                                 f"{OPSETS[0]}-{OPSETS[-1]}; re-export with `mmharness export mllm`")
@@ -355,7 +355,7 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
         if extra:
             raise ManifestError(
                 f"{where}: graphs.{role}: {file} input {extra[0]!r} is not claimed by the vqa contract (the runtime feeds "
-                f"only {sorted(wanted)}); re-export without it (VLM_CONTRACT.md §3.2: no use_cache_branch, no num_logits_to_keep)"
+                f"only {sorted(wanted)}); re-export without it (docs/vlm-contract.md: no use_cache_branch, no num_logits_to_keep)"
             )
         for direction, rules, tensors in (("input", inputs, io.inputs), ("output", outputs, io.outputs)):
             by_name = {t.name: t for t in tensors}

@@ -69,7 +69,7 @@ def bias_tables(doc: Mapping[str, Any]) -> list[Any]:
         return [cells]
     cis = block.get("ci") or {}
     figures = Table(
-        "Modality bias (DESIGN §4)",
+        "Modality bias (definitions: docs/metrics.md)",
         ("figure", "value", "95% CI"),
         tuple((label, _num(block["values"][key]), _ci(cis.get(key)))
               for key, label in _HEADLINES if key in block["values"]),

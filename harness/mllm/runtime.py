@@ -79,7 +79,7 @@ class VlmRuntime:
         return features
 
     def embed(self, ids: Ids, features: Floats) -> Floats:
-        """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot, §3.2)."""
+        """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot)."""
         count = int(np.count_nonzero(ids == self.spec.image_token_id))
         if count != features.shape[0]:
             per_image = self.spec.tokens_per_image

@@ -1,5 +1,5 @@
 """Clean inputs, computed once per sweep, and the per-cell perturbation that turns a batch of
-them into graph feeds (DESIGN.md §4 processing order: raw-space corruptions -> preprocess ->
+them into graph feeds (docs/metrics.md processing order: raw-space corruptions -> preprocess ->
 normalized-space perturbations and missing fills -> model).
 
 Every random draw comes from ``harness.seeding`` keyed by (run seed, cell id, sample index,

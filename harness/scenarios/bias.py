@@ -1,4 +1,4 @@
-"""Modality-bias probes of an MLLM as cells (DESIGN.md §4), and how each probe changes an item.
+"""Modality-bias probes of an MLLM as cells (docs/metrics.md), and how each probe changes an item.
 
 Each probe is a ``Cell`` of scenario ``bias`` and kind ``records`` (per-sample records):
 ``bias/clean``; ``bias/image=removed`` (no image tokens, or a blank image when the manifest

@@ -1,5 +1,5 @@
 """EMM (entire-missing modality): one cell per missing set S, every modality in S replaced
-by its manifest missing fill for every sample (DESIGN.md §4). Deterministic."""
+by its manifest missing fill for every sample (docs/metrics.md). Deterministic."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """NM (noisy modality): Liao's batch-level salt-and-pepper + Gaussian preset at three levels,
-and per-modality corruption suites at severities 1..5 (DESIGN.md §4). Which corruptions a
+and per-modality corruption suites at severities 1..5 (docs/metrics.md). Which corruptions a
 suite holds is decided by the caller (from the corruption registry); this module only turns
 that choice into cells, so the plan is pure data and testable without any corruption code."""
 

@@ -1,6 +1,6 @@
 """RMM (random-missing modality): for each non-empty missing set S, drop rate r and seed
 index k, every element of each modality in S is zeroed independently with probability r in
-normalized space (DESIGN.md §4). The empty set is the clean cell, shared with EMM; the seed
+normalized space (docs/metrics.md). The empty set is the clean cell, shared with EMM; the seed
 index is part of the cell id, so each (sample, cell) pair draws its own reproducible mask."""
 
 from __future__ import annotations

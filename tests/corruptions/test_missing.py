@@ -1,4 +1,4 @@
-"""Missing fills, RMM and the Liao NM preset, checked against DESIGN.md §4 by hand."""
+"""Missing fills, RMM and the Liao NM preset, checked against docs/metrics.md by hand."""
 
 from __future__ import annotations
 

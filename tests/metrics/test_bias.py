@@ -1,4 +1,4 @@
-"""Modality-bias scores against hand arithmetic from DESIGN.md §4."""
+"""Modality-bias scores against hand arithmetic from docs/metrics.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""mIoU^Avg, mIoU^E(p) and Shapley against hand arithmetic from DESIGN.md §4 and properties."""
+"""mIoU^Avg, mIoU^E(p) and Shapley against hand arithmetic from docs/metrics.md and properties."""
 
 from __future__ import annotations
 

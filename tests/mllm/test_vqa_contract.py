@@ -1,5 +1,5 @@
 """`mmharness validate` on vqa manifests: every input of the three graphs is claimed by the
-contract (VLM_CONTRACT.md §3.2), and the claimed tensors have the declared dtype/rank/dims."""
+contract (docs/vlm-contract.md), and the claimed tensors have the declared dtype/rank/dims."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_shipped_model_graphs_match_their_manifest():  # type: ignore[no-untyped
     assert _output_shape(SHIPPED / "vision.onnx", "image_features") == ["num_image_tokens", manifest["vqa"]["hidden_size"]]
 
 
-# VLM_CONTRACT.md §3.3, verbatim (the template measured to load in onnxruntime-genai 0.18.0)
+# the genai_config.json template of docs/vlm-contract.md (the template measured to load in onnxruntime-genai 0.18.0)
 GENAI_TEMPLATE = json.loads("""
 {"model": {"type": "gemma3", "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "vocab_size": 300, "context_length": 256,
   "image_token_id": 299,
