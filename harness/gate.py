@@ -144,6 +144,7 @@ def evaluate(
     failed = int(current["failed_cells"].value or 0)
     checks.append(Check("failed_cells", "==", 0.0, float(failed), None, "fail" if failed else "pass",
                         "cells with NaN/Inf outputs or errors: " + ", ".join(c for c, e in doc["cells"].items() if e["status"] == "failed") if failed else ""))
+    _planned_but_absent(doc, current)
     names = list(current)
     for rule in thresholds.rules:
         section = "floors" if rule.kind == "floor" else "max_drop"
@@ -155,6 +156,16 @@ def evaluate(
             else:
                 checks.append(_drop(name, current[name], base.get(name), rule.limit, thresholds.significant_only, per_image, baseline_per_image, doc))
     return GateReport(tuple(checks))
+
+
+def _planned_but_absent(doc: Mapping[str, Any], current: dict[str, Metric]) -> None:
+    """A partial (shard) result lacks some planned cells: ``cell:`` globs must see them, unavailable,
+    so that a floor on ``cell:emm/*`` fails for them instead of passing over them unnoticed."""
+    if doc.get("task", "segmentation") != "segmentation":
+        return
+    for cid in doc["plan"]["cells"]:
+        if cid not in doc["cells"]:
+            current.setdefault(f"cell:{cid}", Metric(None, cell=cid, reason=f"cell {cid} is not in these results (a partial shard?)"))
 
 
 def _check_baseline(doc: Mapping[str, Any], baseline: Mapping[str, Any]) -> None:
