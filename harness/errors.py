@@ -12,7 +12,9 @@
     │   └── BackendUnavailable
     └── InternalError        (4)      a bug in mmharness
 
-A gate that fails is not an exception: the gate returns ``ExitCode.GATE_FAILED`` (1).
+A gate that fails is not an exception: the gate returns ``ExitCode.GATE_FAILED`` (1). A
+command stopped by SIGINT/SIGTERM exits 130/143 (``harness.signals``) after keeping its
+finished work.
 Messages are one line: what, where (file and field), expected, got, how to fix.
 """
 
@@ -29,6 +31,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     INFRASTRUCTURE = 3
     INTERNAL = 4
+    INTERRUPTED = 130  # SIGINT (128 + 2): finished cells kept, resume with --resume
+    TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 class HarnessError(Exception):

@@ -23,14 +23,15 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import ResultsError
+from harness.filemode import current_umask
+from harness.paths import write_error
+from harness.safeload import json_loads
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return current_umask()
 
 
 def dumps(obj: Any) -> bytes:
@@ -40,18 +41,33 @@ def dumps(obj: Any) -> bytes:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    atomic_write_all({path: data})
+
+
+def atomic_write_all(files: Mapping[Path, bytes]) -> None:
+    """Write several files so none is replaced before all are complete: a full disk or a crash
+    leaves the previous set intact (results.json and the sidecar its sha256 names). A failed
+    write for lack of space or permission is one line, exit 3 (``harness.paths.write_error``)."""
+    staged: list[tuple[str, Path]] = []
+    current = next(iter(files))
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for current, data in files.items():
+            current.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{current.name}.", suffix=".tmp", dir=current.parent)
+            staged.append((tmp, current))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+        for tmp, current in staged:
+            os.replace(tmp, current)
+    except BaseException as error:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise write_error(error, current) from None
         raise
 
 
@@ -68,12 +84,14 @@ def read_json(path: Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: cannot read {what}: {error}") from None
     try:
-        return json.loads(text)
+        return json_loads(text)
     except json.JSONDecodeError as error:
         raise ResultsError(
             f"{path}: {what} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
             "was the run interrupted? re-run it or pass the right file"
         ) from None
+    except ValueError as error:  # too deep, an integer too long, NaN/Infinity (harness.safeload)
+        raise ResultsError(f"{path}: {what} refused: {error}; it was not written by mmharness or was edited") from None
 
 
 def npz_bytes(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:

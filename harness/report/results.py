@@ -19,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import HarnessError, ResultsError
+from harness.paths import confined
 from harness.report import derive
 from harness.report.io import (
-    atomic_write,
+    atomic_write_all,
     dumps,
     npz_bytes,
     read_json,
@@ -29,6 +30,7 @@ from harness.report.io import (
     sha256_bytes,
 )
 from harness.report.states import state_kind
+from harness.report.trust import check_figures
 
 FORMAT = "mmharness.results"
 SCHEMA_VERSION = 1
@@ -78,10 +80,11 @@ def load_results(path: Path, with_per_image: bool = True) -> tuple[dict[str, Any
     path = results_path(Path(path))
     doc = read_json(path, "results file")
     validate_document(doc, path)
+    check_figures(doc, path)  # stored figures must be what the stored states give (harness.report.trust)
     per_image = None
     sidecar = doc.get("per_image")
     if with_per_image and sidecar:
-        sidecar_path = path.parent / sidecar["file"]
+        sidecar_path = confined(path.parent, sidecar["file"], f"{path}: per_image.file", ResultsError)
         data = sidecar_path.read_bytes() if sidecar_path.exists() else b""
         if not data:
             raise ResultsError(f"{sidecar_path}: per-image sidecar named by {path} is missing; copy it beside results.json")
@@ -101,14 +104,15 @@ def finalize(doc: dict[str, Any], per_image: PerImage | None) -> dict[str, Any]:
 def save_results(out_dir: Path, doc: dict[str, Any], per_image: PerImage | None) -> Path:
     """Finalize ``doc`` and write results.json (+ per_image.npz) atomically into ``out_dir``."""
     finalize(doc, per_image)
+    files: dict[Path, bytes] = {}
     if per_image:
-        data = npz_bytes(per_image)
-        atomic_write(out_dir / SIDECAR_NAME, data)
+        data = files[out_dir / SIDECAR_NAME] = npz_bytes(per_image)
         doc["per_image"] = {"file": SIDECAR_NAME, "sha256": sha256_bytes(data), "layout": "cell id -> (n_images, C, C) int64; sample_index -> (n_images,)"}
     else:
         doc["per_image"] = None
     path = out_dir / RESULTS_NAME
-    atomic_write(path, dumps(doc))
+    files[path] = dumps(doc)
+    atomic_write_all(files)  # both complete before either replaces the previous pair
     return path
 
 
