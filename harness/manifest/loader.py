@@ -63,11 +63,19 @@ def read_json_document(path: str) -> Any:
 
 def manifest_path(model_dir: str) -> str:
     """``model_dir/manifest.json``, or ``model_dir`` itself when it names a file."""
+    if os.path.isfile(model_dir) and model_dir.lower().endswith(".onnx"):
+        raise ManifestError(f"{model_dir}: an ONNX graph, not a model directory; write its manifest first: "
+                            f"mmharness init {model_dir}")
     if os.path.isfile(model_dir):
         return model_dir
     if not os.path.isdir(model_dir):
         raise ManifestError(f"{model_dir}: model directory does not exist; pass a folder holding manifest.json")
-    return os.path.join(model_dir, MANIFEST_NAME)
+    path = os.path.join(model_dir, MANIFEST_NAME)
+    graphs = sorted(name for name in os.listdir(model_dir) if name.lower().endswith(".onnx"))
+    if graphs and not os.path.exists(path):
+        raise ManifestError(f"{path}: not found; write one for the graph with: "
+                            f"mmharness init {os.path.join(model_dir, graphs[0])}")
+    return path
 
 
 def load_manifest(model_dir: str | os.PathLike[str]) -> Manifest:

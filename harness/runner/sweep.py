@@ -26,6 +26,7 @@ from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
 from harness.report.confusion_state import state_of
 from harness.report.io import LazyArrays, sha256_files
 from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
+from harness.runner import samples
 from harness.runner.clean_cache import DiskCache
 from harness.runner.config import RunConfig, config_hash
 from harness.runner.execute import Batching, CellOutcome, Workers, run_cell
@@ -123,6 +124,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
             progress.close()
             t_end = now()
             telemetry.stop()
+        gallery = _gallery(config, session, builder, batching, output, plan, records, manifest, header)
         session_provenance = dict(session.provenance)
     doc, per_image = assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching)
     doc["timing"] = {
@@ -137,9 +139,18 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "workers": threads,
     }
     path = save_results(config.out, doc, per_image)
+    samples.write(config.out, gallery)
     if not config.keep_clean_cache:
         cache.remove()
     return SweepResult(path, doc)
+
+
+def _gallery(config: RunConfig, session: Session, builder: FeedBuilder, batching: Batching, output: OutputSpec,
+             plan: list[Cell], records: dict[str, CellRecord], manifest: Manifest, header: dict[str, Any]) -> Any:
+    """The report's sample gallery (``--save-samples``); a shard keeps none (it sees part of the plan)."""
+    if samples.check_count(config.save_samples) == 0 or config.shard.count != 1:
+        return None
+    return samples.capture(session, builder, batching, output, plan, records, manifest, header, config.save_samples)
 
 
 def shard_samples(config: RunConfig, batching: Batching, n_dataset: int) -> tuple[int, int]:
