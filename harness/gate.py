@@ -3,7 +3,8 @@ thresholds file (absolute floors, maximum drops against a baseline) and/or a bas
 file, prints a table, and returns ``ExitCode.OK`` or ``ExitCode.GATE_FAILED``; bad input
 (unknown metric names with a "did you mean", corrupt files, foreign baselines) raises
 ``ConfigError``/``ResultsError`` (exit 2). A failed cell (NaN/Inf outputs) always fails the
-gate. Metric names are those of ``harness.report.flat``; thresholds may use ``*`` globs.
+gate, and so do partial results (a shard, or shards by samples not all merged: check
+``coverage``), whose unavailable metrics fail their floors rather than pass unnoticed. Metric names are those of ``harness.report.flat``; thresholds may use ``*`` globs.
 
 Thresholds file (YAML or JSON)::
 
@@ -144,6 +145,9 @@ def evaluate(
     failed = int(current["failed_cells"].value or 0)
     checks.append(Check("failed_cells", "==", 0.0, float(failed), None, "fail" if failed else "pass",
                         "cells with NaN/Inf outputs or errors: " + ", ".join(c for c, e in doc["cells"].items() if e["status"] == "failed") if failed else ""))
+    partial = _partial(doc)
+    if partial:
+        checks.append(Check("coverage", "complete", None, None, None, "fail", partial))
     _planned_but_absent(doc, current)
     names = list(current)
     for rule in thresholds.rules:
@@ -156,6 +160,19 @@ def evaluate(
             else:
                 checks.append(_drop(name, current[name], base.get(name), rule.limit, thresholds.significant_only, per_image, baseline_per_image, doc))
     return GateReport(tuple(checks))
+
+
+def _partial(doc: Mapping[str, Any]) -> str:
+    """Why ``doc`` covers only part of its sweep ('' when it covers all of it): planned cells
+    missing (a shard by cells) or images missing (shards by samples not all merged)."""
+    plan = doc.get("plan", {})
+    if not plan.get("complete", True):
+        return f"partial results: {len(doc['cells'])} of {len(plan.get('cells', []))} planned cells; gate the merge of all shards"
+    by_samples = [s for s in doc.get("shards", []) if s.get("by") == "samples"]
+    if by_samples and {s["index"] for s in by_samples} != set(range(1, by_samples[0]["count"] + 1)):
+        held = ", ".join(f"{s['index']}/{s['count']}" for s in by_samples)
+        return f"partial results: shard(s) {held} by samples cover {doc['dataset']['n_samples']} images only; gate the merge of all shards"
+    return ""
 
 
 def _planned_but_absent(doc: Mapping[str, Any], current: dict[str, Metric]) -> None:

@@ -107,10 +107,28 @@ def test_an_unavailable_metric_fails_its_floor_with_the_reason(docs):
     assert not report.passed and report.exit_code == ExitCode.GATE_FAILED
 
 
+def test_partial_results_fail_the_coverage_check_and_complete_ones_have_none(docs):
+    shard = docs["shard"]
+    coverage = _one(evaluate(shard, _floor(0.0, "cell:emm/*")), "coverage")
+    assert (coverage.status, coverage.rule, coverage.value) == ("fail", "complete", None)
+    assert coverage.detail == f"partial results: {len(shard['cells'])} of 15 planned cells; gate the merge of all shards"
+    assert [c.metric for c in evaluate(docs["full"], _floor(0.0)).checks] == ["failed_cells", "clean"]
+    # shards by samples: every cell ran, on part of the images, until all I/N are merged
+    one = copy.deepcopy(docs["full"])
+    one["shards"] = [{"index": 2, "count": 3, "by": "samples"}]
+    detail = _one(evaluate(one, _floor(0.0)), "coverage").detail
+    assert detail == "partial results: shard(s) 2/3 by samples cover 6 images only; gate the merge of all shards"
+    one["shards"] = [{"index": i, "count": 3, "by": "samples"} for i in (1, 3)]
+    assert "shard(s) 1/3, 3/3 by samples" in _one(evaluate(one, _floor(0.0)), "coverage").detail
+    one["shards"] = [{"index": i, "count": 3, "by": "samples"} for i in (1, 2, 3)]
+    assert [c.metric for c in evaluate(one, _floor(0.0)).checks] == ["failed_cells", "clean"]
+
+
 def test_a_cell_glob_on_a_shard_fails_for_the_planned_cells_the_shard_lacks(docs):
     shard = docs["shard"]
     report = evaluate(shard, Thresholds((Rule("floor", "cell:emm/*", 0.0),)))
-    by_status = {status: sorted(c.metric for c in report.checks if c.status == status and c.metric != "failed_cells") for status in ("pass", "fail")}
+    by_status = {status: sorted(c.metric for c in report.checks if c.status == status and c.metric not in ("failed_cells", "coverage"))
+                 for status in ("pass", "fail")}
     planned = [f"cell:{cid}" for cid in shard["plan"]["cells"]]
     assert by_status["pass"] == sorted(f"cell:{cid}" for cid in shard["cells"])
     assert by_status["fail"] == sorted(set(planned) - {f"cell:{cid}" for cid in shard["cells"]})
