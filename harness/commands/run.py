@@ -11,7 +11,12 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, ExitCode
-from harness.runner.config import DEFAULT_BATCH, DEFAULT_BOOTSTRAP, DEFAULT_MODEL
+from harness.runner.config import (
+    DEFAULT_BATCH,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_MODEL,
+    DEFAULT_SAVE_SAMPLES,
+)
 
 
 def default_model_dir() -> Path:
@@ -67,14 +72,17 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.option("--parity-rtol", "parity_rtol", type=float, default=None, help="--compare: relative output tolerance (Polygraphy --rtol; default 1e-2)")
 @click.option("--parity-check", "parity_check", default=None,
               help="--compare: elemwise | max | mean | median | quantile (Polygraphy --check-error-stat; default elemwise)")
+@click.option("--save-samples", "save_samples", type=int, default=DEFAULT_SAVE_SAMPLES, show_default=True,
+              help="samples whose inputs and predictions the HTML report shows (seeded choice + the most hurt; 0 = off); OUT/samples.npz")
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
             clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True,
             overwrite: bool = False, parity_atol: float | None = None, parity_rtol: float | None = None,
-            parity_check: str | None = None) -> int:
+            parity_check: str | None = None, save_samples: int = DEFAULT_SAVE_SAMPLES) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
+    from harness.runner.samples import check_count
     from harness.runner.suites import resolve_suite
     from harness.runner.summary import summary
     from harness.scenarios.plan import PlanSpec, parse_scenarios, parse_shard
@@ -90,7 +98,8 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, overwrite=overwrite, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
-                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry)  # type: ignore[arg-type]
+                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry,  # type: ignore[arg-type]
+                       save_samples=check_count(save_samples))
     tolerance_flags = (parity_atol, parity_rtol, parity_check)
     if not compare and any(flag is not None for flag in tolerance_flags):
         raise ConfigError("--parity-atol/--parity-rtol/--parity-check apply to --compare only; add e.g. --compare int8")

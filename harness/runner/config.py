@@ -19,6 +19,7 @@ ProgressMode = Literal["auto", "rich", "plain", "off"]
 DEFAULT_MODEL = "models/mmss-synth-robust"
 DEFAULT_BATCH = 8
 DEFAULT_BOOTSTRAP = 1000
+DEFAULT_SAVE_SAMPLES = 4  # the report gallery: a seeded choice plus the most-hurt sample
 EXPECTED_PS: tuple[float, ...] = (0.2, 0.1, 0.05)
 
 
@@ -47,6 +48,7 @@ class RunConfig:
     clean_cache: CacheMode = "auto"  # where the clean inputs live (harness/runner/clean_cache.py)
     keep_clean_cache: bool = False
     telemetry: bool = True  # sample power/energy during the sweep (harness/telemetry); not part of identity()
+    save_samples: int = DEFAULT_SAVE_SAMPLES  # samples kept for the report's gallery (harness/runner/samples.py); not part of identity()
 
     def identity(self, model_name: str) -> dict[str, Any]:
         """The results-defining part of the config, as stored in results.json ``config``."""
