@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from exporters.verify import (
+    DEFAULT_REL_TO_MAX,
     DEFAULT_TIE_FRACTION,
     ParityCase,
     ParityReport,
@@ -74,11 +75,13 @@ class MmssExportConfig:
     static_batch: int = 1
     argmax: bool = False
     ignore_index: int = 255
-    atol: float = 1e-4
+    atol: float = 1e-5
     rtol: float = 1e-3
+    rel_to_max: float = DEFAULT_REL_TO_MAX
     tie_fraction: float = DEFAULT_TIE_FRACTION
     seed: int = 0
     source_model: str = ""
+    weights: str = ""  # provenance: "sha256:<hex> (<file>)" or "random init, seed N" (see ``weights_provenance``)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -97,8 +100,9 @@ class MmssExportConfig:
             raise ConfigError(f"--opset {self.opset} is invalid; expected 7..23 (default 18)")
         if not self.dynamic_batch and self.static_batch < 1:
             raise ConfigError(f"--static-batch {self.static_batch} is invalid; expected a batch size >= 1")
-        if not (self.atol >= 0 and self.rtol >= 0):
-            raise ConfigError(f"--atol {self.atol} / --rtol {self.rtol} invalid; parity tolerances must be >= 0")
+        if not (self.atol >= 0 and self.rtol >= 0 and self.rel_to_max >= 0):
+            raise ConfigError(f"--atol {self.atol} / --rtol {self.rtol} / --rel-to-max {self.rel_to_max} invalid; "
+                              f"parity tolerances must be >= 0")
         masked = [m["name"] for m in self.modalities if m.get("missing", {}).get("fill") == "mask"]
         if masked:
             raise ConfigError(f"--modality-spec: modalities {masked} use missing fill 'mask', which needs a mask graph "
@@ -144,8 +148,21 @@ class ExportResult:
 
 
 # -- loading the user's model ----------------------------------------------------------------
-def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Module:
-    """Call ``pkg.module:factory`` or ``path/to/file.py:factory`` with ``args``; must return an ``nn.Module``."""
+def seed_everything(seed: int) -> None:
+    """Seed torch, NumPy's global generator and ``random``: a randomly initialised factory then
+    builds the same network for the same seed."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_factory(target: str, args: Mapping[str, Any] | None = None, seed: int | None = None) -> nn.Module:
+    """Call ``pkg.module:factory`` or ``path/to/file.py:factory`` with ``args``; must return an ``nn.Module``.
+
+    With ``seed`` every generator is seeded right before the factory runs (after the import,
+    which may itself draw random numbers)."""
     module_name, sep, attr = target.rpartition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"--model {target!r} is not MODULE:FACTORY; expected e.g. mypkg.models:build or models/net.py:build")
@@ -170,6 +187,8 @@ def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Modul
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"--model {target}: {module_name!r} has no callable {attr!r}")
+    if seed is not None:
+        seed_everything(seed)
     try:
         model = factory(**dict(args or {}))
     except Exception as error:  # noqa: BLE001  (the user's factory may raise anything)
@@ -178,6 +197,13 @@ def load_factory(target: str, args: Mapping[str, Any] | None = None) -> nn.Modul
     if not isinstance(model, nn.Module):
         raise ConfigError(f"--model {target}: {attr}() returned {type(model).__name__}; expected a torch.nn.Module")
     return model
+
+
+def weights_provenance(path: Path | None, seed: int) -> str:
+    """What the manifest records about the weights: the file's sha256, or the seed of a random init."""
+    if path is None:
+        return f"random init, seed {seed}"
+    return f"sha256:{_sha256(path)} ({path.name})"
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
@@ -434,7 +460,11 @@ def _preprocess(modality: Mapping[str, Any]) -> Any:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def build_manifest(config: MmssExportConfig, onnx_file: str, provenance: Mapping[str, Any], report: ParityReport) -> dict[str, Any]:
@@ -501,9 +531,20 @@ def _provenance(path: Path, model: nn.Module, config: MmssExportConfig, example_
         "onnxruntime": onnxruntime.__version__,
         "source_model": config.source_model or f"{type(model).__module__}.{type(model).__name__}",
         "seed": config.seed,
+        **({"weights": config.weights} if config.weights else {}),
         "example_batch": example_batch,
         "call": config.call,
     }
+
+
+def check_parity(model: nn.Module, path: Path, config: MmssExportConfig) -> ParityReport:
+    """ORT on ``path`` against ``model`` (a ``NamedInputs`` or the user's model) on ``parity_cases``."""
+    wrapper = model if isinstance(model, NamedInputs) else NamedInputs(model.eval(), config.names, config.call, config.argmax)
+    tolerance = Tolerance(config.atol, config.rtol)
+    run = (_run_torch(wrapper, config), ort_session(path), parity_cases(config), tolerance)
+    if config.argmax:
+        return compare(*run, class_maps={config.output: config.tie_fraction}, rel_to_max=config.rel_to_max)
+    return compare(*run, {config.output: 1}, rel_to_max=config.rel_to_max, tie_fraction=config.tie_fraction)
 
 
 def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig, onnx_file: str = "model.onnx") -> ExportResult:
@@ -536,12 +577,7 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
         strip_stack_traces(scratch)
         onnx.checker.check_model(str(scratch))
         check_inputs_kept(scratch, config.names, onnx_file)
-        tolerance = Tolerance(config.atol, config.rtol)
-        if config.argmax:
-            report = compare(reference, ort_session(scratch), parity_cases(config), tolerance,
-                             class_maps={config.output: config.tie_fraction})
-        else:
-            report = compare(reference, ort_session(scratch), parity_cases(config), tolerance, {config.output: 1})
+        report = check_parity(wrapper, scratch, config)
         require_parity(report, str(path))
         os.replace(scratch, path)
     finally:

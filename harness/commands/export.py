@@ -129,15 +129,22 @@ def _modalities(names: list[str], spec: str | None) -> tuple[dict[str, Any], ...
 @click.option("--batch-max", default=16, show_default=True, type=int, help="Largest batch of the dynamic axis.")
 @click.option("--argmax", is_flag=True, help="Output the class map (N x H x W int64) instead of logits.")
 @click.option("--ignore-index", default=255, show_default=True, type=int)
-@click.option("--atol", default=1e-4, show_default=True, type=float, help="Parity: absolute tolerance.")
-@click.option("--rtol", default=1e-3, show_default=True, type=float, help="Parity: relative tolerance.")
+@click.option("--atol", default=1e-5, show_default=True, type=float,
+              help="Parity: absolute tolerance floor; an element fails when its error exceeds atol + rel-to-max x "
+                   "max|torch output| and rtol x |its torch value|.")
+@click.option("--rtol", default=1e-3, show_default=True, type=float, help="Parity: relative tolerance per element.")
+@click.option("--rel-to-max", "rel_to_max", default=1e-4, show_default=True, type=float,
+              help="Parity: fraction of the output's largest |value| (per case) added to --atol, so float32 noise on "
+                   "large logits passes; 0 = plain Polygraphy atol/rtol.")
 @click.option("--tie-fraction", default=1e-3, show_default=True, type=float,
-              help="Parity of --argmax: largest fraction of pixels whose class may differ from torch's, and only "
-                   "where the torch logits are a near tie (within 2 x (atol + rtol x |top|)).")
-@click.option("--seed", default=0, show_default=True, type=int)
+              help="Parity: largest fraction of pixels whose arg-max class may differ from torch's, and only "
+                   "where the torch logits are a near tie (within 2 x (tolerance + rtol x |top|)); logits and --argmax.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seeds torch/NumPy/random before the factory runs (a random init is reproducible) and the parity inputs.")
 def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, modalities: str, modality_spec: str | None,
          classes_arg: str, input_size: str, call: str, out: str, name: str | None, opset: int, exporter: str,
-         static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, tie_fraction: float, seed: int) -> int:
+         static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, rel_to_max: float,
+         tie_fraction: float, seed: int) -> int:
     """Export a multi-modal segmentation model; verify parity with ONNX Runtime; write manifest.json."""
     try:
         from exporters.mmss import (
@@ -145,6 +152,7 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
             export_mmss,
             load_factory,
             load_weights,
+            weights_provenance,
         )
     except ImportError as error:
         raise ConfigError(f"exporting needs torch and onnxscript ({error}); install with: pip install 'mmharness[export]'") from None
@@ -163,11 +171,13 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
         ignore_index=ignore_index,
         atol=atol,
         rtol=rtol,
+        rel_to_max=rel_to_max,
         tie_fraction=tie_fraction,
         seed=seed,
         source_model=model_target,
+        weights=weights_provenance(Path(weights) if weights else None, seed),
     )
-    model = load_factory(model_target, parse_factory_args(factory_arg))
+    model = load_factory(model_target, parse_factory_args(factory_arg), seed=seed)
     if weights:
         load_weights(model, Path(weights))
     result = export_mmss(model, out, config)

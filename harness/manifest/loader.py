@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.errors import ManifestError
+from harness.filemode import publish
 from harness.manifest.model import (
     DEFAULT_GRAPH,
     Constant,
@@ -197,6 +198,7 @@ def write_manifest(
     folder = os.path.dirname(os.path.abspath(target))
     handle, temp = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=folder)
     try:
+        publish(handle)  # mkstemp's 0600 -> what the umask gives any other file (0644 under 022)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2, allow_nan=False)
             out.write("\n")
