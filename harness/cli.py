@@ -27,7 +27,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("harness.commands.bench", "Measure latency and throughput of a deployed model."),
     "validate": ("harness.commands.validate", "Check a model directory's manifest against its graphs."),
     "init": ("harness.commands.init", "Write a manifest.json for a segmentation ONNX graph you bring."),
-    "init": ("harness.commands.init", "Write a manifest.json for a segmentation ONNX graph you bring."),
     "doctor": ("harness.commands.doctor", "Show the environment and which backends can run here."),
     "corruptions": ("harness.commands.corruptions", "List corruptions or preview them on an image."),
     "report": ("harness.commands.report", "Render results.json as Markdown, HTML or JUnit."),
