@@ -43,16 +43,13 @@ from exporters.verify import (
     require_parity,
 )
 from harness.errors import BadInputError, ConfigError
+from harness.manifest.presets import IMAGENET_MEAN, IMAGENET_STD, KIND_TOKENS
 from harness.metrics.parity import Tolerance
 
 Call = Literal["list", "dict", "kwargs"]
 Exporter = Literal["dynamo", "torchscript"]
 CALLS: tuple[str, ...] = ("list", "dict", "kwargs")
 EXPORTERS: tuple[str, ...] = ("dynamo", "torchscript")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-KIND_BY_NAME = {"rgb": "image", "img": "image", "image": "image", "depth": "depth", "hha": "depth",
-                "lidar": "lidar", "event": "event", "thermal": "thermal"}
 
 
 class ExportError(BadInputError):
@@ -121,7 +118,7 @@ class MmssExportConfig:
 
 def default_modality(name: str, channels: int = 3) -> dict[str, Any]:
     """A manifest modality entry with the usual preprocessing: ImageNet for RGB, ``/255`` otherwise."""
-    kind = KIND_BY_NAME.get(name, "image")
+    kind = KIND_TOKENS.get(name, "image")
     image = kind == "image" and channels == 3
     return {
         "name": name,
