@@ -19,6 +19,7 @@ from harness.manifest.model import (
     Modality,
     OutputSpec,
     Preprocess,
+    ResizeSpec,
 )
 from harness.manifest.onnx_io import GraphIO, read_graph_io
 from harness.manifest.schema import SCHEMA_VERSION, manifest_schema, validate_document
@@ -35,6 +36,7 @@ __all__ = [
     "Modality",
     "OutputSpec",
     "Preprocess",
+    "ResizeSpec",
     "ResolvedContract",
     "ResolvedInput",
     "ResolvedOutput",

@@ -110,6 +110,10 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
         doc["batch"] = {k: v for k, v in asdict(manifest.batch).items() if v is not None}
     if manifest.input_size is not None:
         doc["input_size"] = list(manifest.input_size)
+    if manifest.resize is not None:
+        doc["resize"] = manifest.resize.to_dict()
+    if manifest.evaluation != "model":
+        doc["evaluation"] = manifest.evaluation
     if manifest.constants:
         doc["constants"] = [_constant_dict(c) for c in manifest.constants]
     for key in ("checksums", "provenance", "parity"):
@@ -140,6 +144,7 @@ def _modality_dict(m: Modality) -> dict[str, Any]:
             "scale": m.preprocess.scale,
             "mean": list(m.preprocess.mean),
             "std": list(m.preprocess.std),
+            **({"interpolation": m.preprocess.interpolation} if m.preprocess.interpolation != "bilinear" else {}),
         },
         "missing": {
             "fill": m.missing.fill,

@@ -8,6 +8,7 @@ turns raw sensor arrays into model tensors (scale, mean/std, layout, dtype).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ Kind = Literal["image", "depth", "lidar", "event", "thermal", "text"]
 Layout = Literal["NCHW", "NHWC"]
 Fill = Literal["zero_normalized", "zero_raw", "mean", "noise", "mask"]
 OutputRole = Literal["logits", "class_map"]
+Interpolation = Literal["bilinear", "nearest"]
+ResizeMode = Literal["shorter_edge", "exact", "none"]
+Evaluation = Literal["model", "native"]
+EVALUATIONS: tuple[str, ...] = ("model", "native")
 
 DEFAULT_GRAPH = "model"
 
@@ -34,10 +39,60 @@ class Preprocess:
     scale: float = 1.0
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    interpolation: Interpolation = "bilinear"  # how the raw frame is resized (DELIVER: bilinear for every sensor)
 
     @property
     def is_identity(self) -> bool:
         return self.scale == 1.0 and all(m == 0.0 for m in self.mean) and all(s == 1.0 for s in self.std)
+
+
+@dataclass(frozen=True)
+class ResizeSpec:
+    """How frames reach the model's resolution, once, before preprocessing.
+
+    ``shorter_edge`` is DELIVER's evaluation ``Resize``: scale so the shorter side is
+    ``size`` (sides rounded), then resize again so both sides are multiples of ``align``
+    (rounded up; 1 = no second step). ``exact`` resizes to ``size`` = (H, W); ``none`` feeds
+    frames as stored."""
+
+    mode: ResizeMode = "none"
+    size: tuple[int, ...] = ()  # shorter_edge: (S,); exact: (H, W)
+    align: int = 1
+
+    def steps(self, height: int, width: int) -> tuple[tuple[int, int], ...]:
+        """The successive sizes a ``height x width`` frame is resized to (same-size steps are
+        no-ops); DELIVER's arithmetic: float scale, Python ``round``, ceil to ``align``."""
+        if self.mode == "none":
+            return ()
+        if self.mode == "exact":
+            return ((self.size[0], self.size[1]),)
+        scale = self.size[0] / min(height, width)
+        first = (round(height * scale), round(width * scale))
+        aligned = (math.ceil(first[0] / self.align) * self.align, math.ceil(first[1] / self.align) * self.align)
+        return (first, aligned)
+
+    def target(self, height: int, width: int) -> tuple[int, int]:
+        """The size a ``height x width`` frame ends at."""
+        steps = self.steps(height, width)
+        return steps[-1] if steps else (height, width)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``resize`` block."""
+        if self.mode == "none":
+            return {"mode": "none"}
+        if self.mode == "exact":
+            return {"mode": "exact", "size": list(self.size)}
+        return {"mode": "shorter_edge", "size": self.size[0], "align": self.align}
+
+
+def default_resize(input_size: tuple[int, int] | None) -> ResizeSpec:
+    """The resize used when the manifest has no ``resize``: shorter edge to min(input_size),
+    aligned to 32 when that is a multiple of 32 (DELIVER's 1042 px frames on a 1024 model, a
+    136 px set on a 128 model); no resize without ``input_size``."""
+    if input_size is None:
+        return ResizeSpec()
+    side = min(input_size)
+    return ResizeSpec("shorter_edge", (side,), 32 if side % 32 == 0 else 1)
 
 
 @dataclass(frozen=True)
@@ -173,6 +228,8 @@ class Manifest:
     ignore_index: int | None = None
     batch: BatchSpec = field(default_factory=lambda: BatchSpec(dynamic=True))
     input_size: tuple[int, int] | None = None
+    resize: ResizeSpec | None = None  # None: ``default_resize(input_size)``
+    evaluation: Evaluation = "model"  # score at the model input size (DELIVER/Liao) or the label's (mmseg)
     constants: tuple[Constant, ...] = ()
     checksums: Mapping[str, str] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -183,6 +240,11 @@ class Manifest:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def effective_resize(self) -> ResizeSpec:
+        """The manifest's ``resize``, else the default derived from ``input_size``."""
+        return self.resize if self.resize is not None else default_resize(self.input_size)
 
     def modality(self, name: str) -> Modality:
         """The modality called ``name`` (a ``KeyError`` lists the declared ones)."""
@@ -211,6 +273,7 @@ def manifest_from_document(doc: Mapping[str, Any], model_dir: str) -> Manifest:
     batch_doc = doc.get("batch", {"dynamic": True})
     constants = tuple(_constant(c) for c in doc.get("constants", []))
     size = doc.get("input_size")
+    resize = doc.get("resize")
     return Manifest(
         schema_version=int(doc["schema_version"]),
         name=doc["name"],
@@ -223,6 +286,8 @@ def manifest_from_document(doc: Mapping[str, Any], model_dir: str) -> Manifest:
         ignore_index=doc.get("ignore_index"),
         batch=BatchSpec(dynamic=bool(batch_doc["dynamic"]), max=batch_doc.get("max"), size=batch_doc.get("size")),
         input_size=(int(size[0]), int(size[1])) if size is not None else None,
+        resize=_resize(resize) if resize is not None else None,
+        evaluation=doc.get("evaluation", "model"),
         constants=constants,
         checksums=dict(doc.get("checksums", {})),
         provenance=dict(doc.get("provenance", {})),
@@ -246,6 +311,7 @@ def _modality(m: Mapping[str, Any]) -> Modality:
             scale=float(preprocess.get("scale", 1.0)),
             mean=_floats(preprocess.get("mean"), (0.0,)),
             std=_floats(preprocess.get("std"), (1.0,)),
+            interpolation=preprocess.get("interpolation", "bilinear"),
         ),
         missing=MissingSpec(
             fill=missing.get("fill", "zero_normalized"),
@@ -254,6 +320,15 @@ def _modality(m: Mapping[str, Any]) -> Modality:
         ),
         graph=m.get("graph", DEFAULT_GRAPH),
     )
+
+
+def _resize(r: Mapping[str, Any]) -> ResizeSpec:
+    """The ``resize`` block; ``align`` defaults to 32 for ``shorter_edge``."""
+    if r["mode"] == "none":
+        return ResizeSpec()
+    if r["mode"] == "exact":
+        return ResizeSpec("exact", (int(r["size"][0]), int(r["size"][1])))
+    return ResizeSpec("shorter_edge", (int(r["size"]),), int(r.get("align", 32)))
 
 
 def _output(o: Mapping[str, Any]) -> OutputSpec:

@@ -1,0 +1,152 @@
+"""Image resizing that reproduces PyTorch's, so a resized frame is the frame a torch
+evaluation pipeline (DELIVER's ``Resize``: torchvision ``TF.resize`` on tensors) feeds.
+
+``resize_bilinear`` is ``torch.nn.functional.interpolate(mode="bilinear",
+align_corners=False, antialias=False)`` on the CPU, bit for bit on float32:
+
+- per axis, the source coordinate ``(i + 0.5) * in / out - 0.5`` (clamped at 0) and its two
+  weights, in float32 with the fused multiply-add torch's x86-64 kernels are built with;
+- torch has two CPU kernels that round differently in the last bit: a separable one
+  (width pass, then height pass) and a four-tap one (weights ``h * w``, taps summed in
+  order). Which one runs depends on the channel count, the output size and the thread
+  count. ``kernel=None`` picks the one a single-threaded torch picks, i.e. what a DataLoader
+  worker (one thread) computes: four-tap for 3-channel images or outputs with
+  ``H + W <= 128``, separable otherwise.
+
+Integer images (uint8 frames) are interpolated on a float32 copy and rounded half to even
+back to their dtype, as torchvision's tensor ``resize`` does (``round``, then cast). Other
+floats are computed in float32 and cast back; float64 is computed in float64 without fused
+steps (within one ulp of torch, not bit-exact). ``nearest`` is ``mode="nearest"``
+(``harness.data.files.resize_nearest``). NumPy only, no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.data.files import resize_nearest
+
+Interpolation = Literal["bilinear", "nearest"]
+Kernel = Literal["separable", "four_tap"]
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
+SMALL_OUTPUT = 128  # torch uses its four-tap kernel when out H + out W <= this
+
+Array = npt.NDArray[Any]
+_F32, _F64 = np.float32, np.float64
+_LOW_BITS = np.uint64((1 << 29) - 1)  # float64 mantissa bits below float32 precision
+_HALF = np.uint64(1 << 28)
+_ROWS = 64  # output rows computed at a time (temporaries stay in cache)
+
+
+def fma32(a: Array, b: Array, c: Array) -> Array:
+    """``a * b + c`` rounded once to float32 (an FMA instruction's result); the operands hold
+    float32 values (in float32 or float64 arrays).
+
+    The product is exact in float64 and the sum is rounded once to float64; rounding that to
+    float32 is only wrong when it lands exactly on a float32 midpoint while the exact sum
+    did not, which the float64 sum's error term (TwoSum) settles."""
+    p = np.multiply(a, b, dtype=_F64)
+    s = np.add(p, c, dtype=_F64)
+    out = s.astype(_F32)
+    ties = (s.view(np.uint64) & _LOW_BITS) == _HALF
+    if ties.any():
+        p, c64, s = (np.broadcast_to(np.asarray(x, _F64), ties.shape)[ties] for x in (p, c, s))
+        back = s - p
+        error = (p - (s - back)) + (c64 - back)
+        r = out[ties]
+        above = r.astype(_F64) > s
+        upper = np.where(above, r, np.nextafter(r, _F32(np.inf)))
+        lower = np.where(above, np.nextafter(r, _F32(-np.inf)), r)
+        out[ties] = np.where(error > 0, upper, np.where(error < 0, lower, r))
+    return out
+
+
+def linear_taps(size_in: int, size_out: int) -> tuple[Array, Array, Array, Array]:
+    """``(i0, i1, w0, w1)`` per output position along one axis, as torch's
+    ``compute_source_index_and_lambda`` gives them (float32, fused source coordinate)."""
+    if size_in == size_out:
+        index = np.arange(size_out, dtype=np.intp)
+        return index, index, np.ones(size_out, _F32), np.zeros(size_out, _F32)
+    scale = _F32(size_in) / _F32(size_out)
+    src = fma32(np.full(size_out, scale, _F32), np.arange(size_out, dtype=_F32) + _F32(0.5), np.full(size_out, -0.5, _F32))
+    src = np.maximum(src, _F32(0))
+    i0 = np.minimum(np.floor(src).astype(np.intp), size_in - 1)
+    w1 = np.clip(src - i0.astype(_F32), _F32(0), _F32(1)).astype(_F32)
+    w0 = (_F32(1) - w1).astype(_F32)
+    return i0, np.minimum(i0 + 1, size_in - 1), w0, w1
+
+
+def default_kernel(channels: int, height: int, width: int) -> Kernel:
+    """The kernel single-threaded torch runs for an NCHW-contiguous input."""
+    return "four_tap" if channels == 3 or height + width <= SMALL_OUTPUT else "separable"
+
+
+def resize_bilinear(image: Array, height: int, width: int, kernel: Kernel | None = None) -> Array:
+    """Bilinear resize of an ``H x W (x C)`` or ``N x H x W x C`` array to ``height x width``
+    as torch computes it (module docstring); same dtype out as in, untouched when already
+    that size."""
+    array = np.asarray(image)
+    h_axis = 1 if array.ndim == 4 else 0
+    if array.shape[h_axis : h_axis + 2] == (height, width):
+        return array
+    channels = array.shape[h_axis + 2] if array.ndim > h_axis + 2 else 1
+    kernel = kernel or default_kernel(channels, height, width)
+    wide = array.dtype == _F64
+    x = array.astype(_F64, copy=False)  # float32 values are exact in float64: fewer casts below
+    r0, r1, h0, h1 = linear_taps(array.shape[h_axis], height)
+    c0, c1, w0, w1 = linear_taps(array.shape[h_axis + 1], width)
+    extra = (1,) * (array.ndim - h_axis - 2)  # broadcast over the channel axis
+    w0, w1 = w0.reshape(width, *extra), w1.reshape(width, *extra)
+    h0, h1 = h0.reshape(height, 1, *extra), h1.reshape(height, 1, *extra)
+    fma = (lambda p, q, r: p * q + r) if wide else fma32
+    mul = np.multiply if wide else _mul32
+    out = np.empty(array.shape[:h_axis] + (height, width) + array.shape[h_axis + 2 :], array.dtype)
+    for start in range(0, height, _ROWS):  # row blocks keep the temporaries in cache
+        rows = slice(start, start + _ROWS)
+        top, bottom = np.take(x, r0[rows], axis=h_axis), np.take(x, r1[rows], axis=h_axis)
+        a, b = np.take(top, c0, axis=h_axis + 1), np.take(top, c1, axis=h_axis + 1)
+        c, d = np.take(bottom, c0, axis=h_axis + 1), np.take(bottom, c1, axis=h_axis + 1)
+        u0, u1 = h0[rows], h1[rows]
+        if kernel == "separable":  # torch: upsample_generic_Nd_kernel_impl
+            block = fma(fma(a, w0, mul(b, w1)), u0, mul(fma(c, w0, mul(d, w1)), u1))
+        else:  # torch: cpu_upsample_linear_channels_last
+            block = fma(d, mul(u1, w1), fma(c, mul(u1, w0), fma(a, mul(u0, w0), mul(b, mul(u0, w1)))))
+        out[(slice(None),) * h_axis + (rows,)] = _cast_back(np.asarray(block), array.dtype)
+    return out
+
+
+def _mul32(a: Array, b: Array) -> Array:
+    """A float32 product of float32 values held in any float arrays."""
+    return np.multiply(a, b, dtype=_F64).astype(_F32)
+
+
+def _cast_back(out: Array, dtype: np.dtype[Any]) -> Array:
+    """Float result -> the input dtype: integers round half to even and saturate (torchvision)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+    if dtype == np.bool_:
+        return np.rint(out).astype(np.bool_)
+    return out.astype(dtype, copy=False)
+
+
+def resize(image: Array, height: int, width: int, interpolation: Interpolation = "bilinear") -> Array:
+    """``image`` (``H x W (x C)`` or ``N x H x W x C``) at ``height x width``; untouched when
+    already that size."""
+    array = np.asarray(image)
+    if interpolation == "nearest":
+        if array.ndim == 4:
+            return np.stack([resize_nearest(frame, height, width) for frame in array])
+        return resize_nearest(array, height, width)
+    return resize_bilinear(array, height, width)
+
+
+def resize_steps(image: Array, steps: tuple[tuple[int, int], ...], interpolation: Interpolation = "bilinear") -> Array:
+    """Apply the successive sizes of a resize plan (``ResizeSpec.steps``), rounding to the
+    dtype between steps as a torch pipeline does."""
+    for height, width in steps:
+        image = resize(image, height, width, interpolation)
+    return image
