@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,12 @@ class Pre:
 
 
 IMAGENET = Pre(1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+# Liao et al. 2025, tools/val_mm_NM.py (RobustSeg/UMMSS on GitHub), evaluate_noisy_modality:
+#     density = [0.05, 0.1, 0.2]; std = [0.1, 0.2, 0.5]   # level 0, 1, 2 = low, mid, high
+# salt count = ceil(density * numel * 0.5), pepper the same; Gaussian on RGB, depth, LiDAR (not events).
+LIAO_DENSITY = {"low": 0.05, "mid": 0.1, "high": 0.2}
+LIAO_STD = {"low": 0.1, "mid": 0.2, "high": 0.5}
 
 
 def _batch(n=4, c=3, h=16, w=16, seed=0):
@@ -116,6 +123,16 @@ def test_rmm_is_split_and_order_invariant():
     np.testing.assert_array_equal(full, rev[::-1])
 
 
+def test_rmm_at_the_rate_limits_drops_nothing_or_everything():
+    x = _batch() + 10.0  # no element is 0 before the drop
+    rngs = lambda: rngs_for(0, "c", range(4), "rgb")  # noqa: E731
+    np.testing.assert_array_equal(random_missing(x, 0.0, rngs()), x)
+    assert not random_missing(x, 1.0, rngs()).any()
+    for rate in (math.nextafter(1.0, 2.0), math.nextafter(0.0, -1.0), math.nan):
+        with pytest.raises(ConfigError, match=r"^random missing rate must be within \[0, 1\], got "):
+            random_missing(x, rate, rngs())
+
+
 def test_rmm_bad_rate_or_rng_count():
     with pytest.raises(ConfigError, match="rate"):
         random_missing(_batch(), 1.5, rngs_for(0, "c", range(4), "rgb"))
@@ -128,8 +145,7 @@ def test_liao_salt_pepper_counts_and_values(level):
     # distinct values, so every changed position is visible; event => no Gaussian
     x = np.arange(2 * 3 * 20 * 20, dtype=np.float32).reshape(2, 3, 20, 20) / 100.0
     x[0, 0, 0, 0], x[1, 2, 19, 19] = -5.0, 50.0  # known batch min / max
-    density = LIAO_LEVELS[level].density
-    n = math.ceil(density * x.size * 0.5)
+    n = math.ceil(LIAO_DENSITY[level] * x.size * 0.5)
     out = liao_noise(x, level, is_event=True, rng=np.random.default_rng(0))
     # replay the two draws with an identical generator (positions with replacement)
     replay = np.random.default_rng(0)
@@ -145,17 +161,71 @@ def test_liao_salt_pepper_counts_and_values(level):
     assert np.sum(flat != x.reshape(-1)) <= 2 * n
 
 
-def test_liao_gaussian_only_on_non_event():
+def test_the_liao_preset_is_the_reference_one():
+    assert {name: (level.density, level.std) for name, level in LIAO_LEVELS.items()} == {
+        name: (LIAO_DENSITY[name], LIAO_STD[name]) for name in ("low", "mid", "high")}
+    assert list(LIAO_LEVELS) == ["low", "mid", "high"]
+
+
+@pytest.mark.parametrize("level", ["low", "mid", "high"])
+def test_liao_gaussian_only_on_non_event(level):
     x = np.zeros((4, 1, 64, 64), np.float32)
     x[0, 0, 0, 0], x[0, 0, 0, 1] = 1.0, -1.0
-    noisy = liao_noise(x, "high", is_event=False, rng=np.random.default_rng(1))
-    event = liao_noise(x, "high", is_event=True, rng=np.random.default_rng(1))
+    noisy = liao_noise(x, level, is_event=False, rng=np.random.default_rng(1))
+    event = liao_noise(x, level, is_event=True, rng=np.random.default_rng(1))
     sp = event != 0
     resid = (noisy - event)[~sp]
-    assert abs(resid.std() - LIAO_LEVELS["high"].std) < 0.02
+    assert abs(resid.std() - LIAO_STD[level]) < 0.04 * LIAO_STD[level]  # 16k draws: the std is within ~1 %
+    assert abs(resid.mean()) < 0.03 * LIAO_STD[level]
     assert set(np.unique(event)) <= {-1.0, 0.0, 1.0}
+    assert np.array_equal(x[0, 0, 0, :2], [1.0, -1.0])  # the input is never modified
+
+
+def test_liao_counts_at_the_rounding_boundary():
+    """ceil(density * numel / 2): 0.05 * 40 / 2 = 1 exactly -> 1 salt and 1 pepper; 41 elements -> 2 each."""
+    for numel, draws in ((40, 1), (41, 2)):
+        x = np.arange(numel, dtype=np.float32).reshape(1, 1, 1, numel)
+        out = liao_noise(x, "low", is_event=True, rng=np.random.default_rng(5))
+        replay = np.random.default_rng(5)
+        salt, pepper = replay.integers(0, numel, size=draws), replay.integers(0, numel, size=draws)
+        expected = x.reshape(-1).copy()
+        expected[salt], expected[pepper] = numel - 1, 0.0
+        np.testing.assert_array_equal(out.reshape(-1), expected)
 
 
 def test_liao_bad_level():
     with pytest.raises(ConfigError, match="low, mid, high"):
         liao_noise(_batch(), "extreme", False, np.random.default_rng(0))
+
+
+def test_noise_std_limit_and_bad_batches_are_refused_with_their_messages():
+    x = _batch(n=2)
+    rngs = rngs_for(0, "emm", range(2), "rgb")
+    assert fill_missing(x, "noise", rngs=rngs, noise_std=1e-30).shape == x.shape  # any positive std is allowed
+    for std in (0.0, -1.0, math.nan):
+        with pytest.raises(ConfigError, match=f"^missing fill 'noise': noise_std must be > 0, got {std}$"):
+            fill_missing(x, "noise", rngs=rngs, noise_std=std)
+    with pytest.raises(ConfigError, match=r"^missing fill 'noise': needs one numpy Generator per sample \(2\), got 1; "):
+        fill_missing(x, "noise", rngs=rngs[:1])
+    for bad, got in ((x[0], "float32 array of shape (3, 16, 16)"), (x.astype(np.float16), "float16 array of shape (2, 3, 16, 16)"), ([1.0], "list")):
+        with pytest.raises(ConfigError, match=f"^missing fill 'mean': expected a float32 N x C x H x W normalized batch, got {re.escape(got)}$"):
+            fill_missing(bad, "mean")  # type: ignore[arg-type]
+
+
+def test_zero_raw_broadcasts_one_value_and_refuses_a_zero_std():
+    out = fill_missing(_batch(c=2), "zero_raw", Pre(1.0, (4.0,), (2.0,)))
+    assert out.dtype == np.float32 and out.shape == (4, 2, 16, 16) and np.all(out == -2.0)
+    with pytest.raises(ConfigError, match=r"^preprocess\.std: a channel has std 0; normalization would divide by zero$"):
+        fill_missing(_batch(), "zero_raw", Pre(1.0, (0.0,), (1.0, 0.0, 1.0)))
+    with pytest.raises(ConfigError, match=r"^preprocess\.std: expected 1 or 3 values \(one per channel\), got 2$"):
+        fill_missing(_batch(), "zero_raw", Pre(1.0, (0.0,), (1.0, 1.0)))
+
+
+def test_fills_return_new_arrays_and_leave_the_input_alone():
+    x = _batch()
+    before = x.copy()
+    for fill in ("zero_normalized", "mask", "mean"):
+        out = fill_missing(x, fill)
+        out[...] = 7.0  # writable, and not a view of the input
+        np.testing.assert_array_equal(x, before)
+    assert mask_array((2, 3), present=True, dtype=np.uint8).dtype == np.uint8
