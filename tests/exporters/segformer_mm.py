@@ -18,7 +18,7 @@ MIT_B2 = {"depths": [3, 4, 6, 3], "hidden_sizes": [64, 128, 320, 512], "num_atte
 class MultiModalSegformer(nn.Module):
     """Per-modality 3x3 stems to 3 channels, summed with learned weights, then SegFormer-B2."""
 
-    def __init__(self, channels: tuple[int, ...] = (3, 1), num_classes: int = 25) -> None:
+    def __init__(self, channels: tuple[int, ...] = (3, 1), num_classes: int = 25, logit_gain: float = 50.0) -> None:
         super().__init__()
         from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
@@ -26,6 +26,8 @@ class MultiModalSegformer(nn.Module):
         self.stems = nn.ModuleList(nn.Conv2d(c, 3, 3, padding=1) for c in channels)
         self.mix = nn.Parameter(torch.ones(len(channels)))
         self.segformer = SegformerForSemanticSegmentation(config)
+        with torch.no_grad():  # random init gives logits of +-0.5; trained ones reach +-25 (CMNeXt-B2 on DELIVER)
+            self.segformer.decode_head.classifier.weight.mul_(logit_gain)
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
         fused = sum(w * stem(x) for w, stem, x in zip(self.mix, self.stems, xs))
