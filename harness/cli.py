@@ -102,8 +102,11 @@ def _main(argv: list[str] | None) -> int:
         stopped = interrupted_error(abort)
         click.echo(f"mmharness: error: {stopped}", err=True)
         return int(stopped.exit_code)
-    except click.ClickException as error:
-        error.show()
+    except click.ClickException as error:  # a flag click refused: one line, like every other bad input
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = " ".join(error.format_message().split())
+        click.echo(f"mmharness: error: {message}{hint}", err=True)
         return int(ExitCode.BAD_INPUT)
     except click.exceptions.Exit as error:
         return int(error.exit_code)

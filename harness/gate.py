@@ -37,6 +37,7 @@ Status = Literal["pass", "fail", "skip"]
 DEFAULT_MAX_DROP = 1.0  # percent points, on the headline metrics, when only --baseline is given
 HEADLINE = ("clean", "emm.avg", "rmm@*.avg", "nm.liao.*", "nm.rr")
 _KEYS = ("version", "floors", "max_drop", "significant_only")
+LIMIT_RANGE = 1e6  # percent points and ratios: a larger limit is a typo or a hostile file, never a threshold
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,13 @@ class GateReport:
 
 def load_thresholds(path: Path) -> Thresholds:
     """Parse and validate a thresholds file; every problem is one line naming file and field."""
-    import yaml
+    from harness.safeload import yaml_loads
 
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        doc = yaml_loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: thresholds file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: syntax, nesting, NaN/inf limits
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ConfigError(f"{path}: not valid YAML/JSON ({first}); see `mmharness gate --help` for the format") from None
     if not isinstance(doc, dict):
@@ -104,8 +105,8 @@ def load_thresholds(path: Path) -> Thresholds:
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: {key}: expected a mapping metric -> number, got {type(section).__name__}")
         for pattern, limit in section.items():
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-                raise ConfigError(f"{path}: {key}.{pattern}: expected a number, got {limit!r}")
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not -LIMIT_RANGE <= limit <= LIMIT_RANGE:
+                raise ConfigError(f"{path}: {key}.{pattern}: expected a number, got {repr(limit)[:40]} (limits lie within ±{LIMIT_RANGE:g})")
             if kind == "max_drop" and limit < 0:
                 raise ConfigError(f"{path}: {key}.{pattern}: a maximum drop must be >= 0, got {limit}")
             rules.append(Rule(kind, str(pattern), float(limit)))  # type: ignore[arg-type]

@@ -61,6 +61,18 @@ def output_dir(path: Path, flag: str, files: Iterable[str] = (), folders: Iterab
     return path
 
 
+RUN_FILES = ("results.json", "per_image.npz", "run.json", "compare.json", "samples.npz")  # what `run` writes into --out
+RUN_FOLDERS = ("cells", "clean-cache", "compare")
+
+
+def check_run_paths(out: Path, resume: bool, overwrite: bool, compare: Iterable[str] = ()) -> None:
+    """``mmharness run``'s flags about its output folder, before anything loads."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: --resume keeps the finished cells in --out, "
+                          "--overwrite deletes them; give one of them")
+    output_dir(out, "--out", files=RUN_FILES, folders=RUN_FOLDERS)
+
+
 def output_file(path: Path, flag: str) -> Path:
     """``path`` can be written as a file (not a folder, not under a file, in a writable folder)."""
     path = Path(path)

@@ -18,7 +18,10 @@ def load_pretrained(folder: Path) -> object:
 
     if not (folder / "config.json").is_file():
         raise ConfigError(f"--model {folder}: no config.json; pass a folder written by save_pretrained")
-    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    try:
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:  # an unknown model_type, a field transformers refuses
+        raise ConfigError(f"{folder / 'config.json'}: transformers cannot read it ({str(error).splitlines()[0]}); save the model again") from None
     architectures = getattr(config, "architectures", None) or []
     if not architectures:
         raise ConfigError(f"{folder / 'config.json'}: architectures: empty; set it to the model class name")
@@ -30,7 +33,10 @@ def load_pretrained(folder: Path) -> object:
             f"{folder / 'config.json'}: architecture {architectures[0]!r} is not supported by the MLLM exporter "
             f"(supported: {', '.join(sorted(supported))})"
         )
-    return getattr(transformers, architectures[0]).from_pretrained(folder, local_files_only=True).eval()
+    try:
+        return getattr(transformers, architectures[0]).from_pretrained(folder, local_files_only=True).eval()
+    except (OSError, ValueError) as error:  # truncated or foreign weights
+        raise ConfigError(f"--model {folder}: the weights do not load ({str(error).splitlines()[0]}); save the model again") from None
 
 
 @click.command("mllm")
@@ -49,6 +55,9 @@ def load_pretrained(folder: Path) -> object:
 def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
             max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...]) -> int:
     """Export a vision-language model (Llava, Idefics3/SmolVLM) to vision/embedding/decoder ONNX."""
+    from exporters.mllm.preflight import check_export_inputs
+
+    check_export_inputs(model_dir, tokenizer, out)  # before torch loads: every input parses, the output can be written
     try:
         from exporters.mllm.export import ExportOptions, export_mllm
     except ImportError as error:

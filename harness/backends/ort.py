@@ -296,6 +296,9 @@ class OrtSession(SessionBase):
             )
         if not os.path.isfile(backend.path):
             raise ManifestError(f"{backend.path}: graph file does not exist")
+        from harness.manifest.onnx_io import read_graph_io
+
+        read_graph_io(backend.path)  # the one external-data check `validate` makes, wherever a model loads
         sm, trt_version = _gpu_facts(backend)
         providers, provider_options = provider_chain(backend, ort.__version__, sm, trt_version)
         if backend.device == "tensorrt":

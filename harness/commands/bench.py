@@ -13,6 +13,7 @@ import click
 
 from harness.bench.document import BENCH_NAME
 from harness.errors import ExitCode
+from harness.paths import output_dir
 
 
 @click.command(name="bench")
@@ -70,6 +71,7 @@ def command(
     from harness.bench.render import render_text
     from harness.commands.run import default_model_dir
 
+    output_dir(Path(out_dir), "--out", files=(BENCH_NAME,))  # before measuring (harness/paths.py)
     schedule = Schedule(warmup_s=warmup, min_iterations=iterations, min_duration_s=duration, max_iterations=max_iterations)
     cell_schedule = Schedule(warmup_s=min(warmup, 0.1), min_iterations=cell_iterations, min_duration_s=cell_duration,
                              flag_prefix="cell-")

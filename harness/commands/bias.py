@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, ExitCode
+from harness.paths import output_dir
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
@@ -56,6 +57,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
     from harness.scenarios.bias import BiasPlan
     from harness.scenarios.plan import parse_shard
 
+    output_dir(out, "--out", files=("results.json",))  # before any probe runs (harness/paths.py)
     names = _names(corruptions)
     if names == ("all",):
         from harness.corruptions import names as corruption_names

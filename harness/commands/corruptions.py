@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, ExitCode
+from harness.paths import output_dir
 
 
 def _parse_severities(text: str) -> tuple[int, ...]:
@@ -130,6 +131,7 @@ def preview(
         write_preview,
     )
 
+    output_dir(out_dir, "--out")  # before any work (harness/paths.py)
     kind = resolve_kind(modality)
     severities = _parse_severities(severities_text)
     chosen = tuple(n.strip() for n in names_text.split(",") if n.strip())

@@ -97,18 +97,9 @@ def _modalities(names: list[str], spec: str | None) -> tuple[dict[str, Any], ...
 
     if spec is None:
         return tuple(default_modality(n) for n in names)
-    import yaml
+    from harness.manifest.modality_spec import load_modality_spec
 
-    try:
-        entries = yaml.safe_load(Path(spec).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"--modality-spec {spec}: cannot read ({error})") from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and "name" in e for e in entries):
-        raise ConfigError(f"--modality-spec {spec}: expected a list of manifest modality entries, each with a name")
-    by_name = {e["name"]: {**default_modality(e["name"], int(e.get("channels", 3))), **e} for e in entries}
-    if names and list(by_name) != names:
-        raise ConfigError(f"--modality-spec {spec} names {list(by_name)}; --modalities says {names}")
-    return tuple(by_name.values())
+    return tuple({**default_modality(e["name"], e.get("channels", 3)), **e} for e in load_modality_spec(spec, names))
 
 
 @click.command("mmss")
@@ -146,6 +137,9 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
          static_batch: int | None, batch_max: int, argmax: bool, ignore_index: int, atol: float, rtol: float, rel_to_max: float,
          tie_fraction: float, seed: int) -> int:
     """Export a multi-modal segmentation model; verify parity with ONNX Runtime; write manifest.json."""
+    from harness.paths import output_dir
+
+    output_dir(Path(out), "--out", files=("manifest.json",))  # before torch loads (harness/paths.py)
     try:
         from exporters.mmss import (
             MmssExportConfig,

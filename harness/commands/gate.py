@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError
+from harness.paths import output_file
 
 
 @click.command("gate")
@@ -32,6 +33,8 @@ def command(results: Path, thresholds: Path | None, baseline: Path | None, max_d
     from harness.report.junit import render
     from harness.report.results import load_results
 
+    if junit is not None:
+        output_file(junit, "--junit")  # before reading anything (harness/paths.py)
     if thresholds is None and baseline is None:
         raise ConfigError("gate: give --thresholds FILE and/or --baseline RESULTS (nothing to compare against)")
     if thresholds is not None and max_drop is not None:

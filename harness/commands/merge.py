@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ExitCode
+from harness.paths import output_dir
 
 
 @click.command("merge")
@@ -28,8 +29,9 @@ def command(results: tuple[Path, ...], out: Path) -> int:
     result; aggregates that need absent cells are reported unavailable).
     """
     from harness.report.merge import merge_results
-    from harness.report.results import save_results
+    from harness.report.results import RESULTS_NAME, SIDECAR_NAME, save_results
 
+    output_dir(out, "-o/--out", files=(RESULTS_NAME, SIDECAR_NAME))  # before reading anything (harness/paths.py)
     doc, per_image = merge_results(list(results))
     path = save_results(out, doc, per_image)
     state = "complete" if doc["plan"]["complete"] else f"partial ({len(doc['cells'])} of {len(doc['plan']['cells'])} cells)"

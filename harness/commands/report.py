@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ExitCode
+from harness.paths import output_file
 
 
 @click.command("report")
@@ -25,6 +26,8 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
         from harness.bench.document import bench_beside
         from harness.bench.render import render_markdown
 
+    if output is not None:
+        output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
         bench = bench_beside(results)
         if bench is not None:
             text += "\n" + render_markdown(bench)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, ExitCode
+from harness.paths import check_run_paths
 from harness.runner.config import (
     DEFAULT_BATCH,
     DEFAULT_BOOTSTRAP,
@@ -93,6 +94,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     selected = parse_scenarios(scenarios)
     shard_value = parse_shard(shard, shard_by)  # type: ignore[arg-type]
     manifest = load_manifest(model_dir)
+    check_run_paths(out, resume, overwrite, compare)  # before anything loads (harness/paths.py)
     suite, severities = resolve_suite(nm_suite, manifest) if "nm" in selected else ((), (1, 3, 5))
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)

@@ -20,6 +20,7 @@ resize, label remapping); normalization stays the manifest's job. Specs are data
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from harness.data.files import (
 )
 from harness.data.interface import Sample
 from harness.errors import ConfigError, DataError
+from harness.paths import confined
+from harness.safeload import yaml_loads
 
 SPEC_KEYS = {"root", "classes", "ignore_index", "modalities", "label", "channels", "resize_nearest", "label_map"}
 
@@ -60,14 +63,12 @@ class FolderSpec:
 
 def load_spec(path: Path) -> FolderSpec:
     """Parse and validate a spec file; every error names the file and the field."""
-    import yaml
-
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the folder spec ({error.strerror}); pass folder:/path/to/spec.yaml") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({str(error).splitlines()[0]})") from None
+        data = yaml_loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the folder spec ({getattr(error, 'strerror', None) or error}); pass folder:/path/to/spec.yaml") from None
+    except ValueError as error:  # YAML syntax, nesting, NaN (harness.safeload)
+        raise ConfigError(f"{path}: not valid YAML/JSON ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with keys {sorted(SPEC_KEYS)}; got {type(data).__name__}")
 
@@ -88,21 +89,25 @@ def load_spec(path: Path) -> FolderSpec:
         raise bad("modalities", "a mapping modality -> path template containing {id}")
     if not isinstance(data["label"], str) or "{id}" not in data["label"]:
         raise bad("label", "a path template containing {id}")
+    for key, template in [*((f"modalities.{m}", t) for m, t in templates.items()), ("label", data["label"])]:
+        if os.path.isabs(template) or ".." in Path(template).parts:
+            raise ConfigError(f"{path}: {key}: {template!r} must be relative to root and stay inside it (no absolute path, no ..)")
     ignore = data.get("ignore_index", 255)
     if not isinstance(ignore, int) or 0 <= ignore < len(classes):
         raise bad("ignore_index", f"an integer outside [0, {len(classes)})")
-    channels = {m: 3 for m in templates} | dict(data.get("channels") or {})
-    if set(channels) - set(templates) or not all(isinstance(c, int) and c >= 1 for c in channels.values()):
+    given = data.get("channels") or {}
+    channels = {m: 3 for m in templates} | (given if isinstance(given, dict) else {None: None})
+    if set(channels) - set(templates) or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels.values()):
         raise bad("channels", "a mapping of listed modalities to channel counts >= 1")
     resize = data.get("resize_nearest") or []
-    if not isinstance(resize, list) or set(resize) - set(templates):
+    if not isinstance(resize, list) or not all(isinstance(m, str) and m in templates for m in resize):
         raise bad("resize_nearest", f"a list of modalities among {list(templates)}")
     label_map = data.get("label_map") or {}
     try:
         label_map = {int(k): int(v) for k, v in dict(label_map).items()}
     except (TypeError, ValueError):
         raise bad("label_map", "a mapping of integer raw values to integer class ids") from None
-    root = path.parent / str(data.get("root", "."))
+    root = (path.parent / str(data.get("root", "."))).resolve()  # resolved: paths are confined to it (harness.paths)
     return FolderSpec(path, root, tuple(classes), ignore, dict(templates), data["label"], channels, frozenset(resize), label_map)
 
 
@@ -149,7 +154,8 @@ class FolderDataset:
 
     def path(self, modality: str, frame: str) -> Path:
         template = self.spec.label if modality == "label" else self.spec.templates[modality]
-        return self.spec.root / template.replace("{split}", self.split).replace("{id}", frame)
+        field = "label" if modality == "label" else f"modalities.{modality}"
+        return confined(self.spec.root, template.replace("{split}", self.split).replace("{id}", frame), f"{self.spec.path}: {field}", DataError)
 
     def __len__(self) -> int:
         return len(self.ids)

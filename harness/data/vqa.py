@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import DataError
+from harness.paths import confined
+from harness.safeload import json_loads
 
 Image = npt.NDArray[np.uint8]
 
@@ -111,7 +113,7 @@ def _parse_item(record: Any, index: int, base: Path, where: str) -> VqaItem:
     image_field = record.get("image")
     if image_field is not None and not isinstance(image_field, str):
         raise DataError(f"{where}: image: expected a relative path string or null, got {image_field!r}")
-    image = _read_image(base / image_field, where) if image_field else None
+    image = _read_image(confined(base, image_field, f"{where}: image", DataError), where) if image_field else None
     tags = record.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise DataError(f"{where}: tags: expected a list of strings, got {tags!r}")
@@ -138,9 +140,11 @@ def load_vqa_jsonl(path: str | Path) -> VqaDataset:
             continue
         where = f"{source}:{number}"
         try:
-            record = json.loads(line)
+            record = json_loads(line)
         except json.JSONDecodeError as error:
             raise DataError(f"{where}: malformed JSON ({error.msg} at column {error.colno})") from None
+        except ValueError as error:  # too deep, an integer too long, NaN (harness.safeload)
+            raise DataError(f"{where}: refused ({error})") from None
         items.append(_parse_item(record, len(items), source.parent, where))
     if not items:
         raise DataError(f"{source}: no items; expected one JSON object per line")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.vqa import VqaDataset, open_vqa
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ManifestError
 from harness.metrics import bias as metrics
 from harness.metrics.stats import bootstrap_samples
 from harness.mllm.answer import Answerer
@@ -140,6 +140,11 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
         plan.append(Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records"))
     selected = select_shard(plan, config.shard)
     model_cells = [cell for cell in selected if cell.id != BASE_LLM_ID]
+    if config.base_llm is not None:  # checked now, not after every probe cell has run
+        try:
+            load_vqa_spec(config.base_llm)
+        except ManifestError as error:
+            raise ManifestError(f"--base-llm {config.base_llm}: {error}") from None
     prober = Prober(data, config.seed, spec.missing_image)
     started = time.time()
     entries: dict[str, Any] = {}

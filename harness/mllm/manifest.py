@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import ManifestError
+from harness.paths import confined
+from harness.safeload import json_loads
 
 VQA_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -149,7 +151,7 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
     """Validate ``block`` against ``VQA_SCHEMA`` and resolve files; ``where`` names manifest.json."""
     _check_block(block, where)
     template = block["prompt_template"]
-    tokenizer = model_dir / block["tokenizer"]
+    tokenizer = confined(model_dir, block["tokenizer"], f"{where}: vqa.tokenizer", ManifestError)
     if not tokenizer.is_file():
         raise ManifestError(f"{where}: vqa.tokenizer: file {tokenizer} not found; export the tokenizer.json beside the graphs")
     resolved = _resolve_graphs(model_dir, graphs, where)
@@ -245,9 +247,11 @@ def load_vqa_spec(model_dir: str | Path) -> VqaSpec:
     if not path.is_file():
         raise ManifestError(f"{path}: not found; a model directory needs a manifest.json (see `mmharness export mllm`)")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json_loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ManifestError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ManifestError(f"{path}: refused ({str(error).splitlines()[0]}); re-export the model") from None
     if not isinstance(manifest, dict) or manifest.get("task") != "vqa":
         task = manifest.get("task") if isinstance(manifest, dict) else None
         raise ManifestError(f"{path}: task: expected 'vqa' for an MLLM, got {task!r}; use `mmharness run` for segmentation")

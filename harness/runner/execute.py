@@ -18,6 +18,7 @@ from harness.backends.interface import Session
 from harness.errors import DataError
 from harness.manifest import OutputSpec
 from harness.metrics.argmax import class_argmax
+from harness.runner.output_check import check_output
 from harness.metrics.confusion import per_image_confusion
 from harness.runner.feeds import CleanInputs, FeedBuilder, pad_rows, take
 from harness.scenarios.cells import Cell
@@ -147,7 +148,9 @@ def run_cell(
         for rows, feeds in _prefetched(_guarded(lambda r: builder.feeds(cell, r), cell), batches, workers.prefetch):
             if batching.fixed:
                 feeds = pad_rows(feeds, len(rows), batching.size)
-            scorer.submit(rows, np.asarray(session.run(feeds)[output.name])[: len(rows)])
+            value = np.asarray(session.run(feeds)[output.name])
+            check_output(output, value, num_classes, len(rows))  # a dynamic class axis is only seen here
+            scorer.submit(rows, value[: len(rows)])
             for rows_done, (reason, matrices) in scorer.ready():
                 if reason is not None:
                     return failed(reason)

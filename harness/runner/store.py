@@ -85,8 +85,9 @@ class RunStore:
         if self.cells.exists():
             for file in self.cells.iterdir():
                 file.unlink()
-        for name in (RESULTS_NAME, SIDECAR_NAME):  # the earlier run's outputs must not outlive its cells
-            (self.out / name).unlink(missing_ok=True)
+        # The earlier run's results.json and sidecar stay until this run's replace them (both at
+        # once, harness.report.io.atomic_write_all): a run that dies of a full disk or a signal
+        # loses nothing that was complete before it started.
         write_json(path, header)
         return {}
 

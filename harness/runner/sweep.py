@@ -35,6 +35,7 @@ from harness.runner.progress import Progress, make_progress
 from harness.runner.store import CellRecord, RunStore, load_matrices
 from harness.scenarios.cells import Cell
 from harness.scenarios.plan import build_plan, sample_block, select_shard
+from harness.signals import graceful
 from harness.telemetry.probe import Telemetry
 from harness.telemetry.sampler import now
 
@@ -115,11 +116,13 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         telemetry = Telemetry("auto" if config.telemetry else "off").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
         t_start = now()
         try:
-            with Workers(enabled=config.prefetch) as workers:
+            with Workers(enabled=config.prefetch) as workers, graceful() as stop:
                 threads = workers.describe()
                 for cell in todo:
                     outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, workers)
                     records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
+                    stop.check(f"{len(records)} of {len(selected)} cells are finished and kept in {store.cells}; "
+                               "continue with the same command and --resume")
         finally:
             progress.close()
             t_end = now()

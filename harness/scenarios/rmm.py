@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.errors import ConfigError
 from harness.scenarios.cells import Cell, Step, missing_label, missing_sets
 
 DEFAULT_RATES: tuple[float, ...] = (0.75, 0.5, 0.25)
@@ -16,9 +17,9 @@ def rmm_cells(modalities: Sequence[str], rates: Sequence[float] = DEFAULT_RATES,
     """Cells ordered by rate, then missing set, then seed index."""
     for rate in rates:
         if not 0.0 < rate <= 1.0:
-            raise ValueError(f"RMM drop rate must be in (0, 1], got {rate}")
+            raise ConfigError(f"--rmm-rates: drop rate {rate} is not a probability in (0, 1]; e.g. --rmm-rates 0.75,0.5,0.25")
     if seeds < 1:
-        raise ValueError(f"RMM needs at least one seed, got {seeds}")
+        raise ConfigError(f"--rmm-seeds: RMM needs at least one seed, got {seeds}")
     cells = []
     for rate in rates:
         for missing in missing_sets(modalities)[1:]:

@@ -10,12 +10,10 @@ import pytest
 
 from harness.corruptions import (
     corrupt,
-    digital,
     event,
     get,
     lidar,
     names,
-    noise,
     sensor,
     thermal,
 )
@@ -24,6 +22,7 @@ from harness.corruptions.geometry import MISALIGNMENT
 from harness.seeding import rngs_for
 
 from .corruption_images import psnr, scene
+from .imagenet_c_tables import IMAGENET_C
 
 GREY = np.full((96, 96, 3), 0.5, np.float32)
 
@@ -35,7 +34,7 @@ def _rng(seed: int = 0) -> np.random.Generator:
 @pytest.mark.parametrize("severity", [1, 2, 3])
 def test_gaussian_noise_std_matches_table(severity):
     out = corrupt(GREY, "gaussian_noise", severity, _rng())
-    sigma = noise.GAUSSIAN_NOISE_SIGMA[severity - 1]
+    sigma = IMAGENET_C["gaussian_noise"][severity - 1]
     assert abs((out - GREY).std() - sigma) < 0.03 * sigma + 0.002
     assert abs((out - GREY).mean()) < 0.01
 
@@ -44,7 +43,7 @@ def test_gaussian_noise_std_matches_table(severity):
     "severity", [1, 2, 3]
 )  # c >= 12: clipping at 1 is negligible for x = 0.3
 def test_shot_noise_is_poisson(severity):
-    photons = noise.SHOT_NOISE_PHOTONS[severity - 1]
+    photons = IMAGENET_C["shot_noise"][severity - 1]
     x = np.full((128, 128, 3), 0.3, np.float32)
     out = corrupt(x, "shot_noise", severity, _rng())
     counts = out * photons
@@ -56,7 +55,7 @@ def test_shot_noise_is_poisson(severity):
 
 @pytest.mark.parametrize("severity", [1, 3, 5])
 def test_impulse_noise_fraction(severity):
-    amount = noise.IMPULSE_NOISE_AMOUNT[severity - 1]
+    amount = IMAGENET_C["impulse_noise"][severity - 1]
     out = corrupt(GREY, "impulse_noise", severity, _rng())
     n = out.size
     for value in (0.0, 1.0):
@@ -67,14 +66,14 @@ def test_impulse_noise_fraction(severity):
 
 def test_speckle_noise_relative_std():
     out = corrupt(np.full((128, 128, 3), 0.2, np.float32), "speckle_noise", 1, _rng())
-    assert abs(((out - 0.2) / 0.2).std() - noise.SPECKLE_NOISE_SIGMA[0]) < 0.01
+    assert abs(((out - 0.2) / 0.2).std() - IMAGENET_C["speckle_noise"][0]) < 0.01
 
 
 def test_contrast_scales_deviations_exactly():
     x = scene(48).astype(np.float32) / 255
     for severity in (1, 5):
         out = corrupt(x, "contrast", severity, _rng())
-        c = digital.CONTRAST[severity - 1]
+        c = IMAGENET_C["contrast"][severity - 1]
         np.testing.assert_allclose(
             out.std(axis=(0, 1)), c * x.std(axis=(0, 1)), rtol=1e-4
         )
@@ -97,12 +96,12 @@ def test_brightness_and_saturate_match_hsv_definition(severity):
     x = scene(24).astype(np.float64) / 255
     x[0, :4] = 0.0  # black pixels
     x[1, :4] = 0.4  # grey pixels (hue undefined)
-    c = digital.BRIGHTNESS[severity - 1]
+    c = IMAGENET_C["brightness"][severity - 1]
     expected = _hsv_oracle(x, lambda h, s, v: (h, s, min(v + c, 1.0)))
     np.testing.assert_allclose(
         corrupt(x, "brightness", severity, _rng()), expected, atol=1e-5
     )
-    a, b = digital.SATURATE[severity - 1]
+    a, b = IMAGENET_C["saturate"][severity - 1]
     expected = _hsv_oracle(x, lambda h, s, v: (h, min(max(s * a + b, 0.0), 1.0), v))
     np.testing.assert_allclose(
         corrupt(x, "saturate", severity, _rng()), expected, atol=1e-5
@@ -122,7 +121,7 @@ def test_pixelate_makes_constant_blocks():
     x = scene(64)
     out = corrupt(x, "pixelate", 4, _rng())  # factor 0.3 -> 19 blocks over 64 px
     distinct_rows = len(np.unique(out[:, 10, 0]))
-    assert distinct_rows <= int(64 * digital.PIXELATE[3]) + 1
+    assert distinct_rows <= int(64 * IMAGENET_C["pixelate"][3]) + 1
 
 
 def test_jpeg_matches_pillow_quality():
@@ -133,7 +132,7 @@ def test_jpeg_matches_pillow_quality():
     x = scene(64)
     ours = corrupt(x, "jpeg_compression", 3, _rng())
     buffer = BytesIO()
-    Image.fromarray(x).save(buffer, "JPEG", quality=digital.JPEG_QUALITY[2])
+    Image.fromarray(x).save(buffer, "JPEG", quality=IMAGENET_C["jpeg_compression"][2])
     theirs = np.asarray(Image.open(buffer))
     assert abs(psnr(x, ours) - psnr(x, theirs)) < 0.5
 
