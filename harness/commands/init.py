@@ -91,8 +91,10 @@ def render(result: Any) -> str:
         *(f"  {c['input']}: constant {c['value']} ({c['dtype']} {c['shape']})" for c in inf.constants),
         f"output: {out.name} ({out.role}, {out.layout})",
         f"classes: {len(inf.classes)} from {inf.classes_source} ({classes}); ignore_index {inf.ignore_index}",
-        f"input size: {inf.input_size[0]}x{inf.input_size[1]} (from {inf.size_source}); resize shorter edge to "
-        f"{resize['size']}, align {resize['align']}" + (f"; evaluation {inf.evaluation}" if inf.evaluation else ""),
+        f"input size: {inf.input_size[0]}x{inf.input_size[1]} (from {inf.size_source}); frames resized shorter edge "
+        f"to {resize['size']}, align {resize['align']} (bilinear); scored at "
+        + ("the labels' native size" if inf.evaluation == "native" else "the model input size")
+        + ("" if inf.evaluation else " (evaluation: model, the default)"),
         f"batch: {batch}",
         *(f"confirm: {note}" for note in inf.confirm),
     ]

@@ -8,6 +8,7 @@ import click
 
 from harness.errors import ExitCode
 from harness.paths import output_file
+from harness.paths import output_file
 
 
 @click.command("report")
@@ -20,6 +21,8 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
     from harness.report.io import atomic_write
     from harness.report.results import load_results
 
+    if output is not None:
+        output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
     doc, _ = load_results(results, with_per_image=False)
     text = render_report(doc, fmt, _compare_section(results))
     if fmt == "md":  # latency from `mmharness bench --out` into the same folder (harness/bench)

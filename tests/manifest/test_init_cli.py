@@ -44,22 +44,26 @@ def plain_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def folder_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
+def write_folder_data(root: Path, size: int) -> Path:
+    """Five frames of ``size`` x ``size`` (1-channel depth and thermal) and a folder spec."""
     rng = np.random.default_rng(3)
     for frame in ("f0", "f1", "f2", "f3", "f4"):
         for name, c in CHANNELS.items():
-            image = rng.integers(0, 256, (SIZE, SIZE, c) if c == 3 else (SIZE, SIZE), dtype=np.uint8)
+            image = rng.integers(0, 256, (size, size, c) if c == 3 else (size, size), dtype=np.uint8)
             (root / "val" / name).mkdir(parents=True, exist_ok=True)
             assert cv2.imwrite(str(root / "val" / name / f"{frame}.png"), image)
         (root / "val" / "label").mkdir(parents=True, exist_ok=True)
-        assert cv2.imwrite(str(root / "val" / "label" / f"{frame}.png"), rng.integers(0, 5, (SIZE, SIZE), dtype=np.uint8))
+        assert cv2.imwrite(str(root / "val" / "label" / f"{frame}.png"), rng.integers(0, 5, (size, size), dtype=np.uint8))
     spec = {"classes": list(CLASSES), "ignore_index": 255, "label": "{split}/label/{id}.png",
             "modalities": {name: f"{{split}}/{name}/{{id}}.png" for name in CHANNELS},
             "channels": {"depth": 1, "thermal_ir": 1}}
     (root / "spec.json").write_text(json.dumps(spec))
     return root
+
+
+@pytest.fixture(scope="module")
+def folder_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_folder_data(tmp_path_factory.mktemp("data"), SIZE)
 
 
 def test_init_validate_run_with_no_manifest_edits(plain_onnx, folder_data, tmp_path, capsys):
@@ -107,3 +111,17 @@ def test_init_validate_run_with_no_manifest_edits(plain_onnx, folder_data, tmp_p
     got = np.zeros(25, np.int64)
     got[state["index"]] = state["count"]
     assert (got.reshape(5, 5) == expected).all()
+
+
+def test_larger_frames_reach_the_graph_through_the_inferred_resize(plain_onnx, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["init", str(plain_onnx), "--out", str(model), "--num-classes", "5"]) == ExitCode.OK
+    data = write_folder_data(tmp_path / "data", 2 * SIZE)
+    out = tmp_path / "results"
+    code = main(["run", str(model), "--data", f"folder:{data / 'spec.json'}", "--limit", "2", "--scenarios", "emm",
+                 "--out", str(out), "--progress", "off", "--bootstrap", "0"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.OK, err
+    evaluation = json.loads((out / "results.json").read_text())["evaluation"]
+    assert evaluation["frame_size"] == [2 * SIZE, 2 * SIZE] and evaluation["model_input"] == [SIZE, SIZE]
+    assert evaluation["resize"] == {"mode": "shorter_edge", "size": SIZE, "align": 32, "source": "manifest"}
