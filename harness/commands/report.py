@@ -23,14 +23,14 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
 
     if output is not None:
         output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
+    if output is not None:
+        output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
     doc, _ = load_results(results, with_per_image=False)
     text = render_report(doc, fmt, _compare_section(results))
     if fmt == "md":  # latency from `mmharness bench --out` into the same folder (harness/bench)
         from harness.bench.document import bench_beside
         from harness.bench.render import render_markdown
 
-    if output is not None:
-        output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
         bench = bench_beside(results)
         if bench is not None:
             text += "\n" + render_markdown(bench)

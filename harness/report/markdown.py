@@ -33,11 +33,11 @@ def text_bars(items: Mapping[str, tuple[float, Any]]) -> list[str]:
 
 
 def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Table]]] = ()) -> str:
-    lines = [f"# mmharness robustness report — {doc['model']['name']}", ""]
-    lines += [f"- **{k}**: {v}" for k, v in view.header(doc)] + [""]
+    lines = [f"# mmharness robustness report — {md_text(doc['model']['name'])}", ""]
+    lines += [f"- **{k}**: {md_text(v)}" for k, v in view.header(doc)] + [""]
     failed = view.failed_cells(doc)
     if failed:
-        lines += [f"## ⚠ {len(failed)} cell(s) did not run cleanly", ""] + [f"- `{cid}`: {reason}" for cid, reason in failed] + [""]
+        lines += [f"## ⚠ {len(failed)} cell(s) did not run cleanly", ""] + [f"- {md_code(cid)}: {md_text(reason)}" for cid, reason in failed] + [""]
     for table in (view.emm_table(doc), view.aggregate_table(doc)):
         if table is not None:
             lines += markdown_table(table)
