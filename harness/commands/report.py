@@ -8,7 +8,6 @@ import click
 
 from harness.errors import ExitCode
 from harness.paths import output_file
-from harness.paths import output_file
 
 
 @click.command("report")
@@ -21,8 +20,6 @@ def command(results: Path, fmt: str, output: Path | None) -> int:
     from harness.report.io import atomic_write
     from harness.report.results import load_results
 
-    if output is not None:
-        output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
     if output is not None:
         output_file(output, "-o/--output")  # before reading anything (harness/paths.py)
     doc, _ = load_results(results, with_per_image=False)
