@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class _Inferrer:
         self.confirm: list[str] = []
         self.guessed: list[str] = []
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         raise ManifestError(f"{self.where}: {message}")
 
     def describe(self, spec: TensorSpec) -> str:

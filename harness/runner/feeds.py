@@ -24,6 +24,7 @@ from harness.corruptions.missing import (
     mask_array,
     random_missing,
 )
+from harness.data.agreement import check_classes
 from harness.data.interface import Sample, SegmentationDataset
 from harness.errors import DataError
 from harness.manifest import Manifest, Modality
@@ -65,11 +66,7 @@ def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) 
             f"{where}: modalities: model {manifest.name!r} needs {', '.join(missing)} but dataset "
             f"{dataset.name!r} provides {', '.join(dataset.modalities)}; pick a dataset with those sensors or a matching model"
         )
-    if len(dataset.classes) != manifest.num_classes:
-        raise DataError(
-            f"{where}: classes: model has {manifest.num_classes} classes but dataset {dataset.name!r} has "
-            f"{len(dataset.classes)} ({', '.join(dataset.classes)}); they must match"
-        )
+    check_classes(manifest.classes, dataset, manifest.name, where)  # names, in order (harness/data/agreement.py)
     if manifest.input_size is not None and len(dataset) > 0:
         _check_frame_size(manifest, dataset, where)
 
