@@ -1,0 +1,160 @@
+"""Accumulation and merge properties of every public stateful metric (issue 19): the
+``ConfusionMatrix`` and ``ParityState`` updated several times hold the sum of the parts (checked
+against hand-counted literals and a single update on the concatenation), merging never changes
+an operand, and the cell state kinds merge to the same sum. Parity tolerances at their limits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.errors import ResultsError
+from harness.metrics.confusion import ConfusionMatrix
+from harness.metrics.parity import ParityState, Tolerance, parity
+from harness.report.states import state_kind
+
+# ---- ConfusionMatrix ---------------------------------------------------------------------------
+
+
+def test_update_twice_accumulates_the_hand_counted_sum():
+    cm = ConfusionMatrix(3)
+    cm.update([0, 1, 1], [0, 1, 2])  # (label, pred): (0,0) (1,1) (2,1)
+    np.testing.assert_array_equal(cm.matrix, [[1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    cm.update([2, 2, 0, 1], [2, 255, 0, 2])  # (2,2) ignored (0,0) (2,1)
+    np.testing.assert_array_equal(cm.matrix, [[2, 0, 0], [0, 1, 0], [0, 2, 1]])
+    assert cm.total == 6
+    logits = np.eye(3)[[1, 1]].T[None]  # 1 x 3 x 2: both pixels predict class 1
+    cm.update_logits(logits, [[0, 1]])  # (0,1) (1,1)
+    np.testing.assert_array_equal(cm.matrix, [[2, 1, 0], [0, 2, 0], [0, 2, 1]])
+
+
+_pairs = st.lists(st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 40)), min_size=1, max_size=5)
+
+
+def _pair(seed: int, n: int, c: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, c, n)
+    label[rng.random(n) < 0.2] = 255
+    return rng.integers(0, c, n), label
+
+
+@settings(max_examples=30, deadline=None)
+@given(_pairs)
+def test_sequential_updates_equal_one_update_and_the_sum_of_separate_matrices(specs):
+    pairs = [_pair(seed, n) for seed, n in specs]
+    running, whole, parts = ConfusionMatrix(4), ConfusionMatrix(4), []
+    for pred, label in pairs:
+        running.update(pred, label)
+        part = ConfusionMatrix(4)
+        part.update(pred, label)
+        parts.append(part.matrix.copy())
+    whole.update(np.concatenate([p for p, _ in pairs]), np.concatenate([lab for _, lab in pairs]))
+    assert running == whole
+    np.testing.assert_array_equal(running.matrix, np.sum(parts, axis=0))
+    assert running.total == sum(int((label != 255).sum()) for _, label in pairs)
+
+
+def test_merge_and_add_leave_their_operands_alone_and_iadd_accumulates_in_place():
+    a, b = ConfusionMatrix(3), ConfusionMatrix(3)
+    a.update([0, 1], [0, 0])
+    b.update([2], [2])
+    before_a, before_b = a.matrix.copy(), b.matrix.copy()
+    merged = a.merge(b, b)
+    np.testing.assert_array_equal(merged.matrix, before_a + 2 * before_b)
+    assert a + b == a.merge(b) and a.merge() == a and a.merge() is not a
+    np.testing.assert_array_equal(a.matrix, before_a)
+    np.testing.assert_array_equal(b.matrix, before_b)
+    same = a
+    a += b
+    assert a is same
+    np.testing.assert_array_equal(a.matrix, before_a + before_b)
+    copy = a.copy()
+    copy.update([0], [0])
+    np.testing.assert_array_equal(a.matrix, before_a + before_b)  # a copy is independent
+
+
+@pytest.mark.parametrize(("other", "error"), [(ConfusionMatrix(4), ResultsError), (ConfusionMatrix(3, None), ResultsError), ("x", TypeError)])
+def test_merging_different_set_ups_is_refused(other, error):
+    with pytest.raises(error, match="num_classes/ignore_index 3/255 vs" if error is ResultsError else "with str"):
+        ConfusionMatrix(3).merge(other)
+    cm = ConfusionMatrix(3)
+    with pytest.raises(error):
+        cm += other
+    assert cm.total == 0
+
+
+def test_the_confusion_state_kind_merges_to_the_sum():
+    kind = state_kind("confusion")
+    a, b = ConfusionMatrix(3), ConfusionMatrix(3)
+    a.update([0, 1, 2], [0, 1, 1])
+    b.update([2, 2], [1, 2])
+    merged = ConfusionMatrix.from_dict(kind.merge(a.to_dict(), b.to_dict()))
+    np.testing.assert_array_equal(merged.matrix, [[1, 0, 0], [0, 1, 2], [0, 0, 1]])
+    assert kind.merge(b.to_dict(), a.to_dict()) == kind.merge(a.to_dict(), b.to_dict())
+
+
+# ---- ParityState ---------------------------------------------------------------------------------
+
+
+def test_parity_state_updated_twice_holds_the_hand_computed_sums():
+    state = ParityState(Tolerance(atol=0.1, rtol=0.1))
+    state.update([1.0, 2.0], [1.0, 1.0])  # abs 0, 1; rel 0, 1
+    state.update([3.0, 0.5], [2.0, 0.5])  # abs 1, 0; rel 0.5, 0
+    assert (state.numel, state.mismatches, state.nonfinite, state.rel_count) == (4, 2, 0, 4)
+    assert (state.abs_max, state.abs_sum, state.rel_max, state.rel_sum) == (1.0, 2.0, 1.0, 1.5)
+    assert (state.dot, state.aa, state.bb) == (1 + 2 + 6 + 0.25, 1 + 4 + 9 + 0.25, 1 + 1 + 4 + 0.25)
+    assert int(state.abs_hist.sum()) == int(state.rel_hist.sum()) == 4
+    summary = state.summary()
+    assert summary["abs"]["mean"] == 0.5 and summary["rel"]["mean"] == 0.375 and summary["passed"] is False
+
+
+def _state(parts: list[tuple[np.ndarray, np.ndarray]], tol: Tolerance) -> ParityState:
+    state = ParityState(tol, class_axis=1)
+    for cand, ref in parts:
+        state.update(cand, ref)
+    return state
+
+
+def test_parity_state_sequential_updates_merges_and_one_update_agree():
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(4, 3, 5, 5))
+    cand = ref + rng.normal(scale=0.05, size=ref.shape)
+    tol = Tolerance(atol=0.02, rtol=0.02)
+    running = _state([(cand[:1], ref[:1]), (cand[1:3], ref[1:3]), (cand[3:], ref[3:])], tol)
+    whole = _state([(cand, ref)], tol)
+    halves = _state([(cand[:2], ref[:2])], tol), _state([(cand[2:], ref[2:])], tol)
+    before = [json.dumps(h.to_dict()) for h in halves]
+    merged = halves[1] + halves[0]
+    assert [json.dumps(h.to_dict()) for h in halves] == before  # + leaves its operands alone
+    for state in (running, merged):
+        mine, theirs = state.to_dict(), whole.to_dict()
+        for key in ("numel", "mismatches", "nonfinite", "rel_count", "agree", "positions", "abs_hist", "rel_hist", "abs_max", "rel_max"):
+            assert mine[key] == theirs[key], key
+        for key in ("abs_sum", "rel_sum", "dot", "aa", "bb"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-12), key
+    assert whole.numel == cand.size and whole.positions == 4 * 5 * 5
+
+
+# ---- parity tolerances at their limits ----------------------------------------------------------
+
+
+def test_an_error_exactly_at_atol_or_rtol_passes_and_just_above_fails():
+    ref, cand = np.array([1.0, 2.0]), np.array([1.5, 2.0])  # abs error 0.5, rel error 0.5
+    for check in ("elemwise", "max"):
+        assert parity(cand, ref, Tolerance(atol=0.5, rtol=0.0, check=check))["passed"] is True
+        assert parity(cand, ref, Tolerance(atol=0.0, rtol=0.5, check=check))["passed"] is True
+        below = math.nextafter(0.5, 0.0)
+        assert parity(cand, ref, Tolerance(atol=below, rtol=below, check=check))["passed"] is False
+    assert parity(cand, ref, Tolerance(atol=math.nextafter(0.5, 0.0), rtol=0.0))["mismatches"] == 1
+
+
+def test_tolerances_of_zero_are_allowed_and_negative_ones_refused():
+    assert parity(np.ones(3), np.ones(3), Tolerance(atol=0.0, rtol=0.0))["passed"] is True
+    for atol, rtol in ((-1e-12, 0.0), (0.0, -1e-12), (math.nan, 0.0)):
+        with pytest.raises(ValueError, match=r"^parity tolerances must be >= 0, got atol="):
+            Tolerance(atol=atol, rtol=rtol)
