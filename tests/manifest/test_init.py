@@ -293,3 +293,23 @@ def test_inference_helpers():
     assert channel_layout(spec("N", "C", "H", "W")) == (None, False)
     assert channel_layout(spec("N", "K", 16, 16)) == ("NCHW", False)  # logits with a dynamic class axis
     assert channel_layout(spec("N", 16, 16, "K")) == ("NHWC", False)
+
+
+def test_reproduces_the_shipped_zoo_manifest(tmp_path, capsys):
+    """Given only its graph, init with --preset imagenet rebuilds what export mmss wrote for the zoo model."""
+    from harness.data.synthetic import CLASSES as SYNTHETIC
+    from harness.zoo import shipped_model
+
+    shipped = load_manifest(shipped_model("mmss-synth-robust"))
+    (tmp_path / "classes.txt").write_text("\n".join(SYNTHETIC))
+    init_ok(capsys, Path(shipped.graph_path()), "--out", tmp_path / "m", "--preset", "imagenet",
+            "--classes", tmp_path / "classes.txt")
+    inferred = load_manifest(tmp_path / "m")
+    assert inferred.classes == shipped.classes and inferred.batch == shipped.batch
+    assert inferred.input_size == shipped.input_size and inferred.outputs == shipped.outputs
+    for mine, theirs in zip(inferred.modalities, shipped.modalities, strict=True):
+        assert (mine.name, mine.input, mine.kind, mine.layout, mine.dtype, mine.channels) == (
+            theirs.name, theirs.input, theirs.kind, theirs.layout, theirs.dtype, theirs.channels)
+        assert mine.preprocess.scale == pytest.approx(theirs.preprocess.scale)
+        np.testing.assert_allclose(mine.mean, theirs.mean)
+        np.testing.assert_allclose(mine.std, theirs.std)
