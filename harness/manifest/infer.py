@@ -112,7 +112,7 @@ class Inference:
             "schema_version": 1,
             "name": name,
             "task": "segmentation",
-            "description": f"inferred by mmharness init from {graph_file}; preprocessing and classes need confirming",
+            "description": f"inferred by mmharness init from {graph_file} (assumptions in provenance.init)",
             "graphs": {"model": graph_file},
             "modalities": [m.entry() for m in self.modalities],
             "outputs": [{"name": self.output.name, "role": self.output.role, "layout": self.output.layout}],

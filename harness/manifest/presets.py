@@ -91,6 +91,9 @@ def read_class_file(path: Path, flag: str = "--classes") -> tuple[str, ...]:
         names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise ConfigError(f"{flag} {path}: no class names; write one name per line or a JSON list")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{flag} {path}: class names listed twice: {', '.join(twice)}; one name per class id")
     return tuple(names)
 
 

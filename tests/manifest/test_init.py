@@ -203,6 +203,15 @@ def test_classes_file_lines_or_json(tmp_path, capsys, text):
     assert f"classes: 5 from file {tmp_path / 'names.txt'}" in err
 
 
+def test_bad_class_files(tmp_path, capsys):
+    graph = write_graph(tmp_path / "m.onnx", THREE)
+    for text, message in [("a\nb\na\nc\nd\n", "class names listed twice: a"), ('["a", 3]', "a JSON list of non-empty"),
+                          ("\n\n", "no class names"), ("[1,", "invalid JSON list at line 1")]:
+        (tmp_path / "names.txt").write_text(text)
+        assert message in init_bad(capsys, graph, "--classes", tmp_path / "names.txt")
+    assert "not a preset (deliver, cityscapes) and no such file" in init_bad(capsys, graph, "--classes", "ade20k")
+
+
 def test_deliver_classes_preset(tmp_path, capsys):
     graph = write_graph(tmp_path / "m.onnx", THREE, classes=25)
     doc, _ = init_ok(capsys, graph, "--classes", "deliver")
