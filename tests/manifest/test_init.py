@@ -142,6 +142,16 @@ def test_nhwc_inputs_and_nhwc_logits(tmp_path, capsys):
     validate_against_graph(load_manifest(tmp_path))
 
 
+def test_ambiguous_layout_is_listed_and_overridable(tmp_path, capsys):
+    graph = write_graph(tmp_path / "m.onnx", {"rgb": ["N", 3, 16, 16], "event_voxel": ["N", 16, 16, 16]})
+    doc, err = init_ok(capsys, graph)
+    assert (doc["modalities"][1]["layout"], doc["modalities"][1]["channels"]) == ("NCHW", 16)
+    assert "confirm: input 'event_voxel' [N, 16, 16, 16] could be NCHW or NHWC; NCHW was assumed" in err
+    doc, err = init_ok(capsys, graph, "--force", "--modality", "event_voxel=voxels:event:nhwc")
+    assert [doc["modalities"][1][k] for k in ("name", "kind", "layout", "channels")] == ["voxels", "event", "NHWC", 16]
+    assert "could be NCHW or NHWC" not in err
+
+
 def test_class_map_output_needs_a_class_count(tmp_path, capsys):
     graph = write_graph(tmp_path / "argmax.onnx", THREE, argmax=True)
     line = init_bad(capsys, graph)
