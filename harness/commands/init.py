@@ -13,9 +13,6 @@ import click
 
 from harness.errors import ConfigError, ExitCode
 
-KIND_CHOICES = ("image", "depth", "lidar", "event", "thermal")
-LAYOUT_CHOICES = ("NCHW", "NHWC")
-
 
 def _pairs(items: tuple[str, ...], flag: str, example: str) -> dict[str, str]:
     """``INPUT=VALUE`` items -> dict (one line naming the flag on a malformed one)."""
@@ -32,15 +29,16 @@ def _pairs(items: tuple[str, ...], flag: str, example: str) -> dict[str, str]:
 
 def parse_modalities(items: tuple[str, ...]) -> dict[str, tuple[str, str, str | None]]:
     """``INPUT=NAME:KIND[:LAYOUT]`` -> {input: (name, kind, layout)}."""
-    from harness.manifest.infer import MODALITY_NAME
+    from harness.manifest.infer import LAYOUTS, MODALITY_NAME
+    from harness.manifest.presets import KINDS
 
     out = {}
     for key, value in _pairs(items, "--modality", "rgb_0=rgb:image").items():
         parts = value.split(":")
         layout = parts[2].upper() if len(parts) == 3 else None
-        if len(parts) not in (2, 3) or parts[1] not in KIND_CHOICES or (len(parts) == 3 and layout not in LAYOUT_CHOICES):
+        if len(parts) not in (2, 3) or parts[1] not in KINDS or (len(parts) == 3 and layout not in LAYOUTS):
             raise ConfigError(f"--modality {key}={value}: expected INPUT=NAME:KIND[:LAYOUT] with KIND one of "
-                              f"{', '.join(KIND_CHOICES)} and LAYOUT NCHW or NHWC; e.g. --modality {key}=rgb:image")
+                              f"{', '.join(KINDS)} and LAYOUT NCHW or NHWC; e.g. --modality {key}=rgb:image")
         if not MODALITY_NAME.match(parts[0]):
             raise ConfigError(f"--modality {key}={value}: name {parts[0]!r} must match [a-z][a-z0-9_]*")
         out[key] = (parts[0], parts[1], layout)
