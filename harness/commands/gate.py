@@ -17,7 +17,10 @@ from harness.paths import output_file
 @click.option("--max-drop", type=click.FloatRange(min=0), default=None, help="with --baseline and no thresholds: allowed drop on headline metrics (default 1.0)")
 @click.option("--significant-only", is_flag=True, help="fail a drop only when it exceeds its bootstrap CI")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="also write the checks as JUnit XML")
-def command(results: Path, thresholds: Path | None, baseline: Path | None, max_drop: float | None, significant_only: bool, junit: Path | None) -> int:
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="also write the verdict and every check as JSON (`mmharness report --gate FILE` heads the report with it)")
+def command(results: Path, thresholds: Path | None, baseline: Path | None, max_drop: float | None, significant_only: bool, junit: Path | None,
+            json_out: Path | None = None) -> int:
     """Exit 0 when every check passes, 1 on a regression or failed cell, 2 on bad input."""
     from dataclasses import replace
 
@@ -35,6 +38,8 @@ def command(results: Path, thresholds: Path | None, baseline: Path | None, max_d
 
     if junit is not None:
         output_file(junit, "--junit")  # before reading anything (harness/paths.py)
+    if json_out is not None:
+        output_file(json_out, "--json")
     if thresholds is None and baseline is None:
         raise ConfigError("gate: give --thresholds FILE and/or --baseline RESULTS (nothing to compare against)")
     if thresholds is not None and max_drop is not None:
@@ -48,4 +53,9 @@ def command(results: Path, thresholds: Path | None, baseline: Path | None, max_d
     click.echo(render_table(report))
     if junit is not None:
         atomic_write(junit, render("mmharness gate", junit_cases(report)).encode("utf-8"))
+    if json_out is not None:
+        from harness.report.io import dumps
+        from harness.report.verdict import gate_document
+
+        atomic_write(json_out, dumps(gate_document(report, doc, rules.source)))
     return int(report.exit_code)

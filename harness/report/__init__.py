@@ -16,9 +16,11 @@ FORMATS = ("md", "html", "junit")
 Section = tuple[str, Sequence["Table"]]  # a heading and its tables, from a file beside results.json
 
 
-def render_report(doc: Mapping[str, Any], fmt: str, extras: Sequence[Section] = ()) -> str:
+def render_report(doc: Mapping[str, Any], fmt: str, extras: Sequence[Section] = (), *, verdict: Any = None, gallery: Any = None) -> str:
     """The report of ``doc`` in ``fmt`` (md, html or junit); ``extras`` are appended sections
-    (e.g. ``run --compare``'s deltas) that Markdown and HTML show and JUnit leaves out."""
+    (e.g. ``run --compare``'s deltas) that Markdown and HTML show and JUnit leaves out;
+    ``verdict`` (``harness.report.verdict``) heads Markdown and HTML, ``gallery`` (kept
+    samples, ``harness.report.gallery``) is drawn by HTML only."""
     if fmt == "md":
         from harness.report.markdown import render
     elif fmt == "html":
@@ -27,4 +29,8 @@ def render_report(doc: Mapping[str, Any], fmt: str, extras: Sequence[Section] = 
         from harness.report.junit import results_junit as render
     else:
         raise ConfigError(f"--format: unknown report format {fmt!r} (available: {', '.join(FORMATS)})")
-    return render(doc) if fmt == "junit" else render(doc, extras)
+    if fmt == "junit":
+        return render(doc)
+    if fmt == "html":
+        return render(doc, extras, verdict=verdict, gallery=gallery)
+    return render(doc, extras, verdict=verdict)

@@ -32,8 +32,31 @@ def text_bars(items: Mapping[str, tuple[float, Any]]) -> list[str]:
     return lines
 
 
-def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Table]]] = ()) -> str:
+def verdict_lines(doc: Mapping[str, Any], verdict: Any) -> list[str]:
+    """Gate verdict (when one was given), headline figures with CIs, and what ran."""
+    from harness.report.verdict import headlines, what_ran
+
+    lines = []
+    if verdict is not None:
+        status = "**PASS**" if verdict.passed else f"**FAIL**: {len(verdict.failed)} of {verdict.checks} checks failed"
+        lines += [f"**Gate:** {status} ({verdict.source})", ""]
+        lines += [f"- `{c['metric']}` = {_num(c.get('value'))} fails `{c.get('rule')} {_num(c.get('limit'), 'g')}` {c.get('detail') or ''}".rstrip()
+                  for c in verdict.failed]
+        lines += [""] if verdict.failed else []
+    heads = headlines(doc)
+    if heads:
+        lines += ["| " + " | ".join(h.label for h in heads) + " |", "|" + "---|" * len(heads)]
+        lines += ["| " + " | ".join(f"**{h.value}** {h.ci} {h.detail}".strip() for h in heads) + " |", ""]
+    return lines + ["_" + "; ".join(f"{k}: {v}" for k, v in what_ran(doc)) + "_", ""]
+
+
+def _num(value: Any, spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Table]]] = (), *, verdict: Any = None) -> str:
     lines = [f"# mmharness robustness report — {md_text(doc['model']['name'])}", ""]
+    lines += verdict_lines(doc, verdict)
     lines += [f"- **{k}**: {md_text(v)}" for k, v in view.header(doc)] + [""]
     failed = view.failed_cells(doc)
     if failed:

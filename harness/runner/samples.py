@@ -22,15 +22,14 @@ from harness.backends.interface import Session
 from harness.errors import ConfigError
 from harness.manifest import Manifest, OutputSpec
 from harness.metrics.segmentation import mean_iou
+from harness.report.gallery import SAMPLES_FORMAT, SAMPLES_NAME
 from harness.report.io import atomic_write, npz_bytes
-from harness.runner.execute import Batching, predictions
+from harness.runner.execute import Batching, predictions, score_size
 from harness.runner.feeds import FeedBuilder, pad_rows
 from harness.runner.store import CellRecord, load_matrices
 from harness.scenarios.cells import CLEAN_ID, Cell
 from harness.seeding import rng_for
 
-SAMPLES_NAME = "samples.npz"
-SAMPLES_FORMAT = "mmharness.samples"
 DISPLAY_MAX = 256  # longest side of stored pictures; larger frames are subsampled (nearest)
 Array = npt.NDArray[Any]
 
@@ -130,7 +129,7 @@ def _run_rows(session: Session, builder: FeedBuilder, cell: Cell, rows: Array, b
         part = rows[start:start + batching.size]
         feeds = builder.feeds(cell, part)
         run_feeds = pad_rows(feeds, len(part), batching.size) if batching.fixed else feeds
-        preds.append(predictions(output, np.asarray(session.run(run_feeds)[output.name])[: len(part)]))
+        preds.append(predictions(output, np.asarray(session.run(run_feeds)[output.name])[: len(part)], score_size(builder.clean)))
         feeds_out.append(feeds)
     return np.concatenate(preds), {k: np.concatenate([f[k] for f in feeds_out]) for k in feeds_out[0]}
 
