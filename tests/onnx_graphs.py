@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from harness.data.synthetic import CLASSES as SYNTHETIC_CLASSES  # 7-class graphs run on synthetic data; names must agree
+
 OPSET = 17
 IR_VERSION = 8
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -162,7 +164,7 @@ def seg_manifest_doc(
         "outputs": [
             {"name": output_name, "role": "class_map" if argmax else "logits", "layout": "NHW" if argmax else "NCHW"}
         ],
-        "classes": [f"class{i}" for i in range(num_classes)],
+        "classes": list(SYNTHETIC_CLASSES) if num_classes == len(SYNTHETIC_CLASSES) else [f"class{i}" for i in range(num_classes)],
         "ignore_index": 255,
         "batch": dict(batch) if batch is not None else {"dynamic": True, "max": 8},
         "input_size": list(size),

@@ -278,7 +278,7 @@ def _feed_builder(config: BenchConfig, manifest: Any, session: Session) -> tuple
         size = manifest.input_size[0] if manifest.input_size else None
         if size:
             options["size"] = size
-    dataset = open_dataset(config.data, split="val", **options)
+    dataset = open_dataset(config.data, split="val", channels={m.name: m.channels for m in manifest.modalities}, **options)
     check_dataset(manifest, dataset, where=f"--data {config.data}")
     if len(dataset) < config.batch:
         raise ConfigError(f"--batch {config.batch}: dataset {config.data!r} holds only {len(dataset)} samples; lower --batch")

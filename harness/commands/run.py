@@ -38,6 +38,9 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 @click.argument("model_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model_option", type=click.Path(path_type=Path), default=None, help="same as MODEL_DIR (default: the shipped models/mmss-synth-robust)")
 @click.option("--data", default="synthetic", show_default=True, help="synthetic | deliver:PATH | folder:SPEC")
+@click.option("--class-map", "class_map", default=None,
+              help="when the dataset's classes are not the model's: FILE (YAML 'dataset class: model class', null = ignore) "
+                   "or 'names' (same names); unmapped dataset classes are ignored")
 @click.option("--split", default="val", show_default=True, help="dataset split")
 @click.option("--scenarios", default="emm,rmm,nm", show_default=True, help="comma-separated subset of emm,rmm,nm")
 @click.option("--backend", default="ort:cpu", show_default=True, help="ort:cpu | ort:cuda | ort:tensorrt | trt")
@@ -79,7 +82,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
             clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True,
             overwrite: bool = False, parity_atol: float | None = None, parity_rtol: float | None = None,
-            parity_check: str | None = None, save_samples: int = DEFAULT_SAVE_SAMPLES) -> int:
+            parity_check: str | None = None, class_map: str | None = None, save_samples: int = DEFAULT_SAVE_SAMPLES) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -100,7 +103,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
                     nm_suite=suite, nm_severities=severities)
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, overwrite=overwrite, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
-                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry,  # type: ignore[arg-type]
+                       clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry, class_map=class_map,  # type: ignore[arg-type]
                        save_samples=check_count(save_samples))
     tolerance_flags = (parity_atol, parity_rtol, parity_check)
     if not compare and any(flag is not None for flag in tolerance_flags):

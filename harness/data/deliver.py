@@ -6,13 +6,15 @@ same path with ``img`` -> ``hha``/``lidar``/``event``/``semantic`` and ``_rgb`` 
 so numbers are comparable: label 0 (and 255) -> ignore 255, every other id - 1; 1-channel
 images repeated to 3; event frames resized (nearest) to the RGB size; the condition filter
 keeps frames whose path contains the condition name. Every modality file is checked up front.
+A model whose manifest gives a modality 1 channel gets it as stored (``channels``): the
+reference's repeat to 3 is only for 3-channel models.
 An optional ``classes.txt`` at the root (one name a line) replaces DELIVER's 25 class names, so
 other data in this layout (e.g. ``synthetic`` written by ``write_deliver``) keeps its classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ class DeliverDataset:
     split: str = "val"
     modalities: tuple[str, ...] = MODALITIES
     condition: str | None = None
+    channels: Mapping[str, int] = field(default_factory=dict)  # modality -> channels (the manifest's); default 3
     classes: tuple[str, ...] = CLASSES
     ignore_index: int = IGNORE_INDEX
     name: str = "deliver"
@@ -99,11 +102,11 @@ class DeliverDataset:
 
     def __getitem__(self, index: int) -> Sample:
         rgb_path = self.files[index]
-        rgb = read_image(rgb_path)
+        rgb = read_image(rgb_path, self.channels.get("rgb", 3))
         height, width = rgb.shape[:2]
         arrays: dict[str, Any] = {}
         for m in self.modalities:
-            image = rgb if m == "rgb" else read_image(sibling(rgb_path, self.root, m))
+            image = read_image(sibling(rgb_path, self.root, m), self.channels.get(m, 3)) if m != "rgb" else rgb
             if m == "event":
                 image = resize_nearest(image, height, width)
             if image.shape[:2] != (height, width):
@@ -129,7 +132,8 @@ class DeliverDataset:
 
 
 def open_deliver(arg: str, *, split: str = "val", condition: str | None = None,
-                 modalities: str | Sequence[str] | None = None, classes: Sequence[str] | None = None) -> DeliverDataset:
+                 modalities: str | Sequence[str] | None = None, classes: Sequence[str] | None = None,
+                 channels: Mapping[str, int] | None = None) -> DeliverDataset:
     """Registry factory for ``deliver:PATH`` or ``deliver:PATH,condition=NAME`` (the form a CLI ``--data`` takes)."""
     path, _, rest = arg.partition(",")
     for item in filter(None, rest.split(",")):
@@ -148,6 +152,7 @@ def open_deliver(arg: str, *, split: str = "val", condition: str | None = None,
         split=split,
         modalities=parse_modalities(modalities, MODALITIES, f"deliver:{arg}"),
         condition=condition,
+        channels=dict(channels or {}),
         classes=tuple(classes) if classes else root_classes(root),
     )
 

@@ -18,7 +18,8 @@ from harness.errors import DataError
 
 
 def read_image(path: Path, channels: int = 3) -> npt.NDArray[Any]:
-    """``H x W x channels`` in RGB order (alpha dropped, 1 channel repeated), dtype as stored."""
+    """``H x W x channels`` in RGB order (alpha dropped, 1 channel repeated, a gray image stored
+    as 3 equal channels reduced to 1 for a 1-channel model), dtype as stored."""
     import cv2
 
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -32,8 +33,11 @@ def read_image(path: Path, channels: int = 3) -> npt.NDArray[Any]:
         image = image[..., ::-1]  # OpenCV decodes BGR
     if image.shape[2] == 1 and channels > 1:
         image = np.repeat(image, channels, axis=2)
+    if image.shape[2] == 3 and channels == 1 and bool((image == image[..., :1]).all()):
+        image = image[..., :1]
     if image.shape[2] != channels:
-        raise DataError(f"{path}: has {image.shape[2]} channels; expected {channels} (or 1, repeated)")
+        raise DataError(f"{path}: has {image.shape[2]} channels; the model takes {channels} (manifest.json channels; "
+                        f"1 is repeated, 3 equal ones reduced to 1); convert the image or use a model with {image.shape[2]}")
     return np.ascontiguousarray(image)
 
 

@@ -9,7 +9,8 @@ For data that is neither synthetic nor DELIVER: each modality is a path template
       rgb: "{split}/rgb/{id}.png"
       depth: "{split}/depth/{id}.png"
     label: "{split}/label/{id}.png"
-    channels: {depth: 3}              # optional: repeat 1-channel images (default 3 for all)
+    channels: {depth: 3}              # optional: channels per modality (default: the model's, from
+                                      # its manifest, else 3); must agree with the manifest
     resize_nearest: [depth]           # optional: resize these to the first modality's size
     label_map: {0: 255}               # optional: raw value -> class id, before the range check
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class FolderSpec:
     channels: Mapping[str, int]
     resize: frozenset[str]
     label_map: Mapping[int, int]
+    explicit: frozenset[str] = frozenset()  # modalities whose channels the spec states
 
 
 def load_spec(path: Path) -> FolderSpec:
@@ -108,7 +110,8 @@ def load_spec(path: Path) -> FolderSpec:
     except (TypeError, ValueError):
         raise bad("label_map", "a mapping of integer raw values to integer class ids") from None
     root = (path.parent / str(data.get("root", "."))).resolve()  # resolved: paths are confined to it (harness.paths)
-    return FolderSpec(path, root, tuple(classes), ignore, dict(templates), data["label"], channels, frozenset(resize), label_map)
+    return FolderSpec(path, root, tuple(classes), ignore, dict(templates), data["label"], channels, frozenset(resize), label_map,
+                      frozenset(data.get("channels") or {}))
 
 
 def _frame_ids(spec: FolderSpec, split: str) -> list[str]:
@@ -186,6 +189,15 @@ class FolderDataset:
         return fingerprint_files(self.spec.root, paths, f"folder|{self.split}|{','.join(self.modalities)}")
 
 
+def with_channels(spec: FolderSpec, wanted: Mapping[str, int]) -> FolderSpec:
+    """The spec reading each modality with the model's channel count; a spec entry that states another is refused."""
+    for name, count in wanted.items():
+        if name in spec.explicit and spec.channels[name] != count:
+            raise ConfigError(f"{spec.path}: channels.{name}: {spec.channels[name]} contradicts the model's {count} "
+                              f"(manifest.json channels); set it to {count} or remove it (the manifest's count is the default)")
+    return replace(spec, channels={**spec.channels, **{m: c for m, c in wanted.items() if m in spec.templates}})
+
+
 def _remap(label: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
     """Replace raw values listed in ``mapping``; other values pass through unchanged."""
     keys = np.array(sorted(mapping), dtype=np.int64)
@@ -194,10 +206,11 @@ def _remap(label: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
     return np.where(keys[pos] == label, values[pos], label)
 
 
-def open_folder(arg: str, *, split: str = "val", modalities: str | Sequence[str] | None = None) -> FolderDataset:
-    """Registry factory for ``folder:SPEC``."""
+def open_folder(arg: str, *, split: str = "val", modalities: str | Sequence[str] | None = None,
+                channels: Mapping[str, int] | None = None) -> FolderDataset:
+    """Registry factory for ``folder:SPEC``; ``channels`` are the model's (manifest) channel counts."""
     if not arg:
         raise ConfigError("folder: no spec given; use folder:/path/to/spec.yaml")
-    spec = load_spec(Path(arg).expanduser())
+    spec = with_channels(load_spec(Path(arg).expanduser()), channels or {})
     chosen = parse_modalities(modalities, tuple(spec.templates), f"folder:{arg}")
     return FolderDataset(spec=spec, split=split, modalities=chosen)

@@ -29,7 +29,9 @@ def open_dataset(spec: str, split: str = "val", **options: Any) -> SegmentationD
     """Open the dataset named by ``spec`` (see module docstring) at ``split``.
 
     ``options`` are dataset specific: ``condition`` (DELIVER case filter), ``modalities``
-    (subset to load), ``seed``/``size``/``length`` (synthetic).
+    (subset to load), ``seed``/``size``/``length`` (synthetic). Every factory takes
+    ``channels={modality: C}``, the model's channel counts from its manifest, and yields
+    ``H x W x C`` arrays (or refuses in one line when the data cannot provide them).
     """
     name, _, arg = spec.partition(":")
     return DATASETS.get(name)(arg, split=split, **options)

@@ -372,6 +372,7 @@ class SyntheticDataset:
     modalities: tuple[str, ...] = MODALITIES
     classes: tuple[str, ...] = CLASSES
     ignore_index: int = IGNORE_INDEX
+    single: tuple[str, ...] = ()  # modalities served as 1 channel (depth/lidar: one value repeated, nothing lost)
     _batch: SceneBatch = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -391,7 +392,7 @@ class SyntheticDataset:
         if not -self.length <= index < self.length:
             raise IndexError(f"synthetic {self.split} has {self.length} samples; index {index} is out of range")
         index %= self.length
-        mods = {m: self._batch.modalities[m][index] for m in self.modalities}
+        mods = {m: self._batch.modalities[m][index][..., :1 if m in self.single else 3] for m in self.modalities}
         sample_id = f"{self.split}/{self._batch.conditions[index]}/{index:05d}"
         return Sample(index=index, sample_id=sample_id, modalities=mods, label=self._batch.labels[index])
 
@@ -403,7 +404,8 @@ class SyntheticDataset:
         return self._batch.conditions[index]
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"{GENERATOR_VERSION}|{self.split}|{self.size}|{self.length}|{self.seed}".encode())
+        single = f"|single={','.join(self.single)}" if self.single else ""
+        digest = hashlib.sha256(f"{GENERATOR_VERSION}|{self.split}|{self.size}|{self.length}|{self.seed}{single}".encode())
         for m in self.modalities:
             digest.update(self._batch.modalities[m].tobytes())
         digest.update(self._batch.labels.tobytes())
@@ -428,6 +430,7 @@ def _render_chunked(indices: range, split: str, seed: int, size: int, chunk: int
 def open_synthetic(arg: str = "", *, split: str = "val", **options: Any) -> SyntheticDataset:
     """Registry factory: ``arg`` is empty or ``key=value`` pairs (size, length, seed) joined by commas."""
     values: dict[str, Any] = dict(options)
+    single = _single_channel(values.pop("channels", None) or {})
     for item in filter(None, arg.split(",")):
         key, sep, value = item.partition("=")
         if not sep:
@@ -443,7 +446,20 @@ def open_synthetic(arg: str = "", *, split: str = "val", **options: Any) -> Synt
         raise ConfigError(f"synthetic: options must be integers; got {values}") from None
     defaults = SyntheticDataset  # the dataclass's own field defaults
     return SyntheticDataset(split=split, size=ints.get("size", defaults.size), length=ints.get("length", defaults.length),
-                            seed=ints.get("seed", defaults.seed))
+                            seed=ints.get("seed", defaults.seed), single=single)
+
+
+GRAY: tuple[str, ...] = ("depth", "lidar")  # one value repeated over 3 channels
+
+
+def _single_channel(channels: dict[str, int]) -> tuple[str, ...]:
+    """The modalities a model wants as 1 channel; only the gray ones can be, other counts are refused."""
+    for name, count in channels.items():
+        if name in MODALITIES and count != 3 and (count != 1 or name not in GRAY):
+            raise ConfigError(f"synthetic: modality {name!r} is rendered with 3 channels and the model takes {count} "
+                              f"(manifest.json channels); only {' and '.join(GRAY)} can be 1 channel; use a model with "
+                              f"{name} channels: 3")
+    return tuple(m for m in MODALITIES if channels.get(m) == 1)
 
 
 def write_deliver(dataset: SyntheticDataset, root: str | Path, scene: str = "synthetic") -> Path:

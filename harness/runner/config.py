@@ -49,6 +49,7 @@ class RunConfig:
     keep_clean_cache: bool = False
     telemetry: bool = True  # sample power/energy during the sweep (harness/telemetry); not part of identity()
     save_samples: int = DEFAULT_SAVE_SAMPLES  # samples kept for the report's gallery (harness/runner/samples.py); not part of identity()
+    class_map: str | None = None  # --class-map FILE | names: dataset labels onto the model's classes (harness/data/agreement.py)
 
     def identity(self, model_name: str) -> dict[str, Any]:
         """The results-defining part of the config, as stored in results.json ``config``."""
@@ -64,6 +65,7 @@ class RunConfig:
             "plan": self.plan.to_dict(),
             "bootstrap": self.bootstrap,
             "expected_ps": list(self.expected_ps),
+            **({"class_map": self.class_map} if self.class_map else {}),
         }
 
 

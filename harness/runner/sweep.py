@@ -20,6 +20,7 @@ import numpy.typing as npt
 from harness import __version__
 from harness.backends.interface import Backend, Session
 from harness.data import open_dataset
+from harness.data.agreement import apply_class_map
 from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, ManifestError
 from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
@@ -92,7 +93,9 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     manifest = load_manifest(config.model_dir)
     if manifest.task != "segmentation":
         raise ConfigError(f"{config.model_dir}: task {manifest.task!r}; `mmharness run` evaluates segmentation models (use `mmharness bias` for vqa)")
-    dataset = open_dataset(config.data, split=config.split)
+    channels = {m.name: m.channels for m in manifest.modalities}  # loaders yield what the model takes
+    dataset = apply_class_map(open_dataset(config.data, split=config.split, channels=channels), manifest.classes,
+                              manifest.ignore_index, config.class_map)
     check_dataset(manifest, dataset, f"--data {config.data}")
     output = logits_output(manifest)
     plan = build_plan(manifest.modality_names, config.plan)
