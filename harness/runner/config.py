@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.executors.interface import ExecutorSpec
 from harness.runner.clean_cache import CacheMode
 from harness.scenarios.plan import PlanSpec, Shard
 
@@ -49,6 +50,7 @@ class RunConfig:
     keep_clean_cache: bool = False
     telemetry: bool = True  # sample power/energy during the sweep (harness/telemetry); not part of identity()
     save_samples: int = DEFAULT_SAVE_SAMPLES  # samples kept for the report's gallery (harness/runner/samples.py); not part of identity()
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the cells run (harness/executors); not part of identity()
     class_map: str | None = None  # --class-map FILE | names: dataset labels onto the model's classes (harness/data/agreement.py)
 
     def identity(self, model_name: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from harness.data import open_dataset
 from harness.data.agreement import apply_class_map
 from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, ManifestError
+from harness.executors import Pool, executor_for
 from harness.manifest import MANIFEST_NAME, Manifest, OutputSpec, load_manifest
 from harness.report.confusion_state import state_of
 from harness.report.io import LazyArrays, sha256_files
@@ -30,10 +31,12 @@ from harness.report.results import FORMAT, SCHEMA_VERSION, save_results
 from harness.runner import samples
 from harness.runner.clean_cache import DiskCache
 from harness.runner.config import RunConfig, config_hash
-from harness.runner.execute import Batching, CellOutcome, Workers, run_cell
-from harness.runner.feeds import CleanInputs, FeedBuilder, check_dataset, load_clean
+from harness.runner.execute import Batching, CellOutcome
+from harness.runner.feeds import CleanInputs, check_dataset
 from harness.runner.progress import Progress, make_progress
 from harness.runner.store import CellRecord, RunStore, load_matrices
+from harness.runner.units import blocks, run_cells
+from harness.runner.worker import CellWorker, join_samples
 from harness.scenarios.cells import Cell
 from harness.scenarios.plan import build_plan, sample_block, select_shard
 from harness.signals import graceful
@@ -93,11 +96,9 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     manifest = load_manifest(config.model_dir)
     if manifest.task != "segmentation":
         raise ConfigError(f"{config.model_dir}: task {manifest.task!r}; `mmharness run` evaluates segmentation models (use `mmharness bias` for vqa)")
-    channels = {m.name: m.channels for m in manifest.modalities}  # loaders yield what the model takes
-    dataset = apply_class_map(open_dataset(config.data, split=config.split, channels=channels), manifest.classes,
-                              manifest.ignore_index, config.class_map)
+    dataset = run_dataset(config, manifest)
     check_dataset(manifest, dataset, f"--data {config.data}")
-    output = logits_output(manifest)
+    logits_output(manifest)  # a model without a scored output is refused before anything runs
     plan = build_plan(manifest.modality_names, config.plan)
     selected = select_shard(plan, config.shard)
     header = run_header(config, manifest, dataset)
@@ -110,28 +111,26 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     todo = [cell for cell in selected if cell.id not in done]
     progress = progress or make_progress(config.progress)
     records = dict(done)
-    with backend.open() as session:
-        batching = batching_for(manifest, session, config.batch)
-        start, stop = shard_samples(config, batching, len(dataset))
-        clean = load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache)
-        builder = FeedBuilder(manifest, clean, session.inputs, config.seed)
+    factory = functools.partial(CellWorker, config, backend, cache if config.executor.name == "local" else None)
+    with executor_for(config.executor).open(factory, config.backend, most=max(1, len(todo))) as pool:
+        batching, session_provenance, threads = pool.ask("facts")
+        span = shard_samples(config, batching, len(dataset))
+        parts = blocks(config.shard.by, batching, *span, pool.workers)
+        clean = join_samples([pool.ask("samples", a, b, group=g) for g, (a, b) in enumerate(parts)])
         progress.start(len(todo), len(todo) * len(clean))
         telemetry = Telemetry("auto" if config.telemetry else "off").start()  # power/energy over the sweep; absent hardware -> skipped (harness/telemetry)
         t_start = now()
         try:
-            with Workers(enabled=config.prefetch) as workers, graceful() as stop:
-                threads = workers.describe()
-                for cell in todo:
-                    outcome = run_cell(session, builder, cell, batching, output, manifest.num_classes, manifest.ignore_index, progress.advance, workers)
-                    records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index)
+            with graceful() as stop:
+                for cell, outcome, where in run_cells(pool, todo, parts, progress.advance):
+                    records[cell.id] = _finish_cell(store, progress, cell, outcome, len(clean), manifest.ignore_index, where)
                     stop.check(f"{len(records)} of {len(selected)} cells are finished and kept in {store.cells}; "
                                "continue with the same command and --resume")
         finally:
             progress.close()
             t_end = now()
             telemetry.stop()
-        gallery = _gallery(config, session, builder, batching, output, plan, records, manifest, header)
-        session_provenance = dict(session.provenance)
+        gallery = _gallery(config, pool, span, plan, records, header)
     doc, per_image = assemble(header, manifest, dataset, config, plan, selected, records, clean, session_provenance, batching)
     doc["timing"] = {
         "started": started_at,
@@ -143,6 +142,8 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
         "cell_seconds": {cid: rec[0].get("seconds") for cid, rec in records.items()},
         "clean_inputs": clean.place,
         "workers": threads,
+        "executor": {"name": config.executor.name, "workers": pool.workers},
+        "cell_workers": {cid: rec[0].get("workers") for cid, rec in records.items()},  # node, device per cell
     }
     path = save_results(config.out, doc, per_image)
     samples.write(config.out, gallery)
@@ -151,12 +152,13 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     return SweepResult(path, doc)
 
 
-def _gallery(config: RunConfig, session: Session, builder: FeedBuilder, batching: Batching, output: OutputSpec,
-             plan: list[Cell], records: dict[str, CellRecord], manifest: Manifest, header: dict[str, Any]) -> Any:
-    """The report's sample gallery (``--save-samples``); a shard keeps none (it sees part of the plan)."""
+def _gallery(config: RunConfig, pool: Pool, span: tuple[int, int], plan: list[Cell], records: dict[str, CellRecord],
+             header: dict[str, Any]) -> Any:
+    """The report's sample gallery (``--save-samples``), captured by a worker; a shard keeps
+    none (it sees part of the plan)."""
     if samples.check_count(config.save_samples) == 0 or config.shard.count != 1:
         return None
-    return samples.capture(session, builder, batching, output, plan, records, manifest, header, config.save_samples)
+    return pool.ask("gallery", *span, plan, records, header)
 
 
 def shard_samples(config: RunConfig, batching: Batching, n_dataset: int) -> tuple[int, int]:
@@ -176,6 +178,13 @@ def shard_samples(config: RunConfig, batching: Batching, n_dataset: int) -> tupl
     return int(batches[block[0]][0]), int(batches[block[-1]][-1]) + 1
 
 
+def run_dataset(config: RunConfig, manifest: Manifest) -> SegmentationDataset:
+    """The dataset a run reads, as the driver and every worker open it (from ``--data``'s path)."""
+    channels = {m.name: m.channels for m in manifest.modalities}  # loaders yield what the model takes
+    return apply_class_map(open_dataset(config.data, split=config.split, channels=channels), manifest.classes,
+                           manifest.ignore_index, config.class_map)
+
+
 def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDataset) -> dict[str, Any]:
     """What identifies this run (``run.json``); ``--resume`` and ``merge`` compare these fields."""
     identity = config.identity(manifest.name)
@@ -189,10 +198,10 @@ def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDatas
 
 
 def _finish_cell(store: RunStore, progress: Progress, cell: Cell, outcome: CellOutcome, n_samples: int,
-                 ignore_index: int | None) -> CellRecord:
+                 ignore_index: int | None, where: list[dict[str, Any]]) -> CellRecord:
     """Persist a finished cell atomically and report it; returns its record (the per-image
     matrices stay on disk, so memory does not grow with the number of cells)."""
-    record = store.save_cell(cell_record(cell, outcome, n_samples, ignore_index), outcome.per_image)
+    record = store.save_cell({**cell_record(cell, outcome, n_samples, ignore_index), "workers": where}, outcome.per_image)
     figure = _miou(outcome.per_image) if outcome.per_image is not None else None
     progress.cell_done(cell.id, outcome.status, figure, outcome.reason)
     return record
@@ -205,7 +214,8 @@ def _miou(per_image: npt.NDArray[np.int64]) -> float:
 
 
 def cell_record(cell: Cell, outcome: CellOutcome, n_samples: int, ignore_index: int | None) -> dict[str, Any]:
-    """The stored record of a finished cell (id and seconds are stripped into results timing)."""
+    """The stored record of a finished cell (id, seconds and the workers that ran it are
+    stripped into results timing)."""
     entry: dict[str, Any] = {"id": cell.id, **cell.to_dict(), "status": outcome.status, "reason": outcome.reason}
     entry["n_samples"] = n_samples
     entry["batch_size"] = outcome.batch_size
@@ -250,7 +260,7 @@ def assemble(
     loaders: dict[str, Any] = {"sample_index": lambda: indices}
     for cell in selected:
         entry, matrices = records[cell.id]
-        cells[cell.id] = {k: v for k, v in entry.items() if k not in ("id", "seconds")}
+        cells[cell.id] = {k: v for k, v in entry.items() if k not in ("id", "seconds", "workers")}
         if matrices is not None:
             loaders[cell.id] = functools.partial(load_matrices, matrices)
     doc: dict[str, Any] = {
