@@ -372,7 +372,7 @@ class _Inferrer:
                       "pass --classes deliver|cityscapes|FILE or --num-classes K")
         hint = {25: " (25, as DELIVER: --classes deliver?)", 19: " (19, as Cityscapes: --classes cityscapes?)"}
         self.confirm.append(f"classes are placeholders class0..class{count - 1}{hint.get(count, '')}; "  # type: ignore[operator]
-                            "pass --classes deliver|cityscapes|FILE for real names")
+                            "pass --classes deliver|cityscapes|FILE for real names (run compares them with the dataset's)")
         return tuple(f"class{i}" for i in range(count)), "placeholders"  # type: ignore[arg-type]
 
     def batch(self, modalities: Sequence[InferredModality]) -> dict[str, Any]:

@@ -97,11 +97,30 @@ def _prefetched(build: Callable[[Rows], dict[str, Any]], batches: list[Rows], po
         yield rows, feeds
 
 
-def predictions(output: OutputSpec, value: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """Class ids ``(N, H, W)`` from a ``logits`` (N,C,H,W or N,H,W,C) or ``class_map`` output."""
+def predictions(output: OutputSpec, value: npt.NDArray[Any], size: tuple[int, int] | None = None) -> npt.NDArray[Any]:
+    """Class ids ``(N, H, W)`` from a ``logits`` (N,C,H,W or N,H,W,C) or ``class_map`` output.
+
+    ``size`` (evaluation ``native``: the labels' on-disk size) resizes first, as
+    mmsegmentation does: logits bilinearly (align_corners=False) before the argmax; a class
+    map, having no scores left, with nearest."""
+    from harness.data.resize import resize, resize_bilinear
+
     if output.role == "class_map":
-        return value
-    return class_argmax(value, axis=1 if output.layout == "NCHW" else -1)
+        if size is None or tuple(value.shape[1:3]) == size:
+            return value
+        return np.stack([resize(m, size[0], size[1], "nearest") for m in value])
+    channels_last = output.layout != "NCHW"
+    if size is not None and tuple(value.shape[1:3] if channels_last else value.shape[2:4]) != size:
+        value = resize_bilinear(value if channels_last else value.transpose(0, 2, 3, 1), size[0], size[1])
+        channels_last = True
+    return class_argmax(value, axis=-1 if channels_last else 1)
+
+
+def score_size(clean: CleanInputs) -> tuple[int, int] | None:
+    """Where predictions are brought before scoring: the labels' size under evaluation
+    ``native``; None (as the model outputs them) under ``model``."""
+    native = clean.resolution is not None and clean.resolution.convention == "native"
+    return (int(clean.labels.shape[1]), int(clean.labels.shape[2])) if native else None
 
 
 def non_finite_reason(name: str, value: npt.NDArray[Any], sample_ids: list[str]) -> str | None:
@@ -222,6 +241,7 @@ def _score(
     if reason is not None:
         return reason, None
     try:
-        return None, per_image_confusion(predictions(output, value), take(clean.labels, rows), num_classes, ignore_index, where=f"cell {cell.id}")
+        pred = predictions(output, value, score_size(clean))
+        return None, per_image_confusion(pred, take(clean.labels, rows), num_classes, ignore_index, where=f"cell {cell.id}")
     except DataError as error:
         return str(error), None

@@ -11,6 +11,7 @@ batch size is recorded with every cell.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from harness.data.agreement import check_classes
 from harness.data.interface import Sample, SegmentationDataset
 from harness.errors import DataError
 from harness.manifest import Manifest, Modality
+from harness.manifest.model import Evaluation
 from harness.runner.clean_cache import (
     CacheMode,
     DiskCache,
@@ -35,6 +37,7 @@ from harness.runner.clean_cache import (
     read_only,
     wants_disk,
 )
+from harness.runner.resolution import Resolution, resolve
 from harness.scenarios.cells import Cell, Step
 from harness.seeding import rng_for, rngs_for
 
@@ -43,23 +46,26 @@ Array = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class CleanInputs:
-    """The selected samples, raw (kept for raw-space corruptions) and preprocessed once.
+    """The selected samples, raw (kept for raw-space corruptions) and preprocessed once,
+    both at model resolution (``resolution``: the resize applied, where labels are scored).
 
     The arrays are read-only, in RAM or mapped from ``OUT/clean-cache`` (``place``)."""
 
     indices: npt.NDArray[np.int64]
     sample_ids: tuple[str, ...]
-    raw: dict[str, Array]  # modality -> (n, H, W, C) as the dataset yields it
+    raw: dict[str, Array]  # modality -> (n, H, W, C) as the dataset yields it, resized to the model input
     tensors: dict[str, Array]  # modality -> model tensor (n, ...) in the manifest layout/dtype
-    labels: npt.NDArray[np.int64]  # (n, H, W)
+    labels: npt.NDArray[np.int64]  # (n, H, W) at resolution.label_size
     place: str = "memory"
+    resolution: Resolution | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
 
-def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) -> None:
-    """The dataset must provide every manifest modality and the model's class count."""
+def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str, evaluation: Evaluation | None = None) -> None:
+    """The dataset must provide every manifest modality and the model's class count, in
+    frames the resolution rules accept (``evaluation`` overrides the manifest's)."""
     missing = [m for m in manifest.modality_names if m not in dataset.modalities]
     if missing:
         raise DataError(
@@ -67,27 +73,16 @@ def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str) 
             f"{dataset.name!r} provides {', '.join(dataset.modalities)}; pick a dataset with those sensors or a matching model"
         )
     check_classes(manifest.classes, dataset, manifest.name, where)  # names, in order (harness/data/agreement.py)
-    if manifest.input_size is not None and len(dataset) > 0:
-        _check_frame_size(manifest, dataset, where)
-
-
-def _check_frame_size(manifest: Manifest, dataset: SegmentationDataset, where: str) -> None:
-    """Refuse, before any cell runs, frames whose H x W differ from the manifest's input_size
-    (the harness never resizes: that would change what is being evaluated)."""
-    first = dataset[0]
-    for name in manifest.modality_names:
-        size = tuple(int(d) for d in first.modalities[name].shape[:2])
-        if size != manifest.input_size:
-            raise DataError(
-                f"{where}: sample {first.sample_id!r} modality {name!r} is {size[0]}x{size[1]} but model "
-                f"{manifest.name!r} takes input_size {manifest.input_size[0]}x{manifest.input_size[1]} (manifest.json); "
-                "give data of that size (e.g. synthetic:size=" + f"{manifest.input_size[0]}) or a model exported for it"
-            )
+    if len(dataset) > 0:
+        resolve(manifest, dataset[0], where, evaluation)  # frame sizes against resize/input_size, before any cell runs
 
 
 def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | None, *, start: int = 0,
-               mode: CacheMode = "memory", cache: DiskCache | None = None) -> CleanInputs:
-    """Read samples ``start`` .. ``limit - 1`` (to the end when None) and preprocess each
+               mode: CacheMode = "memory", cache: DiskCache | None = None, evaluation: Evaluation | None = None,
+               inputs: Sequence[TensorSpec] | None = None) -> CleanInputs:
+    """Read samples ``start`` .. ``limit - 1`` (to the end when None), resize them once to the
+    model input (``harness.runner.resolution``; ``evaluation`` overrides the manifest's,
+    ``inputs`` are the session's, checked for a static height/width) and preprocess each
     modality once.
 
     Samples stream one at a time into preallocated arrays: in RAM, or (``mode`` ``disk``, or
@@ -99,13 +94,14 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
     if n <= 0:
         raise DataError(f"dataset {dataset.name!r} is empty; nothing to evaluate")
     names = [f"raw.{m}" for m in manifest.modality_names] + [f"tensor.{m}" for m in manifest.modality_names] + ["labels"]
+    first = dataset[start]
+    resolution = resolve(manifest, first, f"dataset {dataset.name!r}", evaluation, inputs)
     if cache is not None and mode != "memory":
         reopened = cache.open(names)
         extra = cache.read_extra() if reopened is not None else {}
         if reopened is not None and (extra.get("start"), extra.get("n")) == (start, n):
-            return _clean_inputs(reopened, extra, manifest, "disk (re-opened)")
-    first = dataset[start]
-    row = _sample_row(manifest, dataset, first)
+            return _clean_inputs(reopened, extra, manifest, "disk (re-opened)", resolution)
+    row = _sample_row(manifest, dataset, first, resolution)
     total = n * sum(a.nbytes for a in row.values())
     disk = cache is not None and wants_disk(mode, total)
     allocate = cache.allocate if disk and cache is not None else allocate_memory
@@ -116,34 +112,51 @@ def load_clean(manifest: Manifest, dataset: SegmentationDataset, limit: int | No
     indices, sample_ids = [], []
     for i in range(n):
         sample = first if i == 0 else dataset[start + i]
-        for name, array in (row if i == 0 else _sample_row(manifest, dataset, sample)).items():
+        for name, array in (row if i == 0 else _sample_row(manifest, dataset, sample, resolution)).items():
+            if name == "labels" and resolution.convention == "native" and array.shape != arrays[name].shape[1:]:
+                raise DataError(
+                    f"dataset {dataset.name!r}: sample {sample.sample_id}: label is {array.shape[0]}x{array.shape[1]} but sample "
+                    f"{first.sample_id}'s is {arrays[name].shape[1]}x{arrays[name].shape[2]}; evaluation 'native' keeps labels at "
+                    "their on-disk size, which must be one size per split; use --evaluation model or a split of one size"
+                )
             if array.shape != arrays[name].shape[1:] or array.dtype != arrays[name].dtype:
                 raise DataError(
-                    f"dataset {dataset.name!r}: sample {sample.sample_id}: {name} is {array.dtype}{list(array.shape)}, "
-                    f"expected {arrays[name].dtype}{list(arrays[name].shape[1:])} like sample {first.sample_id}; "
-                    "every frame of a split must have the same size and dtype (resize the data or pick a split that does)"
+                    f"dataset {dataset.name!r}: sample {sample.sample_id}: {name} is {array.dtype}{list(array.shape)}"
+                    f"{_on_disk(manifest, sample, resolution)}, expected {arrays[name].dtype}{list(arrays[name].shape[1:])} like "
+                    f"sample {first.sample_id}; every frame of a split must have the same size and dtype after the manifest's "
+                    "resize (set \"resize\" to mode 'exact', resize the data or pick a split that does)"
                 )
             arrays[name][i] = array
         indices.append(int(sample.index))
         sample_ids.append(sample.sample_id)
     extra = {"start": start, "n": n, "indices": indices, "sample_ids": sample_ids}
     if disk and cache is not None:
-        return _clean_inputs(cache.seal(arrays, extra), extra, manifest, "disk")
-    return _clean_inputs(read_only(arrays), extra, manifest, "memory")
+        return _clean_inputs(cache.seal(arrays, extra), extra, manifest, "disk", resolution)
+    return _clean_inputs(read_only(arrays), extra, manifest, "memory", resolution)
 
 
-def _sample_row(manifest: Manifest, dataset: SegmentationDataset, sample: Sample) -> dict[str, Array]:
-    """One sample's cache row: raw arrays, preprocessed tensors (batch axis dropped), label."""
+def _on_disk(manifest: Manifest, sample: Sample, resolution: Resolution) -> str:
+    """`` (frames HxW on disk, resize ...)`` when the resize changed the frame's size."""
+    h, w = np.shape(sample.modalities[manifest.modality_names[0]])[:2]
+    if resolution.resize.target(h, w) == (h, w):
+        return ""
+    return f" (frames {h}x{w} on disk, resize {resolution.resize.to_dict()})"
+
+
+def _sample_row(manifest: Manifest, dataset: SegmentationDataset, sample: Sample, resolution: Resolution) -> dict[str, Array]:
+    """One sample's cache row: raw arrays and preprocessed tensors (batch axis dropped) at
+    model resolution, and the label at scoring size."""
     if sample.label is None:
         raise DataError(f"dataset {dataset.name!r}: sample {sample.sample_id} has no label; evaluation needs labels for every sample")
-    raw = {m.name: np.asarray(sample.modalities[m.name]) for m in manifest.modalities}
+    raw, label = resolution.apply(manifest, sample)
     row = {f"raw.{name}": array for name, array in raw.items()}
     row.update({f"tensor.{m.name}": m.preprocess_array(raw[m.name])[0] for m in manifest.modalities})
-    row["labels"] = np.asarray(sample.label, dtype=np.int64)
+    row["labels"] = label
     return row
 
 
-def _clean_inputs(arrays: dict[str, Array], extra: dict[str, Any], manifest: Manifest, place: str) -> CleanInputs:
+def _clean_inputs(arrays: dict[str, Array], extra: dict[str, Any], manifest: Manifest, place: str,
+                  resolution: Resolution) -> CleanInputs:
     return CleanInputs(
         indices=np.asarray(extra["indices"], dtype=np.int64),
         sample_ids=tuple(extra["sample_ids"]),
@@ -151,6 +164,7 @@ def _clean_inputs(arrays: dict[str, Array], extra: dict[str, Any], manifest: Man
         tensors={m: arrays[f"tensor.{m}"] for m in manifest.modality_names},
         labels=arrays["labels"],
         place=place,
+        resolution=resolution,
     )
 
 

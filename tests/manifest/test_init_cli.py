@@ -115,7 +115,8 @@ def test_init_validate_run_with_no_manifest_edits(plain_onnx, folder_data, tmp_p
 
 def test_larger_frames_reach_the_graph_through_the_inferred_resize(plain_onnx, tmp_path, capsys):
     model = tmp_path / "model"
-    assert main(["init", str(plain_onnx), "--out", str(model), "--num-classes", "5"]) == ExitCode.OK
+    (tmp_path / "classes.txt").write_text("\n".join(CLASSES))
+    assert main(["init", str(plain_onnx), "--out", str(model), "--classes", str(tmp_path / "classes.txt")]) == ExitCode.OK
     data = write_folder_data(tmp_path / "data", 2 * SIZE)
     out = tmp_path / "results"
     code = main(["run", str(model), "--data", f"folder:{data / 'spec.json'}", "--limit", "2", "--scenarios", "emm",
