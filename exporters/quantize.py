@@ -116,3 +116,35 @@ def quantize_int8(
     finally:
         quiet.setLevel(level)
     return out
+
+
+def quantize_int4(source: str | os.PathLike[str], target: str | os.PathLike[str], *, block_size: int = 32) -> Path:
+    """Weight-only INT4 of every MatMul with a constant weight: onnxruntime's ``MatMulNBits``
+    (symmetric blocks of ``block_size`` along K), the format onnxruntime-genai ships for decoders.
+
+    Activations stay float, so no calibration is needed; the result needs ONNX Runtime
+    (``com.microsoft`` domain).
+    """
+    import onnx
+
+    if block_size < 16 or block_size & (block_size - 1):
+        raise ConfigError(f"--int4-block-size {block_size}: expected a power of two >= 16 (MatMulNBits), e.g. 32")
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"onnxruntime's MatMulNBitsQuantizer is not importable ({error}); install with: pip install 'mmharness[cpu]'"
+        ) from None
+    chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")  # one INFO line per node
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        quantizer = MatMulNBitsQuantizer(onnx.load(os.fspath(source)), bits=4, block_size=block_size, is_symmetric=True)
+        quantizer.process()
+    except (ValueError, RuntimeError) as error:
+        raise InfrastructureError(f"INT4 quantization of {source} failed: {error}") from None
+    finally:
+        chatty.setLevel(level)
+    out = Path(target)
+    onnx.save(quantizer.model.model, os.fspath(out))
+    return out

@@ -146,6 +146,7 @@ def evaluate(
     failed = int(current["failed_cells"].value or 0)
     checks.append(Check("failed_cells", "==", 0.0, float(failed), None, "fail" if failed else "pass",
                         "cells with NaN/Inf outputs or errors: " + ", ".join(c for c, e in doc["cells"].items() if e["status"] == "failed") if failed else ""))
+    checks += _drift(doc, baseline, current)
     partial = _partial(doc)
     if partial:
         checks.append(Check("coverage", "complete", None, None, None, "fail", partial))
@@ -161,6 +162,21 @@ def evaluate(
             else:
                 checks.append(_drop(name, current[name], base.get(name), rule.limit, thresholds.significant_only, per_image, baseline_per_image, doc))
     return GateReport(tuple(checks))
+
+
+def _drift(doc: Mapping[str, Any], baseline: Mapping[str, Any] | None, current: dict[str, Metric]) -> list[Check]:
+    """A bias run against a bias baseline (``bias --compare``'s variant vs reference): the drift
+    figures join the metric names (``bias.drift.*``, recomputed from both files' records by
+    ``harness.variants.drift``) and the "vision path broken" verdict is always checked."""
+    if baseline is None or doc.get("task") != "vqa" or baseline.get("task") != "vqa":
+        return []
+    from harness.variants.drift import drift_metrics
+
+    metrics = drift_metrics(baseline, doc)
+    current.update(metrics)
+    broken = metrics["bias.drift.vision_path_broken"]
+    status: Status = "skip" if broken.value is None else "fail" if broken.value else "pass"
+    return [Check("bias.drift.vision_path_broken", "==", 0.0, broken.value, None, status, broken.reason or "")]
 
 
 def _partial(doc: Mapping[str, Any]) -> str:

@@ -23,13 +23,13 @@ from typing import Literal
 from exporters.precision.features import TrtFeatures
 from harness.errors import ConfigError
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "int4"]
 Target = Literal["trt", "ort"]
 Transform = Literal["none", "fp16", "int8-qdq"]
 Strategy = Literal["builder-flags", "strongly-typed", "onnx-variant"]
 QuantRecipe = Literal["ort-cpu", "trt"]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")  # int4: VLM decoders only
 TARGETS: tuple[str, ...] = ("trt", "ort")
 MIN_INT8_SM = (6, 1)  # DP4A: the oldest architecture with INT8 math TensorRT uses
 
@@ -43,7 +43,7 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
 
 
 def parse_precision(value: str) -> Precision:
-    """``fp32``/``fp16``/``int8`` (case-insensitive); anything else is a ``ConfigError`` with a hint."""
+    """``fp32``/``fp16``/``int8``/``int4`` (case-insensitive); anything else is a ``ConfigError`` with a hint."""
     return _choice(value.strip().lower(), PRECISIONS, "--precision")  # type: ignore[return-value]
 
 
@@ -119,6 +119,9 @@ def plan_build(
     path on TensorRT 10 too (TensorRT 11 always takes it)."""
     prec = parse_precision(precision)
     tgt = parse_target(target)
+    if prec == "int4":
+        raise ConfigError(f"--precision int4: weight-only INT4 (MatMulNBits) is built for the decoder of a VLM (task vqa), "
+                          f"not for {source_file}; use fp16 or int8")
     output, role = variant_names(source_file, base_role, prec, tgt)
     if tgt == "ort":
         if prec == "fp32":

@@ -46,9 +46,12 @@ def _names(text: str) -> tuple[str, ...]:
               help="Run shard I of N of the probe cells (round-robin); combine with `mmharness merge`.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("mmharness-results/bias"), show_default=True,
               help="Folder for results.json.")
+@click.option("--compare", "compare", multiple=True,
+              help="Variant built by `mmharness build` (int4, fp16, int8, int8+int4): the same probes on it, drift and "
+                   "parity against the reference into OUT/compare.json (repeatable).")
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
-            mode: str | None, shard: str, out: Path) -> int:
+            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = ()) -> int:
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
@@ -74,8 +77,29 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
     def progress(cell_id: str, done: int, total: int, seconds: float) -> None:
         click.echo(f"[{done:>2}/{total}] {cell_id:<40} {seconds:6.2f}s", err=True)
 
+    if compare:
+        return _compare(config, compare, out, progress)
     doc = run_bias(config, progress)
     path = write_results(out, doc)
+    from harness.data.vlmeval import write_predictions_beside
+
+    predictions = write_predictions_beside(out, doc)  # a VLMEvalKit TSV: its eval-only mode can score these
+    if predictions is not None:
+        click.echo(f"predictions (VLMEvalKit format): {predictions}", err=True)
     click.echo(render_summary(doc))
     click.echo(f"results: {path}", err=True)
+    return int(ExitCode.OK)
+
+
+def _compare(config: object, labels: tuple[str, ...], out: Path, progress: object) -> int:
+    """``--compare``: reference and variants, then the drift report (compare.md on stdout)."""
+    from harness.variants.bias_compare import COMPARE_NAME, render_markdown, run_bias_compare, summary_lines
+
+    if getattr(config, "shard").count != 1:
+        raise ConfigError("--compare runs every probe cell on the reference and each variant; drop --shard")
+    doc = run_bias_compare(config, labels, out, progress)  # type: ignore[arg-type]
+    click.echo(render_markdown(doc))
+    for line in summary_lines(doc):
+        click.echo(line, err=True)
+    click.echo(f"compare: {out / COMPARE_NAME}", err=True)
     return int(ExitCode.OK)

@@ -31,7 +31,7 @@ class BuildConfig:
 
     model_dir: str
     precision: str
-    target: str = "trt"
+    target: str | None = None  # None: trt for segmentation models, ort for VLMs (task vqa)
     graph: str = DEFAULT_GRAPH
     calib_data: str = "synthetic"
     calib_split: str = "train"
@@ -45,6 +45,7 @@ class BuildConfig:
     cache_dir: str | None = None
     dry_run: bool = False
     assume_trt: int | None = None  # dry run only: plan for this TensorRT major without importing it
+    int4_block_size: int = 32
 
 
 def _reader_factory(contract: Any, config: BuildConfig) -> Callable[[], CalibrationReader]:
@@ -66,8 +67,10 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
     from harness.manifest import load_manifest, validate_against_graph
 
     precision = parse_precision(config.precision)
-    target = parse_target(config.target)
     manifest = load_manifest(config.model_dir)
+    if manifest.task == "vqa":
+        return _build_vlm(config, precision)
+    target = parse_target(config.target or "trt")
     if config.graph not in manifest.graphs:
         raise ConfigError(f"--graph {config.graph!r} is not in {config.model_dir}/manifest.json graphs ({', '.join(manifest.graphs)})")
     contract = validate_against_graph(manifest)
@@ -115,11 +118,40 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
     }
 
 
+def _build_vlm(config: BuildConfig, precision: str) -> dict[str, Any]:
+    """The VLM branch (``exporters.precision.vlm``): ONNX Runtime variants of the three graphs."""
+    from exporters.precision.plan import parse_target
+    from exporters.precision.vlm import VisionCalibration, build_vlm_variant, vlm_roles
+    from harness.errors import ConfigError
+
+    if parse_target(config.target or "ort") != "ort":
+        raise ConfigError(f"--target {config.target}: VLM variants are ONNX Runtime graphs; use --target ort (or omit it)")
+    graph = None if config.graph == DEFAULT_GRAPH else config.graph
+    roles = vlm_roles(precision, graph)
+    if config.dry_run:
+        return {"plan": {"precision": precision, "target": "ort", "roles": [f"{r}.{precision}" for r in roles]}}
+
+    def calibration(spec: Any) -> VisionCalibration:
+        from harness.data.vqa import open_vqa
+
+        data = "synthetic-vqa:" + config.calib_split if config.calib_data in ("synthetic", "synthetic-vqa") else config.calib_data
+        dataset = open_vqa(data, size=config.calib.num_samples, image_size=spec.image.size[0])
+        return VisionCalibration(spec, dataset, config.calib.num_samples, config.calib.batch_size)
+
+    written = build_vlm_variant(config.model_dir, precision, graph, calibration=calibration,
+                                calib_method=config.calib_method, int4_block_size=config.int4_block_size)
+    return {"plan": {"precision": precision, "target": "ort", "roles": [v.role for v in written]},
+            "written": ", ".join(v.file for v in written), "role": ", ".join(v.role for v in written),
+            "sha256": {v.file: v.sha256 for v in written}}
+
+
 @click.command("build")
 @click.argument("model_dir", type=click.Path(file_okay=False))
-@click.option("--precision", required=True, help="fp32, fp16 or int8.")
-@click.option("--target", default="trt", show_default=True, help="trt (TensorRT engine) or ort (ONNX Runtime variant, CPU-runnable).")
-@click.option("--graph", default=DEFAULT_GRAPH, show_default=True, help="Manifest graph role to build from.")
+@click.option("--precision", required=True, help="fp32, fp16, int8, or int4 (VLM decoder, weight-only).")
+@click.option("--target", default=None, help="trt (TensorRT engine; the default for segmentation) or ort (ONNX Runtime "
+              "variant, CPU-runnable; the only target of VLMs).")
+@click.option("--graph", default=DEFAULT_GRAPH, show_default=True,
+              help="Manifest graph role to build from; for a VLM vision, embedding or decoder (default: the precision's graphs).")
 @click.option("--calib-data", default="synthetic", show_default=True, help="Calibration dataset spec (as for `run --data`).")
 @click.option("--calib-split", default="train", show_default=True, help="Dataset split used for calibration.")
 @click.option("--calib-samples", default=DEFAULT_SAMPLES, show_default=True, type=int, help="Calibration samples.")
@@ -131,19 +163,22 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
 @click.option("--max-batch", default=None, type=int, help="Profile max batch (default: manifest batch.max).")
 @click.option("--strongly-typed", is_flag=True, help="TensorRT 10: take the typed-ONNX path (always on in TensorRT 11).")
 @click.option("--cache-dir", default=None, help="Timing/calibration cache folder (default: MODEL_DIR/.mmharness-cache).")
+@click.option("--int4-block-size", default=32, show_default=True, type=int, help="INT4 weight block size along K (power of two >= 16).")
 @click.option("--dry-run", is_flag=True, help="Print the build plan and exit.")
 @click.option("--assume-trt", type=click.IntRange(10, 11), default=None,
               help="With --dry-run: plan for TensorRT 10 or 11 without tensorrt installed.")
 def command(model_dir: str, precision: str, target: str, graph: str, calib_data: str, calib_split: str,
             calib_samples: int, calib_batch: int, calib_method: str, gpu_id: int, workspace_mib: int,
             opt_batch: int | None, max_batch: int | None, strongly_typed: bool, cache_dir: str | None,
-            dry_run: bool, assume_trt: int | None) -> int:
-    """Build a TensorRT engine or an ONNX Runtime FP16/INT8 variant beside the FP32 model."""
+            int4_block_size: int, dry_run: bool, assume_trt: int | None) -> int:
+    """Build a TensorRT engine or an ONNX Runtime FP16/INT8 variant beside the FP32 model (VLMs: FP16
+    graphs, INT8 vision encoder, INT4 weight-only decoder)."""
     config = BuildConfig(
         model_dir=model_dir, precision=precision, target=target, graph=graph, calib_data=calib_data,
         calib_split=calib_split, calib=CalibrationPlan(calib_samples, calib_batch), calib_method=calib_method,
         gpu_id=gpu_id, workspace_mib=workspace_mib, opt_batch=opt_batch, max_batch=max_batch,
         strongly_typed=strongly_typed, cache_dir=cache_dir, dry_run=dry_run, assume_trt=assume_trt,
+        int4_block_size=int4_block_size,
     )
     summary = run_build(config)
     if not dry_run:

@@ -296,7 +296,11 @@ def synthetic_vqa(
 
 
 def open_vqa(spec: str, size: int = 240, seed: int = 0, image_size: int = 32) -> VqaDataset:
-    """``synthetic-vqa[:split]`` or a path to a JSONL file."""
+    """``synthetic-vqa[:split]``, a path to a JSONL file, or a VLMEvalKit benchmark TSV (``harness.data.vlmeval``)."""
+    if spec.lower().endswith(".tsv"):
+        from harness.data.vlmeval import load_vlmeval_tsv
+
+        return load_vlmeval_tsv(spec)
     if spec.startswith("synthetic-vqa"):
         _, _, split = spec.partition(":")
         return synthetic_vqa(size=size, split=split or "val", seed=seed, image_size=image_size)

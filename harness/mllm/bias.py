@@ -61,6 +61,11 @@ class BiasConfig:
     base_llm: Path | None = None
     mode: str | None = None
     shard: Shard = field(default_factory=Shard)  # not hashed: shards of one sweep share config_hash
+    graphs: tuple[tuple[str, str], ...] = ()  # (role, manifest graph key): a precision variant's graphs
+
+    def graph_keys(self) -> dict[str, str]:
+        """Manifest graph key per role (the plain roles unless a variant swaps some in)."""
+        return {"vision": "vision", "embedding": "embedding", "decoder": "decoder", **dict(self.graphs)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class BiasConfig:
             "backend_options": list(self.backend_options),
             "base_llm": None if self.base_llm is None else str(self.base_llm),
             "mode": self.mode,
+            **({"graphs": dict(self.graphs)} if self.graphs else {}),
         }
 
 
@@ -119,6 +125,12 @@ def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _graph_files(config: BiasConfig, spec: Any) -> dict[str, Path]:
+    """The graph files this run opens: the manifest's three, or a variant's in their place."""
+    return {role: spec.graphs[role] if key == role else spec.model_dir / spec.raw_graphs[key]
+            for role, key in config.graph_keys().items()}
+
+
 def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Evaluate the probe cells of ``config.shard`` and return the results document (not yet written).
 
@@ -153,7 +165,8 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     for model_dir, cells in ((config.model, model_cells), (config.base_llm, [c for c in selected if c.id == BASE_LLM_ID])):
         if not cells or model_dir is None:
             continue
-        with open_runtime(model_dir, config.backend, config.backend_options) as runtime:
+        graphs = config.graph_keys() if model_dir == config.model else None
+        with open_runtime(model_dir, config.backend, config.backend_options, graphs=graphs) as runtime:
             if model_dir == config.model:
                 provenance["sessions"] = {role: s.provenance for role, s in zip(
                     ("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}
@@ -189,7 +202,7 @@ def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell]
         "task": "vqa",
         "config": config_dict,
         "config_hash": "sha256:" + hashlib.sha256(canonical).hexdigest(),
-        "model": {"name": config.model.name, "hash": _model_hash(config.model, spec.graphs)},
+        "model": {"name": config.model.name, "hash": _model_hash(config.model, _graph_files(config, spec))},
         "dataset": {"name": data.name, "fingerprint": data.fingerprint(), "n_samples": len(data),
                     "classes": answers, "ignore_index": -1, "modalities": ["image", "text"], "meta": data.meta,
                     "tags": {tag: [item.index for item in data if tag in item.tags]

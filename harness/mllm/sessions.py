@@ -9,7 +9,7 @@ and outputs are then checked against the three-graph contract (``check_vqa_graph
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -22,16 +22,19 @@ ROLES: tuple[str, ...] = ("vision", "embedding", "decoder")
 
 @contextmanager
 def open_runtime(
-    model_dir: str | Path, backend: str = "ort:cpu", options: Sequence[str] = (), spec: VqaSpec | None = None
+    model_dir: str | Path, backend: str = "ort:cpu", options: Sequence[str] = (), spec: VqaSpec | None = None,
+    graphs: Mapping[str, str] | None = None,
 ) -> Iterator[VlmRuntime]:
-    """Load the manifest and open vision, embedding and decoder; closes them on exit."""
+    """Load the manifest and open vision, embedding and decoder; closes them on exit. ``graphs``
+    swaps in manifest graph keys per role (a precision variant: ``{"decoder": "decoder.int4"}``)."""
     from harness.manifest import load_manifest
 
     spec = spec or load_vqa_spec(model_dir)
     manifest = load_manifest(spec.model_dir)
     request = parse_backend(backend, tuple(options))
+    keys = {role: (graphs or {}).get(role, role) for role in ROLES}
     with ExitStack() as stack:
-        sessions = [stack.enter_context(backend_for(manifest, request, role).open()) for role in ROLES]
+        sessions = [stack.enter_context(backend_for(manifest, request, keys[role]).open()) for role in ROLES]
         # the contract against what really opened (any backend), before anything runs
         check_vqa_graphs(spec, dict(zip(ROLES, sessions)), str(spec.model_dir / "manifest.json"))
         yield VlmRuntime(spec, *sessions)
