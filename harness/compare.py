@@ -397,7 +397,8 @@ def _parity_inputs(config: Any, manifest: Manifest, out_dir: Path, doc: dict[str
         """The reference sweep's clean inputs: same cache mode, same shard sample range."""
         if not loaded:
             start, stop = shard_samples(config, batching, len(dataset))
-            loaded.append(load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache))
+            loaded.append(load_clean(manifest, dataset, stop, start=start, mode=config.clean_cache, cache=cache,
+                                     evaluation=config.evaluation))
             doc["samples"] = {"start": start, "stop": stop, "shard": config.shard.to_dict()}
         return loaded[0]
 

@@ -79,12 +79,15 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
               help="--compare: elemwise | max | mean | median | quantile (Polygraphy --check-error-stat; default elemwise)")
 @click.option("--save-samples", "save_samples", type=int, default=DEFAULT_SAVE_SAMPLES, show_default=True,
               help="samples whose inputs and predictions the HTML report shows (seeded choice + the most hurt; 0 = off); OUT/samples.npz")
+@click.option("--evaluation", type=click.Choice(["model", "native"]), default=None,
+              help="where labels are scored (default: the manifest's 'evaluation', else model): model = DELIVER/Liao, labels resized "
+                   "(nearest) to the model input; native = mmsegmentation, logits resized (bilinear) to the labels' on-disk size")
 @executor_options
 def command(model_dir: Path | None, model_option: Path | None, data: str, split: str, scenarios: str, backend: str, backend_opt: tuple[str, ...], batch: int, limit: int | None, seed: int,
             out: Path, shard: str, resume: bool, nm_suite: str, rmm_rates: str, rmm_seeds: int, bootstrap: int, progress: str, prefetch: bool, shard_by: str = "cells",
             clean_cache: str = "auto", keep_clean_cache: bool = False, compare: tuple[str, ...] = (), telemetry: bool = True,
             overwrite: bool = False, parity_atol: float | None = None, parity_rtol: float | None = None,
-            parity_check: str | None = None, class_map: str | None = None, save_samples: int = DEFAULT_SAVE_SAMPLES, **executor_flags: str | None) -> int:
+            parity_check: str | None = None, class_map: str | None = None, save_samples: int = DEFAULT_SAVE_SAMPLES, evaluation: str | None = None, **executor_flags: str | None) -> int:
     """Evaluate a model under missing (EMM, RMM) and noisy (NM) modalities; write results.json."""
     from harness.manifest import load_manifest
     from harness.runner import RunConfig, run_sweep
@@ -106,7 +109,7 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     config = RunConfig(model_dir=model_dir, data=data, split=split, backend=backend, backend_options=backend_opt, batch=batch, limit=limit, seed=seed,
                        plan=plan, bootstrap=bootstrap, out=out, shard=shard_value, resume=resume, overwrite=overwrite, progress=progress, prefetch=prefetch,  # type: ignore[arg-type]
                        clean_cache=clean_cache, keep_clean_cache=keep_clean_cache, telemetry=telemetry, class_map=class_map,  # type: ignore[arg-type]
-                       executor=executor_spec(**executor_flags), save_samples=check_count(save_samples))
+                       executor=executor_spec(**executor_flags), save_samples=check_count(save_samples), evaluation=evaluation)  # type: ignore[arg-type]
     tolerance_flags = (parity_atol, parity_rtol, parity_check)
     if not compare and any(flag is not None for flag in tolerance_flags):
         raise ConfigError("--parity-atol/--parity-rtol/--parity-check apply to --compare only; add e.g. --compare int8")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
 from harness.report.results import headline
+from harness.report.view import evaluation_text
 
 Status = Literal["pass", "fail", "error", "skip"]
 _STATUS: dict[str, Status] = {"ok": "pass", "failed": "error", "skipped": "skip"}
@@ -23,14 +24,18 @@ class Case:
     seconds: float = 0.0
 
 
-def render(suite: str, cases: Sequence[Case]) -> str:
-    """A ``<testsuites>`` document with one ``<testsuite>``."""
+def render(suite: str, cases: Sequence[Case], properties: Mapping[str, str] | None = None) -> str:
+    """A ``<testsuites>`` document with one ``<testsuite>`` (``properties`` as its ``<properties>``)."""
     counts = {s: sum(1 for c in cases if c.status == s) for s in ("fail", "error", "skip")}
     root = ET.Element("testsuites", name="mmharness")
     node = ET.SubElement(
         root, "testsuite", name=suite, tests=str(len(cases)), failures=str(counts["fail"]),
         errors=str(counts["error"]), skipped=str(counts["skip"]), time=f"{sum(c.seconds for c in cases):.3f}",
     )
+    if properties:
+        listed = ET.SubElement(node, "properties")
+        for key, value in properties.items():
+            ET.SubElement(listed, "property", name=key, value=value)
     for case in cases:
         item = ET.SubElement(node, "testcase", name=case.name, classname=case.classname, time=f"{case.seconds:.3f}")
         if case.status == "fail":
@@ -54,4 +59,5 @@ def results_junit(doc: Mapping[str, Any]) -> str:
         status: Status = _STATUS[entry["status"]]
         message = f"mIoU {value:.2f}" if value is not None else (entry.get("reason") or "")
         cases.append(Case(cid, f"mmharness.{entry['scenario']}", status, message, float(seconds.get(cid) or 0.0)))
-    return render(f"mmharness run {doc['model']['name']}", cases)
+    evaluation = evaluation_text(doc)
+    return render(f"mmharness run {doc['model']['name']}", cases, {"evaluation": evaluation} if evaluation else None)

@@ -52,7 +52,32 @@ def header(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     if has_segmentation_cells(doc):
         rows.append(("mIoU", "percent, DELIVER/Liao convention (one confusion matrix per cell; absent classes count as 0)"))
+    evaluation = evaluation_text(doc)
+    if evaluation:
+        rows.append(("evaluation", evaluation))
     return rows
+
+
+def _hw(size: Any) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def evaluation_text(doc: Mapping[str, Any]) -> str | None:
+    """One line on the resolution a sweep ran at: the resize, the model input, and where the
+    labels were scored (``evaluation`` in results.json; absent in older results)."""
+    ev = doc.get("evaluation")
+    if not ev:
+        return None
+    resize = dict(ev["resize"])
+    source = resize.pop("source", "")
+    how = ", ".join(f"{k} {v}" for k, v in resize.items())
+    frames = f"frames {_hw(ev['frame_size'])} -> " if "frame_size" in ev else ""
+    fed = f"{frames}model input {_hw(ev['model_input'])} (resize {how}{'; ' + source if source else ''})"
+    if ev["convention"] == "native":
+        scored = f"native (mmsegmentation): logits resized bilinearly to the labels' on-disk {_hw(ev['label_size'])} and scored there"
+    else:
+        scored = f"model (DELIVER/Liao): labels resized (nearest) to {_hw(ev['label_size'])} and scored there"
+    return f"{scored}; {fed}"
 
 
 def has_segmentation_cells(doc: Mapping[str, Any]) -> bool:

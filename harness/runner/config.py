@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.executors.interface import ExecutorSpec
+from harness.manifest.model import Evaluation
 from harness.runner.clean_cache import CacheMode
 from harness.scenarios.plan import PlanSpec, Shard
 
@@ -49,6 +50,7 @@ class RunConfig:
     clean_cache: CacheMode = "auto"  # where the clean inputs live (harness/runner/clean_cache.py)
     keep_clean_cache: bool = False
     telemetry: bool = True  # sample power/energy during the sweep (harness/telemetry); not part of identity()
+    evaluation: Evaluation | None = None  # --evaluation model|native; None: the manifest's (run_header records the resolved one)
     save_samples: int = DEFAULT_SAVE_SAMPLES  # samples kept for the report's gallery (harness/runner/samples.py); not part of identity()
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the cells run (harness/executors); not part of identity()
     class_map: str | None = None  # --class-map FILE | names: dataset labels onto the model's classes (harness/data/agreement.py)

@@ -97,7 +97,7 @@ def run_sweep(config: RunConfig, backend: Backend | None = None, progress: Progr
     if manifest.task != "segmentation":
         raise ConfigError(f"{config.model_dir}: task {manifest.task!r}; `mmharness run` evaluates segmentation models (use `mmharness bias` for vqa)")
     dataset = run_dataset(config, manifest)
-    check_dataset(manifest, dataset, f"--data {config.data}")
+    check_dataset(manifest, dataset, f"--data {config.data}", config.evaluation)
     logits_output(manifest)  # a model without a scored output is refused before anything runs
     plan = build_plan(manifest.modality_names, config.plan)
     selected = select_shard(plan, config.shard)
@@ -188,6 +188,7 @@ def run_dataset(config: RunConfig, manifest: Manifest) -> SegmentationDataset:
 def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDataset) -> dict[str, Any]:
     """What identifies this run (``run.json``); ``--resume`` and ``merge`` compare these fields."""
     identity = config.identity(manifest.name)
+    identity["evaluation"] = config.evaluation or manifest.evaluation  # --evaluation, else the manifest's
     return {
         "config": identity,
         "config_hash": config_hash(identity),
@@ -280,6 +281,7 @@ def assemble(
             "modalities": list(manifest.modality_names),
         },
         "shards": [header["shard"]],
+        "evaluation": clean.resolution.record(manifest) if clean.resolution is not None else None,
         "provenance": provenance(session_provenance, batching, clean),
         "plan": {"cells": [c.id for c in plan], "complete": len(selected) == len(plan)},
         "cells": cells,

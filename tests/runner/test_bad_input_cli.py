@@ -87,8 +87,10 @@ def test_a_plain_run_never_discards_the_cells_of_an_unfinished_run(tmp_path: Pat
 
 
 def test_frames_of_another_size_are_refused_before_any_cell_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = build_seg_model_dir(tmp_path / "m", {m: 3 for m in ("rgb", "depth", "event", "lidar")}, num_classes=7, size=(32, 32))
+    # resize "none": 48x48 frames reach a graph that is static 32x32 (the default would resize them)
+    model = build_seg_model_dir(tmp_path / "m", {m: 3 for m in ("rgb", "depth", "event", "lidar")}, num_classes=7, size=(32, 32),
+                                manifest_overrides={"resize": {"mode": "none"}})
     out = tmp_path / "out"
     argv = ["run", str(model.dir), "--data", "synthetic:size=48,length=4", "--scenarios", "emm", "--out", str(out), "--progress", "off"]
-    _one_line_bad_input(argv, capsys, "input_size 32x32", "48x48")
+    _one_line_bad_input(argv, capsys, "frames are 48x48", "static 32x32", '"resize": {"mode": "exact", "size": [32, 32]}')
     assert not (out / "cells").exists() or not any((out / "cells").iterdir())

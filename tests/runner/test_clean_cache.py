@@ -20,7 +20,7 @@ from harness.runner import run_sweep
 from harness.runner.clean_cache import CACHE_DIR, MARKER, DiskCache
 from harness.runner.feeds import load_clean
 
-BIG = "synthetic:size=64,length=24"
+BIG = "synthetic:size=32,length=24"  # the tiny model's input_size: frames are cached as read
 
 
 def test_disk_cache_holds_the_same_bytes_as_batch_preprocessing(tiny_model: Path, tmp_path: Path) -> None:
@@ -112,4 +112,5 @@ def test_frames_of_another_size_are_one_line_bad_input(tmp_path: Path) -> None:
     with pytest.raises(DataError) as error:
         load_clean(load_manifest(model), _Ragged(open_dataset("synthetic:size=32,length=6")), None)  # type: ignore[arg-type]
     message = str(error.value)
-    assert "\n" not in message and "sample" in message and "same size" in message and "[16, 32, 3]" in message
+    # the default shorter-edge resize (to input_size 32) scales the 16x32 frame to 32x64: still not 32x32
+    assert "\n" not in message and "sample" in message and "same size" in message and "[32, 64, 3] (frames 16x32 on disk" in message
