@@ -24,7 +24,7 @@ from harness.manifest import Manifest, OutputSpec
 from harness.metrics.segmentation import mean_iou
 from harness.report.gallery import SAMPLES_FORMAT, SAMPLES_NAME
 from harness.report.io import atomic_write, npz_bytes
-from harness.runner.execute import Batching, predictions, score_size, score_size
+from harness.runner.execute import Batching, predictions, score_size
 from harness.runner.feeds import FeedBuilder, pad_rows
 from harness.runner.store import CellRecord, load_matrices
 from harness.scenarios.cells import CLEAN_ID, Cell

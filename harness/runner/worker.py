@@ -52,7 +52,8 @@ class CellWorker:
         """Feeds over samples ``[start, stop)``, read once (one range kept at a time)."""
         if self.loaded is None or self.loaded[0] != (start, stop):
             self.loaded = None  # drop the previous range before reading the next
-            clean = load_clean(self.manifest, self.dataset, stop, start=start, mode=self.config.clean_cache, cache=self.cache)
+            clean = load_clean(self.manifest, self.dataset, stop, start=start, mode=self.config.clean_cache, cache=self.cache,
+                               evaluation=self.config.evaluation, inputs=self.session.inputs)
             self.loaded = (start, stop), FeedBuilder(self.manifest, clean, self.session.inputs, self.config.seed)
         return self.loaded[1]
 
