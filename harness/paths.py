@@ -78,8 +78,6 @@ def output_file(path: Path, flag: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{flag} {path}: is a folder, but a file is needed; pass a file path such as {path / 'report.out'}")
-    if str(path).endswith(os.sep):
-        raise ConfigError(f"{flag} {path}: ends with {os.sep}, but a file is needed; pass a file path")
     blocker = _blocking_ancestor(path)
     if blocker is not None:
         raise ConfigError(f"{flag} {path}: {blocker} is a file, so nothing can be written under it; pass a file path")

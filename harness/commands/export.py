@@ -140,6 +140,10 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
     from harness.paths import output_dir
 
     output_dir(Path(out), "--out", files=("manifest.json",))  # before torch loads (harness/paths.py)
+    if modality_spec is not None:  # a malformed spec is refused before torch loads, too
+        from harness.manifest.modality_spec import load_modality_spec
+
+        load_modality_spec(modality_spec, _split(modalities))
     try:
         from exporters.mmss import (
             MmssExportConfig,

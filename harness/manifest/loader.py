@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.errors import ManifestError
+from harness.safeload import json_loads
 from harness.filemode import publish
 from harness.manifest.model import (
     DEFAULT_GRAPH,
@@ -55,7 +56,7 @@ def read_json_document(path: str) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: cannot be read as UTF-8 text ({error})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return json_loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)  # harness.safeload
     except json.JSONDecodeError as error:
         raise ManifestError(f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
     except ValueError as error:
