@@ -381,14 +381,13 @@ def _parity_inputs(config: Any, manifest: Manifest, out_dir: Path, doc: dict[str
     """What the parity pass feeds: a lazy loader of the reference sweep's clean inputs (it
     records the sample range in ``doc["samples"]`` on first use), the shard's cells, and the
     reference's clean cache (removed by the caller at the end)."""
-    from harness.data import open_dataset
     from harness.runner.clean_cache import DiskCache
     from harness.runner.config import config_hash
     from harness.runner.feeds import load_clean
-    from harness.runner.sweep import run_header, shard_samples
+    from harness.runner.sweep import run_dataset, run_header, shard_samples
     from harness.scenarios.plan import build_plan, select_shard
 
-    dataset = open_dataset(config.data, split=config.split)
+    dataset = run_dataset(config, manifest)  # as the reference sweep read it: same header hash, same clean cache
     cache = DiskCache.of(out_dir, config_hash(run_header(config, manifest, dataset)))
     cells = select_shard(build_plan(manifest.modality_names, config.plan), config.shard)
     loaded: list[Any] = []

@@ -270,6 +270,7 @@ def _cells(config: BenchConfig, manifest: Any) -> list[Any]:
 
 def _feed_builder(config: BenchConfig, manifest: Any, session: Session) -> tuple[Callable[[Any, np.ndarray], dict[str, np.ndarray]], np.ndarray]:
     """A ``(cell, rows) -> feeds`` function over the first ``batch`` dataset samples."""
+    from harness.data.agreement import model_channels
     from harness.data.registry import open_dataset
     from harness.runner.feeds import FeedBuilder, check_dataset, load_clean
 
@@ -278,7 +279,7 @@ def _feed_builder(config: BenchConfig, manifest: Any, session: Session) -> tuple
         size = manifest.input_size[0] if manifest.input_size else None
         if size:
             options["size"] = size
-    dataset = open_dataset(config.data, split="val", channels={m.name: m.channels for m in manifest.modalities}, **options)
+    dataset = open_dataset(config.data, split="val", channels=model_channels(manifest), **options)
     check_dataset(manifest, dataset, where=f"--data {config.data}")
     if len(dataset) < config.batch:
         raise ConfigError(f"--batch {config.batch}: dataset {config.data!r} holds only {len(dataset)} samples; lower --batch")

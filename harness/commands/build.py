@@ -53,8 +53,9 @@ def _reader_factory(contract: Any, config: BuildConfig) -> Callable[[], Calibrat
 
     def make() -> CalibrationReader:
         from harness.data import open_dataset
+        from harness.data.agreement import model_channels
 
-        dataset = open_dataset(config.calib_data, split=config.calib_split)
+        dataset = open_dataset(config.calib_data, split=config.calib_split, channels=model_channels(contract.manifest))
         return CalibrationReader(contract, dataset, config.calib, graph=config.graph)
 
     return make

@@ -12,6 +12,8 @@ same class; equal counts are not enough (DELIVER and a Cityscapes-trained model 
 
 Dataset classes left unmapped become ``ignore_index``; the labels are remapped as they are
 read, so everything downstream (confusion matrices, per-class IoU) is in the model's order.
+Channel counts agree the other way round: loaders are opened with the model's
+(:func:`model_channels`) and yield them, or refuse.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from harness.errors import ConfigError, DataError
 
 BY_NAME = "names"
 FIX = "relabel the data, use a model exported with the dataset's classes, or pass --class-map FILE (dataset class: model class) or --class-map names"
+
+
+def model_channels(manifest: Any) -> dict[str, int]:
+    """``{modality: channels}`` of a manifest: what ``open_dataset(..., channels=)`` must yield."""
+    return {m.name: int(m.channels) for m in manifest.modalities}
 
 
 def check_classes(model_classes: Sequence[str], dataset: SegmentationDataset, model_name: str, where: str) -> None:

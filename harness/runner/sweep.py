@@ -20,7 +20,7 @@ import numpy.typing as npt
 from harness import __version__
 from harness.backends.interface import Backend, Session
 from harness.data import open_dataset
-from harness.data.agreement import apply_class_map
+from harness.data.agreement import apply_class_map, model_channels
 from harness.data.interface import SegmentationDataset
 from harness.errors import ConfigError, ManifestError
 from harness.executors import Pool, executor_for
@@ -180,9 +180,8 @@ def shard_samples(config: RunConfig, batching: Batching, n_dataset: int) -> tupl
 
 def run_dataset(config: RunConfig, manifest: Manifest) -> SegmentationDataset:
     """The dataset a run reads, as the driver and every worker open it (from ``--data``'s path)."""
-    channels = {m.name: m.channels for m in manifest.modalities}  # loaders yield what the model takes
-    return apply_class_map(open_dataset(config.data, split=config.split, channels=channels), manifest.classes,
-                           manifest.ignore_index, config.class_map)
+    dataset = open_dataset(config.data, split=config.split, channels=model_channels(manifest))  # what the model takes
+    return apply_class_map(dataset, manifest.classes, manifest.ignore_index, config.class_map)
 
 
 def run_header(config: RunConfig, manifest: Manifest, dataset: SegmentationDataset) -> dict[str, Any]:
