@@ -46,12 +46,14 @@ def _names(text: str) -> tuple[str, ...]:
               help="Run shard I of N of the probe cells (round-robin); combine with `mmharness merge`.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("mmharness-results/bias"), show_default=True,
               help="Folder for results.json.")
+@click.option("--save-samples", "save_samples", type=int, default=4, show_default=True,
+              help="items whose image, question and answers under every probe the HTML report shows (0 = off); OUT/samples.npz")
 @click.option("--compare", "compare", multiple=True,
               help="Variant built by `mmharness build` (int4, fp16, int8, int8+int4): the same probes on it, drift and "
                    "parity against the reference into OUT/compare.json (repeatable).")
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
-            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = ()) -> int:
+            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = (), save_samples: int = 4) -> int:
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
@@ -81,6 +83,10 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
         return _compare(config, compare, out, progress)
     doc = run_bias(config, progress)
     path = write_results(out, doc)
+    from harness.mllm.gallery import save_for_run
+    from harness.runner.samples import check_count
+
+    save_for_run(out, doc, config, check_count(save_samples))
     from harness.data.vlmeval import write_predictions_beside
 
     predictions = write_predictions_beside(out, doc)  # a VLMEvalKit TSV: its eval-only mode can score these

@@ -69,8 +69,15 @@ def _gallery(results: Path, doc: dict) -> object:
 
 
 def _compare_section(results: Path) -> list[tuple[str, list]]:
-    """``run --compare``'s per-candidate deltas and parity, when its compare.json sits beside results."""
+    """``run --compare``'s per-candidate deltas and parity (``bias --compare``'s drift for a VLM),
+    when its compare.json sits beside results."""
     from harness.compare import compare_beside, compare_tables, compare_title
 
     compared = compare_beside(results)
-    return [] if compared is None else [(compare_title(compared), compare_tables(compared))]
+    if compared is None:
+        return []
+    if compared.get("task") == "vqa":
+        from harness.variants.bias_compare import drift_tables
+
+        return [("Modality-bias drift against the FP32 reference", drift_tables(compared))]
+    return [(compare_title(compared), compare_tables(compared))]

@@ -131,6 +131,15 @@ def _graph_files(config: BiasConfig, spec: Any) -> dict[str, Path]:
             for role, key in config.graph_keys().items()}
 
 
+def open_items(config: BiasConfig, spec: Any) -> VqaDataset:
+    """The items a run probes (``--data`` at the model's image size, the first ``--limit``); the
+    report's sample gallery re-opens them the same way."""
+    data = open_vqa(config.data, size=config.limit, seed=config.seed, image_size=spec.image.size[0])
+    if config.limit and len(data) > config.limit:
+        data = VqaDataset(data.name, data.items[: config.limit], data.meta)
+    return data
+
+
 def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Evaluate the probe cells of ``config.shard`` and return the results document (not yet written).
 
@@ -140,10 +149,7 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     """
     plan = bias_cells(config.plan)  # plan errors (severities, corruption names) before anything loads
     spec = load_vqa_spec(config.model)
-    image_size = spec.image.size[0]
-    data = open_vqa(config.data, size=config.limit, seed=config.seed, image_size=image_size)
-    if config.limit and len(data) > config.limit:
-        data = VqaDataset(data.name, data.items[: config.limit], data.meta)
+    data = open_items(config, spec)
     mode = config.mode or spec.answer_mode
     if mode == "choices" and any(not item.choices for item in data):
         missing = next(item.sample_id for item in data if not item.choices)

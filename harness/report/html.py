@@ -39,9 +39,10 @@ nav{margin:.6em 0 0}nav a{margin-right:1em}
 .panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:12px}
 .tiles{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.tile{margin:0;width:132px}
 .tile img{width:132px;height:auto;image-rendering:pixelated;border:1px solid #bbb;display:block}
-.tile figcaption{font-size:13px;line-height:1.25;margin-top:2px}.tile.hurt figcaption{color:#b0241a}
+.tile figcaption{font-size:13px;line-height:1.25;margin-top:2px;overflow-wrap:anywhere}.tile.hurt figcaption{color:#b0241a}
 .tile.truth img{border-color:#333}.group{display:flex;gap:4px;border:1px solid #ddd;border-radius:5px;padding:4px;background:#fbfbfb}
 .sample{border-top:1px solid #e3e3e3;margin-top:.8em}.legend{margin:.4em 0}.swatch{display:inline-block;margin:0 .8em .2em 0;font-size:14px}
+.noimg{width:130px;height:130px;border:1px dashed #999;color:#777;font-style:italic;display:flex;align-items:center;justify-content:center}
 .swatch i{display:inline-block;width:14px;height:14px;vertical-align:-2px;margin-right:4px;border:1px solid #888}
 """
 
@@ -158,6 +159,10 @@ def render(doc: Mapping[str, Any], extras: Sequence[tuple[str, Sequence[view.Tab
         out.append('<nav><a href="#samples">samples</a><a href="#missing">missing modalities</a><a href="#noisy">noisy modalities</a>'
                    '<a href="#classes">per class</a><a href="#details">run details</a></nav>')
         out.append(render_gallery(gallery, doc))
+    elif doc.get("task") == "vqa":
+        from harness.mllm.gallery import render as render_vqa_gallery
+
+        out.append(render_vqa_gallery(gallery, doc))
     out.append('<section id="missing">')
     heat = missing_heatmap(doc)
     if heat:
