@@ -470,7 +470,12 @@ HEADLINE_METRICS: tuple[str, ...] = ("clean", "emm.avg", "emm.e@0.2", "emm.e@0.1
 def compare_tables(doc: Mapping[str, Any], metrics: Sequence[str] = HEADLINE_METRICS) -> list[Table]:
     """Per candidate: headline metric deltas, then per cell the mIoU delta with its paired 95 %
     CI and parity under the cell's perturbation. The one rendering of ``compare.json`` that
-    ``compare.md`` and ``mmharness report`` (Markdown and HTML) share."""
+    ``compare.md`` and ``mmharness report`` (Markdown and HTML) share. A ``bias --compare``
+    file (task vqa) gets its drift tables (``harness.variants.bias_compare``)."""
+    if doc.get("task") == "vqa":
+        from harness.variants.bias_compare import drift_tables
+
+        return drift_tables(doc)
     tables = []
     tol = doc.get("parity_tolerance")
     note = (f"Parity: Polygraphy semantics, check={tol['check']}, atol={tol['atol']:g}, rtol={tol['rtol']:g}; "
@@ -496,6 +501,9 @@ def _cell_row(cid: str, row: Mapping[str, Any]) -> tuple[str, ...]:
 
 def compare_title(doc: Mapping[str, Any]) -> str:
     ref = doc["reference"]
+    if doc.get("task") == "vqa":
+        broken = ", ".join(f"`{label}`" for label in doc.get("vision_path_broken", [])) or "none"
+        return f"Modality-bias drift against `{ref['label']}` ({ref['graph']}); vision path broken: {broken}"
     return f"Precision / backend comparison against `{ref['label']}` ({ref['graph']})"
 
 

@@ -160,17 +160,30 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def drift_junit_suites(doc: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
-    """JUnit: per variant one case for the vision-path verdict (fails when broken) and one per probe."""
+def drift_cases(doc: Mapping[str, Any]) -> list[Any]:
+    """JUnit cases: per variant one for the vision-path verdict (fails when broken) and one per probe."""
     from harness.report.junit import Case
 
-    suites = []
+    cases = []
     for label, entry in doc["candidates"].items():
         verdict = entry["drift"]["verdict"]
         status = "fail" if verdict["vision_path_broken"] else "skip" if verdict["vision_path_broken"] is None else "pass"
-        cases = [Case(f"{label}/vision_path", "mmharness.bias.drift", status, verdict_text(verdict))]
+        cases.append(Case(f"{label}/vision_path", "mmharness.bias.drift", status, verdict_text(verdict)))
         cases += [Case(f"{label}/{cid}", "mmharness.bias.drift", "pass" if row["delta"] is not None else "skip",
                        f"accuracy delta {_delta(row)} pp" if row["delta"] is not None else str(row.get("reason")))
                   for cid, row in entry["drift"]["probes"].items()]
-        suites.append((f"mmharness bias drift {label}", cases))
-    return suites
+    return cases
+
+
+def junit_with_drift(results: Mapping[str, Any], compared: Mapping[str, Any] | None) -> str | None:
+    """``mmharness report --format junit`` of a bias run with ``compare.json`` beside: one case per
+    probe cell (its accuracy) and the drift cases; None for any other run."""
+    from harness.report.junit import Case, render
+
+    if compared is None or compared.get("task") != "vqa":
+        return None
+    status = {"ok": "pass", "failed": "error", "skipped": "skip"}
+    cells = [Case(cid, "mmharness.bias", status[e["status"]],  # type: ignore[arg-type]
+                  f"accuracy {e['figures']['accuracy']:.2f}%" if e["status"] == "ok" else str(e.get("reason")))
+             for cid, e in results["cells"].items()]
+    return render(f"mmharness bias {results['model']['name']}", [*cells, *drift_cases(compared)])
