@@ -49,9 +49,9 @@ def fma32(a: Array, b: Array, c: Array) -> Array:
     float32 is only wrong when it lands exactly on a float32 midpoint while the exact sum
     did not, which the float64 sum's error term (TwoSum) settles."""
     p = np.multiply(a, b, dtype=_F64)
-    s = np.add(p, c, dtype=_F64)
+    s = np.asarray(np.add(p, c, dtype=_F64))
     out = s.astype(_F32)
-    ties = (s.view(np.uint64) & _LOW_BITS) == _HALF
+    ties = np.asarray((s.view(np.uint64) & _LOW_BITS) == _HALF)
     if ties.any():
         p, c64, s = (np.broadcast_to(np.asarray(x, _F64), ties.shape)[ties] for x in (p, c, s))
         back = s - p
