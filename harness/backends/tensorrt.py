@@ -47,7 +47,6 @@ _TRT_DTYPES: dict[str, Any] = {
     "INT64": np.int64,
     "BOOL": np.bool_,
     "UINT8": np.uint8,
-    "DOUBLE": np.float64,
 }
 _REQUIRED_API = ("num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype", "get_tensor_shape")
 
