@@ -62,6 +62,12 @@ def test_seed_fixes_the_random_init_and_provenance_names_it(tmp_path):
     assert any(not np.array_equal(a[k], c[k]) for k in a)
     doc = json.loads((tmp_path / "s3a" / "manifest.json").read_text())
     assert doc["provenance"]["weights"] == "random init, seed 3" and doc["provenance"]["seed"] == 3
+    parity = doc["parity"]
+    assert parity["tolerance"] == {"atol": 1e-5, "rtol": 1e-3, "check": "elemwise", "rel_to_max": 1e-4, "tie_fraction": 1e-3}
+    figures = parity["cases"]["missing=depth"]["logits"]
+    assert figures["class_agreement"] == 1.0 and figures["class_mismatches"] == 0 and figures["max_abs"] < 1e-5
+    assert figures["abs_to_ref_max"] == pytest.approx(figures["max_abs"] / figures["ref_max_abs"])
+    assert figures["atol_effective"] == pytest.approx(1e-5 + 1e-4 * figures["ref_max_abs"]) and "max_rel" in figures
 
 
 def test_weights_file_is_recorded_by_sha256(tmp_path):
