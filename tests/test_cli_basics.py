@@ -18,7 +18,7 @@ def test_help_lists_commands_and_exit_codes(capsys):
 def test_importing_cli_pulls_no_heavy_module():
     code = (
         "import sys, harness, harness.cli, harness.metrics;"
-        "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'cv2', 'transformers', 'scipy') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'cv2', 'transformers', 'scipy', 'ray') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -37,7 +37,7 @@ def test_help_answers_without_importing_anything_heavy():
         "for argv in (['--help'], ['validate', '--help'], ['doctor', '--help']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        assert main(argv) == 0, argv\n"
-        "heavy = ('torch', 'onnxruntime', 'onnx', 'tensorrt', 'cv2', 'transformers', 'scipy', 'rich', 'numpy', 'jsonschema')\n"
+        "heavy = ('torch', 'onnxruntime', 'onnx', 'tensorrt', 'cv2', 'transformers', 'scipy', 'rich', 'numpy', 'jsonschema', 'ray')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -85,4 +85,5 @@ def test_ci_runs_exactly_the_readme_test_command():
     ).stdout
     assert out == f"+ {command}\n"
     assert command.index("torch==2.13.0") < command.index("-e '.[test")
-    assert command.rstrip().endswith("pytest -q -n 2")
+    assert command.rstrip().endswith("pytest -q -n 2 --dist loadgroup")  # tests/executors share one embedded Ray
+    assert ",ray]'" in command  # the Ray executor's tests run in CI
