@@ -59,12 +59,15 @@ def yaml_loads(text: str) -> Any:
     non-finite floats such as ``.nan``/``.inf`` anywhere in the document)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: linear on deep nesting (the pure parser takes seconds)
     try:
-        value = check_depth(yaml.safe_load(text))
+        value = check_depth(yaml.load(text, Loader=loader))  # noqa: S506  (a safe loader)
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
     except yaml.YAMLError as error:
-        raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+        problem = getattr(error, "problem", None) or (str(error).splitlines()[0] if str(error) else type(error).__name__)
+        mark = getattr(error, "problem_mark", None)
+        raise ValueError(f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)) from None
     _finite_tree(value)
     return value
 
