@@ -25,13 +25,12 @@ def load_pretrained(folder: Path) -> object:
     architectures = getattr(config, "architectures", None) or []
     if not architectures:
         raise ConfigError(f"{folder / 'config.json'}: architectures: empty; set it to the model class name")
-    from exporters.mllm.families import FAMILIES
+    from exporters.mllm.families import supported_architectures
 
-    supported = {arch for family in FAMILIES for arch in family.architectures}
-    if architectures[0] not in supported:
+    if architectures[0] not in supported_architectures():
         raise ConfigError(
             f"{folder / 'config.json'}: architecture {architectures[0]!r} is not supported by the MLLM exporter "
-            f"(supported: {', '.join(sorted(supported))})"
+            f"(supported: {', '.join(supported_architectures())})"
         )
     try:
         return getattr(transformers, architectures[0]).from_pretrained(folder, local_files_only=True).eval()

@@ -22,6 +22,7 @@ from exporters.mllm.graphs import (
 from harness.errors import ConfigError
 
 OPSET = 17
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ExportOptions:
     missing_image: str = "no_image_tokens"
     transformersjs: bool = False  # also write the transformers.js layout under <out>/tjs (docs/vlm-contract.md)
     source: str = ""
+    image_processor: Path | None = None  # preprocessor_config.json (or its folder); default: the family's
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +55,7 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     text_config = family.text_config(model)
+    processor = image_processor(family, model, options)
     timings: dict[str, float] = {}
     with torch.no_grad():
         start = time.perf_counter()
@@ -68,23 +71,42 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
         )
         timings["embedding"] = time.perf_counter() - start
         start = time.perf_counter()
-        decoder = DecoderWithCache(family.language_model(model), family.lm_head(model), text_config, _layers(text_config))
-        export_decoder(
-            decoder.eval(),
-            text_config.hidden_size,
-            _kv_heads(text_config),
-            _head_dim(text_config),
-            str(out / "decoder.onnx"),
-            OPSET,
-        )
+        if family.export_decoder is not None:
+            family.export_decoder(model, str(out / "decoder.onnx"), OPSET)
+        else:
+            decoder = DecoderWithCache(family.language_model(model), family.lm_head(model), text_config,
+                                       _layers(text_config))
+            export_decoder(decoder.eval(), text_config.hidden_size, _kv_heads(text_config), _head_dim(text_config),
+                           str(out / "decoder.onnx"), OPSET)
         timings["decoder"] = time.perf_counter() - start
     _copy_tokenizer(options.tokenizer, out)
-    (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, options), indent=1) + "\n")
-    manifest = build_manifest(model, family, options, out, timings)
+    processor.to_json_file(str(out / PREPROCESSOR_CONFIG))
+    image = family.image_spec(model, processor)
+    (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, image), indent=1) + "\n")
+    manifest = build_manifest(model, family, options, out, timings, image)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if options.transformersjs:
         write_transformersjs(model, family, out)
     return manifest
+
+
+def image_processor(family: Family, model: Any, options: ExportOptions) -> Any:
+    """The transformers image processor of the export: ``options.image_processor`` (a
+    ``preprocessor_config.json`` or its folder, as ``save_pretrained`` writes it), else the
+    family's default built from the model config."""
+    if options.image_processor is not None:
+        from transformers import AutoImageProcessor
+
+        path = Path(options.image_processor)
+        folder = path if path.is_dir() else path.parent
+        try:
+            return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(f"{folder / PREPROCESSOR_CONFIG}: transformers cannot read it "
+                              f"({str(error).splitlines()[0]}); save the processor with save_pretrained") from None
+    if family.image_processor is None:
+        raise ConfigError(f"family {family.name}: no default image processor; pass the model's {PREPROCESSOR_CONFIG}")
+    return family.image_processor(model)
 
 
 def write_transformersjs(model: Any, family: Family, out: Path) -> Path:
@@ -107,12 +129,8 @@ def write_transformersjs(model: Any, family: Family, out: Path) -> Path:
     config["transformers.js_config"] = {"kv_cache_dtype": "float32"}
     (tjs / "config.json").write_text(json.dumps(config, indent=1, default=str) + "\n")
     (tjs / "generation_config.json").write_text(model.generation_config.to_json_string())
-    image = family.image_spec(model)
-    processor = {"do_resize": True, "size": {"height": image["size"][0], "width": image["size"][1]},
-                 "do_rescale": True, "rescale_factor": image["scale"], "do_normalize": True,
-                 "image_mean": image["mean"], "image_std": image["std"]}
-    (tjs / "preprocessor_config.json").write_text(json.dumps(processor, indent=1) + "\n")
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    # transformers.js reads the processor the model ships, as transformers does
+    for name in ("tokenizer.json", "tokenizer_config.json", PREPROCESSOR_CONFIG):
         shutil.copyfile(out / name, tjs / name)
     return tjs
 
@@ -168,18 +186,18 @@ def _token_ids(model: Any) -> dict[str, int]:
     }
 
 
-def genai_config(model: Any, family: Family, options: ExportOptions) -> dict[str, Any]:
+def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str, Any]:
     """The onnxruntime-genai config (docs/vlm-contract.md): strict schema, so nothing of ours goes in here."""
     text = family.text_config(model)
     ids = _token_ids(model)
     layers = _layers(text)
     context = int(getattr(text, "max_position_embeddings", 2048))
     vision_inputs = {"pixel_values": "pixel_values"}
-    if family.image_spec(model)["pixel_attention_mask"]:
+    if image["pixel_attention_mask"]:
         vision_inputs["attention_mask"] = "pixel_attention_mask"
     return {
         "model": {
-            "type": "gemma3",
+            "type": family.genai_type,
             **ids,
             "vocab_size": int(text.vocab_size),
             "context_length": context,
@@ -231,7 +249,7 @@ def _sha256(path: Path) -> str:
 
 
 def build_manifest(
-    model: Any, family: Family, options: ExportOptions, out: Path, timings: dict[str, float]
+    model: Any, family: Family, options: ExportOptions, out: Path, timings: dict[str, float], image: dict[str, Any]
 ) -> dict[str, Any]:
     """Our manifest (docs/vlm-contract.md): graphs, the ``vqa`` block, provenance with checksums."""
     import onnx
@@ -244,7 +262,7 @@ def build_manifest(
         "family": family.name,
         "architecture": type(model).__name__,
         "hf_model_type": str(model.config.model_type),
-        "og_model_type_surrogate": "gemma3",
+        "og_model_type_surrogate": family.genai_type,
         "tokenizer": "tokenizer.json",
         "image_token": options.image_token,
         "image_token_id": int(model.config.image_token_id),
@@ -256,7 +274,7 @@ def build_manifest(
         "max_new_tokens": options.max_new_tokens,
         "answer_mode": options.answer_mode,
         "missing_image": options.missing_image,
-        "image": family.image_spec(model),
+        "image": image,
         "hidden_size": int(text.hidden_size),
         "vocab_size": int(text.vocab_size),
         "kv_cache": {
@@ -270,6 +288,7 @@ def build_manifest(
             "present_key": "present.%d.key",
             "present_value": "present.%d.value",
         },
+        **family.vqa_fields(model),
         **options.extra,
     }
     return {

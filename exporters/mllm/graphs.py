@@ -1,6 +1,6 @@
 """Torch modules that become the embedding (G2) and decoder (G3) graphs of docs/vlm-contract.md.
 
-The vision graph (G1) is family-specific and lives in ``families.py``; these two are shared:
+The vision graph (G1) is family-specific and lives in ``families/<family>.py``; these two are shared:
 any decoder-only language model of transformers that accepts ``inputs_embeds``, ``attention_mask``,
 ``position_ids`` and a ``cache`` fits ``DecoderWithCache``.
 """
