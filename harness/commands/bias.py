@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, ExitCode
+from harness.executors.flags import executor_options, executor_spec
 from harness.paths import output_dir
 
 
@@ -51,9 +52,12 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--compare", "compare", multiple=True,
               help="Variant built by `mmharness build` (int4, fp16, int8, int8+int4): the same probes on it, drift and "
                    "parity against the reference into OUT/compare.json (repeatable).")
+@click.option("--units", type=click.Choice(["cells", "items"]), default="cells", show_default=True,
+              help="work units of --executor ray: a probe cell each, or every probe cell split into one block of items per worker")
+@executor_options
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
-            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = (), save_samples: int = 4) -> int:
+            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = (), save_samples: int = 4, units: str = "cells", **executor_flags: str | None) -> int:
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
@@ -74,7 +78,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
         backend_opts = (*backend_opts, "threads=1")  # batch-1 decoding of small graphs: steadier on shared CPUs
     config = BiasConfig(model=model_dir or shipped_model(DEFAULT_MODEL.name), data=data, limit=limit, backend=backend,
                         backend_options=backend_opts, seed=seed, plan=plan, bootstrap=bootstrap,
-                        base_llm=base_llm, mode=mode, shard=parse_shard(shard))
+                        base_llm=base_llm, mode=mode, shard=parse_shard(shard), executor=executor_spec(**executor_flags), units=units)
 
     def progress(cell_id: str, done: int, total: int, seconds: float) -> None:
         click.echo(f"[{done:>2}/{total}] {cell_id:<40} {seconds:6.2f}s", err=True)

@@ -9,7 +9,7 @@ far, for progress) and workers offer ``identity()`` (the device they run on)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -68,3 +68,16 @@ class Executor(Protocol):
     def open(self, factory: Callable[[], Any], backend: str, most: int | None = None) -> AbstractContextManager[Pool]:
         """Start the workers (at most ``most``) for a run on ``--backend`` ``backend``."""
         ...
+
+
+def gather(finished: Iterable[Done], parts: int) -> Iterator[tuple[Hashable, list[Done]]]:
+    """Units keyed ``(name, part)`` regrouped: ``(name, its parts in order)`` as soon as all
+    ``parts`` of it are back (a cell split into sample blocks is finished when they all are)."""
+    pending: dict[Hashable, dict[int, Done]] = {}
+    for done in finished:
+        name, part = done.unit.key  # type: ignore[misc]
+        got = pending.setdefault(name, {})
+        got[part] = done
+        if len(got) == parts:
+            del pending[name]
+            yield name, [got[k] for k in range(parts)]

@@ -20,9 +20,9 @@ class LocalPool:
         return getattr(self.worker, method)(*args)
 
     def run(self, units: Sequence[Unit], on_samples: OnSamples) -> Iterator[Done]:
-        where = {"executor": "local", "node": socket.gethostname(), **self.worker.identity()}
         for unit in units:
-            yield Done(unit, getattr(self.worker, unit.method)(*unit.args, on_batch=on_samples), where)
+            value = getattr(self.worker, unit.method)(*unit.args, on_batch=on_samples)
+            yield Done(unit, value, {"executor": "local", "node": socket.gethostname(), **self.worker.identity()})
 
 
 class LocalExecutor:

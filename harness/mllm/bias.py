@@ -11,6 +11,7 @@ probe); ``mmharness merge`` calls it again on the union of shards.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -22,15 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.vqa import VqaDataset, open_vqa
+from harness.data.vqa import VqaDataset, VqaItem, open_vqa
 from harness.errors import ConfigError, ManifestError
+from harness.executors.interface import ExecutorSpec
 from harness.metrics import bias as metrics
 from harness.metrics.stats import bootstrap_samples
 from harness.mllm.answer import Answerer
 from harness.mllm.manifest import load_vqa_spec
 from harness.mllm.records import figures as record_figures
-from harness.mllm.runtime import NonFiniteOutput
-from harness.mllm.sessions import open_runtime
 from harness.scenarios.bias import (
     CLEAN_ID,
     REMOVED_ID,
@@ -62,6 +62,8 @@ class BiasConfig:
     mode: str | None = None
     shard: Shard = field(default_factory=Shard)  # not hashed: shards of one sweep share config_hash
     graphs: tuple[tuple[str, str], ...] = ()  # (role, manifest graph key): a precision variant's graphs
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the probe cells run; not hashed (results are identical)
+    units: str = "cells"  # work units: a probe cell each, or "items": each cell in one block of items per worker; not hashed
 
     def graph_keys(self) -> dict[str, str]:
         """Manifest graph key per role (the plain roles unless a variant swaps some in)."""
@@ -83,7 +85,7 @@ class BiasConfig:
 Progress = Callable[[str, int, int, float], None]
 
 
-def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset) -> dict[str, Any]:
+def _records(answerer: Answerer, prober: Prober, cell: Cell, data: Sequence[VqaItem]) -> dict[str, Any]:
     state: dict[str, list[Any]] = {k: [] for k in ("sample_index", "sample_id", "prediction", "choice", "correct", "n_choices")}
     for item in data:
         probe = prober.perturb(cell, item)
@@ -97,25 +99,35 @@ def _records(answerer: Answerer, prober: Prober, cell: Cell, data: VqaDataset) -
     return state
 
 
-def _run_cells(answerer: Answerer, prober: Prober, cells: list[Cell], data: VqaDataset,
-               progress: Progress | None) -> tuple[dict[str, Any], dict[str, float]]:
-    """Every cell's entry (ok, skipped with the reason, or failed on NaN/Inf) and its seconds."""
+def _run_cells(config: BiasConfig, data: VqaDataset, selected: list[Cell], progress: Progress | None
+               ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any], dict[str, Any]]:
+    """Every cell's entry (ok, skipped with the reason, or failed on NaN/Inf), its seconds, the
+    model's session provenance and the workers that ran each cell. The cells run as units on
+    ``config.executor`` (harness/mllm/probes.py); skipped ones never leave this process."""
+    from harness.executors import executor_for
+    from harness.mllm.probes import ProbeWorker, item_blocks, run_probes
+
     entries: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for position, cell in enumerate(cells):
-        start = time.perf_counter()
+    where: dict[str, Any] = {}
+    runnable: list[tuple[Cell, Path]] = []
+    for cell in selected:
         reason = _skip_reason(cell, data)
-        try:
-            if reason is not None:
-                entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
-            else:
-                entries[cell.id] = _entry(cell, _records(answerer, prober, cell, data))
-        except NonFiniteOutput as error:
-            entries[cell.id] = {**cell.to_dict(), "status": "failed", "reason": str(error), "state": None, "figures": None}
-        seconds[cell.id] = time.perf_counter() - start
-        if progress:
-            progress(cell.id, position + 1, len(cells), seconds[cell.id])
-    return entries, seconds
+        if reason is not None:
+            entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
+            seconds[cell.id] = 0.0
+        else:
+            runnable.append((cell, config.base_llm if cell.id == BASE_LLM_ID and config.base_llm else config.model))
+    provenance: dict[str, Any] = {"sessions": {}}
+    with executor_for(config.executor).open(functools.partial(ProbeWorker, config), config.backend, most=max(1, len(runnable))) as pool:
+        if any(cell.id != BASE_LLM_ID for cell in selected):
+            provenance = pool.ask("provenance")
+        for cell, (status, reason, state, took), ran_on in run_probes(pool, runnable, item_blocks(config.units, len(data), pool.workers)):
+            entries[cell.id] = _entry(cell, state) if status == "ok" else {**cell.to_dict(), "status": "failed", "reason": reason, "state": None, "figures": None}
+            seconds[cell.id], where[cell.id] = took, ran_on
+            if progress:
+                progress(cell.id, len(entries), len(selected), took)
+    return entries, seconds, provenance, where
 
 
 def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
@@ -163,28 +175,14 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
             load_vqa_spec(config.base_llm)
         except ManifestError as error:
             raise ManifestError(f"--base-llm {config.base_llm}: {error}") from None
-    prober = Prober(data, config.seed, spec.missing_image)
     started = time.time()
-    entries: dict[str, Any] = {}
-    seconds: dict[str, float] = {}
-    provenance: dict[str, Any] = {"sessions": {}}
-    for model_dir, cells in ((config.model, model_cells), (config.base_llm, [c for c in selected if c.id == BASE_LLM_ID])):
-        if not cells or model_dir is None:
-            continue
-        graphs = config.graph_keys() if model_dir == config.model else None
-        with open_runtime(model_dir, config.backend, config.backend_options, graphs=graphs) as runtime:
-            if model_dir == config.model:
-                provenance["sessions"] = {role: s.provenance for role, s in zip(
-                    ("vision", "embedding", "decoder"), (runtime.vision, runtime.embedding, runtime.decoder))}
-                provenance["backend"] = provenance["sessions"]["decoder"]  # what reports show as "backend"
-            ran, took = _run_cells(Answerer(runtime, config.mode), prober, cells, data, progress)
-        entries.update(ran)
-        seconds.update(took)
+    entries, seconds, provenance, where = _run_cells(config, data, selected, progress)
     doc = _document(config, spec, data, plan, entries, provenance)
     doc["aggregates"] = {"bias": bias_block(doc)}
     doc["timing"] = {"started": started, "seconds": round(time.time() - started, 3),
                      "cell_seconds": {k: round(v, 4) for k, v in seconds.items()},
-                     "per_sample_ms": {k: round(1000 * v / len(data), 3) for k, v in seconds.items()}}
+                     "per_sample_ms": {k: round(1000 * v / len(data), 3) for k, v in seconds.items()},
+                     "executor": config.executor.to_dict() | {"units": config.units}, "cell_workers": where}
     return doc
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.executors.interface import Done, Pool, Unit
+from harness.executors.interface import Pool, Unit, gather
 from harness.runner.execute import Batching, CellOutcome
 from harness.scenarios.cells import Cell
 
@@ -36,15 +36,8 @@ def run_cells(pool: Pool, cells: Sequence[Cell], parts: list[Block], on_samples:
     units = [Unit((cell.id, g), "run", (cell, a, b), size=b - a, group=g if grouped else None)
              for cell in cells for g, (a, b) in enumerate(parts)]
     by_id = {cell.id: cell for cell in cells}
-    pending: dict[str, dict[int, Done]] = {}
-    for done in pool.run(units, on_samples):
-        cell_id, g = done.unit.key  # type: ignore[misc]
-        got = pending.setdefault(cell_id, {})
-        got[g] = done
-        if len(got) == len(parts):
-            del pending[cell_id]
-            ordered = [got[k] for k in range(len(parts))]
-            yield by_id[cell_id], join_outcomes([d.value for d in ordered]), [d.worker for d in ordered]
+    for cell_id, done in gather(pool.run(units, on_samples), len(parts)):
+        yield by_id[cell_id], join_outcomes([d.value for d in done]), [d.worker for d in done]  # type: ignore[index]
 
 
 def join_outcomes(outcomes: list[CellOutcome]) -> CellOutcome:

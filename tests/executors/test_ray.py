@@ -135,3 +135,22 @@ def test_a_killed_driver_resumes_to_the_local_result(cluster: str, tmp_path: Pat
     resumed = run_sweep(config(model, out, plan=PLAN, resume=True, executor=RAY), backend=backend())
     assert resumed.doc["timing"]["cells_resumed"] == kept >= 3
     _same(_local(model, tmp_path / "local"), out)
+
+
+@pytest.mark.parametrize("units", ["cells", "items"])
+def test_bias_probes_on_two_workers_equal_a_local_run(cluster: str, units: str) -> None:
+    from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
+    from harness.scenarios.bias import BiasPlan
+
+    if not (DEFAULT_MODEL / "manifest.json").exists():
+        pytest.skip(f"{DEFAULT_MODEL} is not shipped in this checkout")
+    common = {"limit": 8, "plan": BiasPlan(permutations=1, corruptions=("contrast",), severities=(3,)), "bootstrap": 20,
+              "backend_options": ("threads=1",)}
+    local = run_bias(BiasConfig(**common))
+    remote = run_bias(BiasConfig(**common, executor=RAY, units=units))
+    where = remote.pop("timing")["cell_workers"]
+    local.pop("timing")
+    assert json.dumps(remote, sort_keys=True) == json.dumps(local, sort_keys=True)
+    assert {w["executor"] for ws in where.values() for w in ws} == {"ray"}
+    if units == "items":  # every probe cell in one block of items per worker
+        assert all(len(ws) == 2 and ws[0]["pid"] != ws[1]["pid"] for ws in where.values())
