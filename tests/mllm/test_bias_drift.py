@@ -153,3 +153,18 @@ def test_vision_verdict_rule():  # type: ignore[no-untyped-def]
     assert vision_verdict({**acc, "multimodal_gain": fig(-5.0, [-8.0, 0.5])})["vision_path_broken"] is False  # not significant
     assert vision_verdict({**acc, "swap_sensitivity": fig(-0.03, [-0.05, -0.01])})["vision_path_broken"] is True  # 3 pp > 2 pp
     assert vision_verdict({**acc, "multimodal_gain": fig(-5.0, None)})["vision_path_broken"] is None
+
+
+def test_report_shows_the_drift_section_in_every_format(built, tmp_path):  # type: ignore[no-untyped-def]
+    _, out = built
+    for fmt in ("md", "html", "junit"):
+        assert main(["report", str(out), "--format", fmt, "-o", str(tmp_path / f"r.{fmt}")]) == ExitCode.OK
+    md = (tmp_path / "r.md").read_text()
+    assert "VISION PATH BROKEN" in md and "int4\\` vs reference: accuracy per probe" in md  # Markdown-escaped title
+    html = (tmp_path / "r.html").read_text()
+    assert "VISION PATH BROKEN" in html and "parity per graph" in html
+    from xml.etree import ElementTree as ET
+
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "r.junit").iter("testcase")}
+    assert cases["broken/vision_path"].find("failure") is not None
+    assert cases["int4/vision_path"].find("failure") is None and "int4/bias/clean" in cases and "bias/clean" in cases
