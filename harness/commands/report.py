@@ -31,6 +31,11 @@ def command(results: Path, fmt: str, output: Path | None, gate: Path | None = No
     doc, _ = load_results(results, with_per_image=False)
     text = render_report(doc, fmt, _compare_section(results), verdict=_verdict(results, doc, gate, thresholds, baseline),
                          gallery=_gallery(results, doc) if fmt == "html" else None)
+    if fmt == "junit":  # a bias run with `bias --compare`'s compare.json beside: the drift cases too
+        from harness.compare import compare_beside
+        from harness.variants.bias_compare import junit_with_drift
+
+        text = junit_with_drift(doc, compare_beside(results)) or text
     if fmt == "md":  # latency from `mmharness bench --out` into the same folder (harness/bench)
         from harness.bench.document import bench_beside
         from harness.bench.render import render_markdown
