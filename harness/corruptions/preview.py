@@ -132,8 +132,10 @@ def write_preview(grid: np.ndarray, out_dir: Path, stem: str) -> Path:
             f"--out: cannot create directory {out_dir} ({error.strerror or error}); choose a writable directory"
         ) from None
     path = out_dir / f"{stem}.png"
-    if not cv2.imwrite(str(path), np.ascontiguousarray(grid[:, :, ::-1])):
-        raise ConfigError(
-            f"--out: cannot write {path}; check the directory is writable"
-        )
+    encoded, data = cv2.imencode(".png", np.ascontiguousarray(grid[:, :, ::-1]))
+    if not encoded:
+        raise ConfigError(f"--out: cannot encode the preview grid {grid.shape} as PNG")
+    from harness.report.io import atomic_write
+
+    atomic_write(path, data.tobytes())  # a full or read-only disk: one line naming it, exit 3 (harness.paths)
     return path
