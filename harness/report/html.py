@@ -18,7 +18,7 @@ from harness.report.verdict import Verdict, headlines, what_ran
 from harness.scenarios.cells import CLEAN_ID, missing_label, missing_sets
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1280px;color:#222;padding:0 1.2em;font-size:15px;line-height:1.4}
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;color:#222;padding:0 1.2em;font-size:15px;line-height:1.4}
 h1{font-size:1.7em;margin:.2em 0 .6em}h2{font-size:1.3em;margin:1.6em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 h3{font-size:1.08em;margin:1.2em 0 .4em}h4{font-size:.98em;margin:.8em 0 .3em;color:#444}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -36,7 +36,7 @@ svg.chart{max-width:100%;height:auto;display:block}
 .card .value{font-size:1.8em;font-weight:bold}.card .ci,.card .detail{color:#555;font-size:.88em}
 .ran{background:#fafafa;border:1px solid #e3e3e3;border-radius:6px;padding:.5em .9em}
 nav{margin:.6em 0 0}nav a{margin-right:1em}
-.panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:12px}
+.panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(600px,1fr));gap:12px}
 .tiles{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.tile{margin:0;width:132px}
 .tile img{width:132px;height:auto;image-rendering:pixelated;border:1px solid #bbb;display:block}
 .tile figcaption{font-size:13px;line-height:1.25;margin-top:2px;overflow-wrap:anywhere}.tile.hurt figcaption{color:#b0241a}
@@ -102,6 +102,7 @@ def nm_panels(doc: Mapping[str, Any]) -> list[str]:
         return ys[-1] if ys else float("inf")
 
     panels = []
+    legend_w = svg.legend_width([name for named in by_modality.values() for name in named])
     for modality, named in by_modality.items():
         ranked = sorted(named.items(), key=lambda item: badness(item[1]))
         n, size = len(ranked), svg.PANEL_LINES
@@ -109,7 +110,7 @@ def nm_panels(doc: Mapping[str, Any]) -> list[str]:
             part = dict(ranked[start:start + size])
             title = f"{modality}: {n} corruption{'s' if n != 1 else ''}" if n <= size else \
                 f"{modality}: corruptions {start + 1}–{start + len(part)} of {n} (worst at the top severity first)"
-            panels.append(svg.line_panel(part, title=title, x_label="severity", y_label="mIoU", baseline=clean))
+            panels.append(svg.line_panel(part, title=title, x_label="severity", y_label="mIoU", baseline=clean, legend_w=legend_w))
     return panels
 
 

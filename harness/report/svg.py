@@ -110,8 +110,14 @@ def marker(shape: str, x: float, y: float, colour: str, tip: str = "") -> str:
     return f'<polygon points="{x:.1f},{y - 5:.1f} {x + 5:.1f},{y:.1f} {x:.1f},{y + 5:.1f} {x - 5:.1f},{y:.1f}" fill="{colour}">{title}</polygon>'
 
 
+def legend_width(names: Sequence[str]) -> float:
+    """Room for a legend of ``names`` (sample line, name, value); panels of one figure share it
+    so they scale alike and keep 13 px text."""
+    return 40 + max((text_width(f"{name}  100.0") for name in names), default=0.0)
+
+
 def line_panel(series: Mapping[str, Series], *, title: str, x_label: str = "", y_label: str = "",
-               baseline: float | None = None, y_range: tuple[float, float] = (0.0, 100.0)) -> str:
+               baseline: float | None = None, y_range: tuple[float, float] = (0.0, 100.0), legend_w: float | None = None) -> str:
     """Up to ``PANEL_LINES`` lines on a fixed y range, each with point markers and a legend
     entry (colour, marker, last value); ``baseline`` is a dashed, labelled reference line."""
     if len(series) > PANEL_LINES:
@@ -119,8 +125,8 @@ def line_panel(series: Mapping[str, Series], *, title: str, x_label: str = "", y
     xs = sorted({x for s in series.values() for x, _ in s})
     if not xs:
         return ""
-    legend_w = 40 + max(text_width(f"{name}  100.0") for name in series)
-    plot_w, plot_h, left, top, bottom = 380, 230, 46, 52, 40
+    legend_w = legend_w or legend_width(list(series))
+    plot_w, plot_h, left, top, bottom = 320, 230, 46, 52, 40
     width, height = max(left + plot_w + 16 + legend_w, text_width(title) + 20), top + plot_h + bottom
     y0, y1 = y_range
     x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1

@@ -120,7 +120,7 @@ def _check_gallery(tree: browser.Node, doc: dict) -> None:
 def test_screenshots_of_the_default_and_full_suite_reports(pages: dict, tmp_path: Path) -> None:
     """Written to tests/artifacts/report-shots/ (listed at the end of the pytest run)."""
     for name, (page, _) in pages.items():
-        for part, height in (("top", 1400), ("page", 12000 if name == "full-suite" else 9000)):
+        for part, height in (("top", 1400), ("page", 12500 if name == "full-suite" else 10500)):
             shot = browser.screenshot(page, browser.SHOTS / f"{name}-{part}.png", tmp_path / "profile", height)
             data = shot.read_bytes()
             assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 60_000
