@@ -415,7 +415,7 @@ def test_report_shows_latency_when_bench_json_sits_beside_results(tmp_path, caps
     # the sweep itself carries telemetry in its timing block: sampled, or skipped with reasons
     telemetry = json.loads((out / "results.json").read_text())["timing"]["telemetry"]
     assert telemetry["requested"] == "auto"
-    assert telemetry["power"] is not None or all(s["reason"] for s in telemetry["skipped"])
+    _assert_power_or_reasons(telemetry)
     assert main(["bench", model.dir, "--out", str(out), *QUICK]) == ExitCode.OK
     capsys.readouterr()
     assert main(["report", str(out / "results.json"), "--format", "md"]) == ExitCode.OK
@@ -423,7 +423,22 @@ def test_report_shows_latency_when_bench_json_sits_beside_results(tmp_path, caps
     doc = load_bench(out)
     assert "## Latency — ort:cpu, batch 1" in text
     assert f"| {doc['result']['latency_ms']['p50_ms']:.3f} |" in text
-    assert "Power: not measured (" in text or "Power:" in text
+    power = doc["telemetry"]["power"]
+    _assert_power_or_reasons(doc["telemetry"])
+    if power is not None and power["status"] == "ok":  # a power rail was sampled (Jetson, INA3221)
+        assert f"Power: {power['mean_power_w']:.2f} W mean ({power['total_from']})" in text
+    else:  # the line names every skipped source with its reason
+        reasons = "; ".join(f"{s['source']}: {s['reason']}" for s in doc["telemetry"]["skipped"])
+        assert f"\nPower: not measured ({reasons}).\n" in text
+
+
+def _assert_power_or_reasons(telemetry):
+    """Either power was measured, or no power source ran and each skipped source says why."""
+    power, skipped = telemetry["power"], telemetry["skipped"]
+    if power is not None and power.get("status") == "ok":
+        assert power["mean_power_w"] > 0
+    else:
+        assert skipped and all(s["source"] and s["reason"] for s in skipped), skipped
 
 
 def test_cli_noise_cells_and_bad_scenario(tiny_model, tmp_path, capsys):
