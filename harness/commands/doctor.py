@@ -12,6 +12,26 @@ import click
 from harness.errors import ExitCode
 
 
+def ray_status(address: str | None) -> dict[str, Any]:
+    """Whether Ray is installed (read from its metadata, not imported) and, given an address,
+    what that cluster offers: CPUs, GPUs, memory, nodes (or why it cannot be reached)."""
+    from importlib import metadata
+
+    try:
+        status: dict[str, Any] = {"installed": True, "version": metadata.version("ray")}
+    except metadata.PackageNotFoundError:
+        return {"installed": False, "fix": "pip install 'mmharness[ray]' for --executor ray"}
+    if address is not None:
+        from harness.errors import HarnessError
+        from harness.executors.ray import cluster_offer
+
+        try:
+            status["cluster"] = {"address": address, **cluster_offer(address)}
+        except HarnessError as error:
+            status["cluster"] = {"address": address, "error": str(error)}
+    return status
+
+
 def diagnose() -> dict[str, Any]:
     """Environment provenance plus per-backend availability and warnings (JSON-ready)."""
     from harness.backends import BACKENDS, availability
@@ -74,15 +94,32 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  {backend['backend']:<13} {status} {backend['why']}")
         if not backend["can_run"] and backend["fix"]:
             lines.append(f"  {'':<13}     fix: {backend['fix']}")
+    lines.extend(_ray_lines(report.get("ray", {})))
     for warning in report["warnings"]:
         lines.append(f"WARNING: {warning}")
     return "\n".join(lines)
 
 
+def _ray_lines(ray: dict[str, Any]) -> list[str]:
+    if not ray.get("installed"):
+        return [f"ray: not installed ({ray.get('fix', '')})"]
+    lines = [f"ray: {ray['version']} (--executor ray)"]
+    cluster = ray.get("cluster")
+    if cluster and "error" in cluster:
+        lines.append(f"  cluster {cluster['address']}: {cluster['error']}")
+    elif cluster:
+        lines.append(f"  cluster {cluster['address']}: {cluster.get('nodes', 0):g} node(s), {cluster.get('cpu', 0):g} CPUs, "
+                     f"{cluster.get('gpu', 0):g} GPUs, {cluster.get('memory', 0) / 2**30:.1f} GiB memory")
+    return lines
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def command(as_json: bool) -> int:
+@click.option("--ray-address", "ray_address", default=None, metavar="HOST:PORT",
+              help="also connect to this Ray cluster and show what it offers (CPUs, GPUs, memory)")
+def command(as_json: bool, ray_address: str | None = None) -> int:
     """Show the environment and which backends can run here (and how to fix the others)."""
     report = diagnose()
+    report["ray"] = ray_status(ray_address)
     click.echo(json.dumps(report, indent=2) if as_json else render(report))
     return int(ExitCode.OK)

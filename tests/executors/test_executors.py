@@ -91,3 +91,27 @@ def test_no_command_but_executor_ray_imports_ray(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_doctor_says_whether_ray_is_installed_and_why_a_cluster_is_unreachable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    from harness.commands.doctor import ray_status
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        pytest.skip("ray is not installed")
+    status = ray_status(f"127.0.0.1:{port}")
+    assert status["installed"] and "nothing answers there" in status["cluster"]["error"]
+
+    def absent(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", absent)
+    assert ray_status(None) == {"installed": False, "fix": "pip install 'mmharness[ray]' for --executor ray"}
+    assert main(["doctor"]) == 0
+    assert "ray: not installed (pip install 'mmharness[ray]'" in capsys.readouterr().out

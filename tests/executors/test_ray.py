@@ -154,3 +154,11 @@ def test_bias_probes_on_two_workers_equal_a_local_run(cluster: str, units: str) 
     assert {w["executor"] for ws in where.values() for w in ws} == {"ray"}
     if units == "items":  # every probe cell in one block of items per worker
         assert all(len(ws) == 2 and ws[0]["pid"] != ws[1]["pid"] for ws in where.values())
+
+
+def test_doctor_shows_what_the_cluster_offers(cluster: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["doctor", "--ray-address", cluster]) == 0
+    out = capsys.readouterr().out
+    assert f"ray: {ray.__version__}" in out and f"cluster {cluster}: 1 node(s), 2 CPUs, 0 GPUs" in out
