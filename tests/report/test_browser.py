@@ -73,8 +73,18 @@ def _check_charts(tree: browser.Node) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("name", ["default", "full-suite"])
-def test_report_renders_in_chromium_verdict_first_with_identifiable_lines(pages: dict, name: str, tmp_path: Path) -> None:
+def test_reports_render_in_chromium_verdict_first_with_identifiable_lines_and_are_photographed(pages: dict, tmp_path: Path) -> None:
+    """One test for both pages (their sweeps are shared; xdist would otherwise run them twice)."""
+    for name in pages:
+        _check_page(pages, name, tmp_path)
+    for name, (page, _) in pages.items():  # written to tests/artifacts/report-shots/, listed at the end of the run
+        for part, height in (("top", 1400), ("page", 12500 if name == "full-suite" else 10500)):
+            shot = browser.screenshot(page, browser.SHOTS / f"{name}-{part}.png", tmp_path / "profile", height)
+            data = shot.read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 60_000
+
+
+def _check_page(pages: dict, name: str, tmp_path: Path) -> None:
     page, doc = pages[name]
     rendered = browser.render(page, tmp_path / "profile")
     assert rendered.console == []
@@ -115,15 +125,6 @@ def _check_gallery(tree: browser.Node, doc: dict) -> None:
         assert len(images) >= len(doc["dataset"]["modalities"]) + 1 + len(emm)
         assert all(img.attrs["src"].startswith("data:image/png;base64,") for img in images)
     assert re.search(r"\(index \d+, most hurt\)", tree.find("section")[0].all_text() + "".join(s.all_text() for s in samples))
-
-
-def test_screenshots_of_the_default_and_full_suite_reports(pages: dict, tmp_path: Path) -> None:
-    """Written to tests/artifacts/report-shots/ (listed at the end of the pytest run)."""
-    for name, (page, _) in pages.items():
-        for part, height in (("top", 1400), ("page", 12500 if name == "full-suite" else 10500)):
-            shot = browser.screenshot(page, browser.SHOTS / f"{name}-{part}.png", tmp_path / "profile", height)
-            data = shot.read_bytes()
-            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 60_000
 
 
 def test_console_errors_are_caught(tmp_path: Path) -> None:
