@@ -83,6 +83,14 @@ def test_a_zero_max_drop_is_allowed_and_a_negative_one_refused(tmp_path):
         load_thresholds(_file(tmp_path, "max_drop:\n  clean: -0.5\n"))
 
 
+def test_limits_up_to_a_million_in_size_are_accepted_and_larger_ones_refused(tmp_path):
+    edge = f"floors:\n  clean: 1000000\n  emm.avg: -1000000.0\nmax_drop:\n  clean: 1.0e+6\n"
+    assert [r.limit for r in load_thresholds(_file(tmp_path, edge)).rules] == [1e6, -1e6, 1e6]
+    for text in (f"floors:\n  clean: {math.nextafter(1e6, math.inf)!r}\n", f"floors:\n  clean: {math.nextafter(-1e6, -math.inf)!r}\n"):
+        with pytest.raises(ConfigError, match=r": floors\.clean: expected a number, got -?1000000\.0000000001 \(limits lie within ±1e\+06\)$"):
+            load_thresholds(_file(tmp_path, text))
+
+
 def test_the_default_thresholds_are_a_max_drop_of_one_point_on_the_headline_metrics():
     assert DEFAULT_MAX_DROP == 1.0
     assert HEADLINE == ("clean", "emm.avg", "rmm@*.avg", "nm.liao.*", "nm.rr")
