@@ -13,11 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sweep_fixtures import backend, config, write_model
 
 from harness.errors import ConfigError, ExitCode, ResultsError
 from harness.gate import DEFAULT_MAX_DROP, HEADLINE, Rule, Thresholds, default_thresholds, evaluate, junit_cases, load_thresholds, render_table
+from harness.report.results import load_results
 from harness.runner import run_sweep
 from harness.scenarios.plan import PlanSpec
 
@@ -25,13 +27,13 @@ CLEAN = "emm/missing=none"
 
 
 @pytest.fixture(scope="module")
-def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("gate_limits")
     model = write_model(root / "model")
     plan = PlanSpec(scenarios=("emm",))
-    full = run_sweep(config(model, root / "full", plan=plan, bootstrap=20), backend=backend()).doc
+    full = run_sweep(config(model, root / "full", plan=plan, bootstrap=20), backend=backend())
     shard = run_sweep(config(model, root / "shard", plan=plan, bootstrap=0, shard="2/2"), backend=backend()).doc
-    return {"full": full, "shard": shard}
+    return {"full": full.doc, "shard": shard, "full_images": load_results(full.path)[1]}
 
 
 def _set_clean(doc: dict[str, Any], value: float, ci: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -180,6 +182,22 @@ def test_significant_only_without_sidecars_uses_the_ci_of_the_value(docs):
     assert bare.status == "fail" and bare.detail.endswith("no CI available: counted as significant")
     # within the limit, significance is not consulted at all
     assert _one(evaluate(_set_clean(docs["full"], 49.0), rules, base), "clean").detail == "drop +1.00"
+
+
+def test_significant_only_with_both_sidecars_uses_the_paired_bootstrap_of_the_drop(docs):
+    images = {k: np.asarray(docs["full_images"][k]) for k in docs["full_images"]}
+    worse = {**images, CLEAN: images["emm/missing=rgb+depth+event"]}  # every image scored as with lidar only
+    base, current = _set_clean(docs["full"], 50.0), _set_clean(docs["full"], 40.0)
+    rules = _drop(1.0, significant_only=True)
+    same = _one(evaluate(current, rules, base, images, images), "clean")  # same images, same scores: drop CI [0, 0]
+    assert same.status == "pass" and same.detail == "drop 10.00 > 1; paired bootstrap CI of the drop [0.00, 0.00]"
+    lost = _one(evaluate(current, rules, base, worse, images), "clean")
+    assert lost.status == "fail" and lost.detail.startswith("drop 10.00 > 1; paired bootstrap CI of the drop [")
+    low = float(lost.detail.split("[")[1].split(",")[0])
+    assert low > 1.0
+    other_images = {**worse, "sample_index": images["sample_index"] + 1}  # not the same images: the value's CI decides
+    fallback = _one(evaluate(current, rules, base, other_images, images), "clean")
+    assert fallback.detail == "drop 10.00 > 1; no CI available: counted as significant"
 
 
 # ---- refusals: each with its own message --------------------------------------------------------
