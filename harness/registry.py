@@ -70,3 +70,18 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def register_modules(registry: Registry[T], package: str, attr: str, skip: tuple[str, ...] = ("base",)) -> None:
+    """Import every module of ``package`` (except ``_private`` ones and ``skip``) and register its
+    ``attr`` under ``attr.name``: a plug-in joins by adding a file to the package."""
+    import pkgutil
+
+    module = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(module.__path__), key=lambda info: info.name):
+        if info.name.startswith("_") or info.name in skip:
+            continue
+        value = getattr(importlib.import_module(f"{package}.{info.name}"), attr, None)
+        if value is None:
+            raise RuntimeError(f"{package}.{info.name}: no {attr}; a module of this package defines {attr} = ...")
+        registry.add(value.name, value)

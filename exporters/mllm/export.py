@@ -75,13 +75,13 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
             family.export_decoder(model, str(out / "decoder.onnx"), OPSET)
         else:
             decoder = DecoderWithCache(family.language_model(model), family.lm_head(model), text_config,
-                                       _layers(text_config))
+                                       _layers(text_config), family.attention, family.position_offset)
             export_decoder(decoder.eval(), text_config.hidden_size, _kv_heads(text_config), _head_dim(text_config),
                            str(out / "decoder.onnx"), OPSET)
         timings["decoder"] = time.perf_counter() - start
     _copy_tokenizer(options.tokenizer, out)
     processor.to_json_file(str(out / PREPROCESSOR_CONFIG))
-    image = family.image_spec(model, processor)
+    image = {**family.image_spec(model, processor), "processor": PREPROCESSOR_CONFIG}
     (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, image), indent=1) + "\n")
     manifest = build_manifest(model, family, options, out, timings, image)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -260,6 +260,7 @@ def build_manifest(
     graphs = {"vision": "vision.onnx", "embedding": "embedding.onnx", "decoder": "decoder.onnx"}
     vqa = {
         "family": family.name,
+        "attention": family.attention,
         "architecture": type(model).__name__,
         "hf_model_type": str(model.config.model_type),
         "og_model_type_surrogate": family.genai_type,

@@ -49,32 +49,70 @@ class PlainEmbedding(nn.Module):
         return self.embed_tokens(input_ids)
 
 
+def group_masks(attention_mask: torch.Tensor, groups: torch.Tensor, query_length: Any, text_config: Any,
+                dtype: torch.dtype) -> Any:
+    """Additive 4-D masks ``[B, 1, S, T]`` for the ``attention_groups`` rule (docs/vlm-contract.md):
+    query i (absolute position ``T - S + i``) sees key j when ``j <= i`` or both share a group
+    ``>= 0``, and key j is not padding; sliding layers further need ``j > i - window``. This is
+    transformers' ``create_causal_mask`` with ``block_sequence_ids`` (Gemma 3, PaliGemma) written
+    with plain tensor ops, so it traces; a config with sliding layers gets the per-type dict."""
+    total = attention_mask.shape[1]
+    keys = torch.arange(total, device=groups.device)
+    queries = torch.arange(query_length, device=groups.device) + (total - query_length)  # absolute positions
+    causal = keys[None, :] <= queries[:, None]
+    query_groups = groups.index_select(1, queries)
+    same = (query_groups[:, :, None] == groups[:, None, :]) & (query_groups[:, :, None] >= 0)
+    allowed = (causal[None] | same) & attention_mask[:, None, :].bool()
+    minimum = torch.finfo(dtype).min
+
+    def additive(mask: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask, torch.zeros((), dtype=dtype), torch.full((), minimum, dtype=dtype))[:, None]
+
+    layer_types = list(getattr(text_config, "layer_types", None) or [])
+    if "sliding_attention" not in layer_types:
+        return additive(allowed)
+    window = keys[None, :] > queries[:, None] - int(text_config.sliding_window)
+    return {"full_attention": additive(allowed), "sliding_attention": additive(allowed & window[None])}
+
+
 class DecoderWithCache(nn.Module):
     """G3: language model + LM head over flat past tensors (key, value per layer).
 
     The cache is rebuilt from the flat inputs as a ``DynamicCache`` on every call (measured
-    to trace exactly), and the presents are read back from its layers.
+    to trace exactly), and the presents are read back from its layers. With an attention rule
+    other than ``causal`` the graph takes one more input, ``attention_groups [B, T]``, and builds
+    the masks itself (``group_masks``), with a cache of full layers (the sliding window is in the
+    mask, so the presents keep the whole sequence as the contract says). ``position_offset`` is
+    added to the 0-based ``position_ids`` in the graph (PaliGemma counts from 1).
     """
 
-    def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: Any, num_layers: int) -> None:
+    def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: Any, num_layers: int,
+                 attention: str = "causal", position_offset: int = 0) -> None:
         super().__init__()
         self.language_model = language_model
         self.lm_head = lm_head
         self.text_config = text_config
         self.num_layers = int(num_layers)
+        self.grouped = attention != "causal"
+        self.position_offset = int(position_offset)
 
     def forward(
-        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, *past: torch.Tensor
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, *rest: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         from transformers import DynamicCache
 
-        cache = DynamicCache(config=self.text_config)
+        past = rest[: 2 * self.num_layers]
+        cache = DynamicCache() if self.grouped else DynamicCache(config=self.text_config)
         for layer in range(self.num_layers):
             cache.update(past[2 * layer], past[2 * layer + 1], layer)
+        mask: Any = attention_mask
+        if self.grouped:
+            mask = group_masks(attention_mask, rest[2 * self.num_layers], inputs_embeds.shape[1], self.text_config,
+                               inputs_embeds.dtype)
         hidden = self.language_model(
             inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
+            attention_mask=mask,
+            position_ids=position_ids + self.position_offset if self.position_offset else position_ids,
             cache=cache,
             use_cache=True,
         ).last_hidden_state
@@ -150,6 +188,9 @@ def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_di
     positions = torch.arange(past_len, past_len + seq, dtype=torch.int64).unsqueeze(0).expand(batch, seq).contiguous()
     past = [torch.randn(batch, kv_heads, past_len, head_dim) for _ in range(2 * module.num_layers)]
     inputs = ["inputs_embeds", "attention_mask", "position_ids", *past_names(module.num_layers)]
+    if module.grouped:  # two groups in the past, one reaching into the new tokens, the rest causal
+        past.append(torch.tensor([[0, 0, -1, 1, 1, -1, -1], [-1, 0, 0, 0, 0, 0, -1]], dtype=torch.int64))
+        inputs.append("attention_groups")
     outputs = ["logits", *present_names(module.num_layers)]
     axes: dict[str, dict[int, str]] = {
         "inputs_embeds": {0: "batch_size", 1: "sequence_length"},
@@ -157,6 +198,8 @@ def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_di
         "position_ids": {0: "batch_size", 1: "sequence_length"},
         "logits": {0: "batch_size", 1: "sequence_length"},
     }
+    if module.grouped:
+        axes["attention_groups"] = {0: "batch_size", 1: "total_sequence_length"}
     axes.update({name: {0: "batch_size", 2: "past_sequence_length"} for name in past_names(module.num_layers)})
     axes.update({name: {0: "batch_size", 2: "total_sequence_length"} for name in present_names(module.num_layers)})
     torch.onnx.export(

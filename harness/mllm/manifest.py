@@ -26,7 +26,8 @@ VQA_SCHEMA: dict[str, Any] = {
         "bos_token_id", "eos_token_id", "answer_mode", "image", "kv_cache", "hidden_size",
     ],
     "properties": {
-        "family": {"enum": ["llava", "idefics3", "smolvlm"]},
+        "family": {"type": "string", "minLength": 1},  # checked against harness.mllm.families
+        "attention": {"enum": ["causal", "image_blocks", "prefix"]},
         "architecture": {"type": "string"},
         "hf_model_type": {"type": "string"},
         "og_model_type_surrogate": {"const": "gemma3"},
@@ -58,6 +59,7 @@ VQA_SCHEMA: dict[str, Any] = {
                 "mean": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
                 "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 3, "maxItems": 3},
                 "pixel_attention_mask": {"type": ["string", "null"]},
+                "processor": {"type": "string", "minLength": 1},
             },
         },
         "kv_cache": {
@@ -93,6 +95,7 @@ class ImageSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     pixel_attention_mask: str | None
+    processor: dict[str, Any] | None = None  # preprocessor_config.json as exported (harness.mllm.processors)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class VqaSpec:
     graphs: dict[str, Path]
     raw_graphs: dict[str, str]
     family: str
+    attention: str
     tokenizer: Path
     image_token_id: int
     tokens_per_image: int
@@ -160,6 +164,7 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
         graphs=resolved,
         raw_graphs=dict(graphs),
         family=block["family"],
+        attention=block.get("attention", "causal"),
         tokenizer=tokenizer,
         image_token_id=block["image_token_id"],
         tokens_per_image=block["tokens_per_image"],
@@ -174,7 +179,7 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
         missing_image=block.get("missing_image", "no_image_tokens"),
         hidden_size=block["hidden_size"],
         chance_level=block.get("chance_level"),
-        image=_image_spec(block["image"]),
+        image=_image_spec(block["image"], model_dir, where),
         kv=_kv_spec(block["kv_cache"]),
         raw=dict(block),
     )
@@ -189,6 +194,11 @@ def _check_block(block: Any, where: str) -> None:
     errors = sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path))
     if errors:
         raise _schema_error(where, errors[0])
+    from harness.mllm.families import family_names
+
+    if block["family"] not in family_names():
+        raise ManifestError(f"{where}: vqa.family: {block['family']!r} is not a known family (known: "
+                            f"{', '.join(family_names())}); re-export with `mmharness export mllm`")
     template = block["prompt_template"]
     for placeholder, what in (("{image}", "the image token placeholder"), ("{question}", "the question placeholder")):
         if placeholder not in template:
@@ -213,7 +223,24 @@ def _resolve_graphs(model_dir: Path, graphs: Mapping[str, str], where: str) -> d
     return resolved
 
 
-def _image_spec(image: Mapping[str, Any]) -> ImageSpec:
+def _processor_config(model_dir: Path, name: str | None, where: str) -> dict[str, Any] | None:
+    """``vqa.image.processor``: the exported ``preprocessor_config.json``, read with the hardened loader."""
+    if name is None:
+        return None
+    path = confined(model_dir, name, f"{where}: vqa.image.processor", ManifestError)
+    try:
+        config = json_loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{where}: vqa.image.processor: file {path} not found; re-export the model") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ManifestError(f"{where}: vqa.image.processor: {path} is not valid JSON ({str(error).splitlines()[0]}); "
+                            "re-export the model") from None
+    if not isinstance(config, dict):
+        raise ManifestError(f"{where}: vqa.image.processor: {path} holds {type(config).__name__}, expected an object")
+    return config
+
+
+def _image_spec(image: Mapping[str, Any], model_dir: Path, where: str) -> ImageSpec:
     """``vqa.image`` (schema-checked) with its defaults filled in."""
     return ImageSpec(
         layout=image["layout"],
@@ -223,6 +250,7 @@ def _image_spec(image: Mapping[str, Any]) -> ImageSpec:
         mean=tuple(image["mean"]),  # type: ignore[arg-type]
         std=tuple(image["std"]),  # type: ignore[arg-type]
         pixel_attention_mask=image.get("pixel_attention_mask"),
+        processor=_processor_config(model_dir, image.get("processor"), where),
     )
 
 
@@ -291,6 +319,7 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
     cache = ((1, kv.num_kv_heads), (3, kv.head_dim))
     past = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.past_names()]
     present = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.present_names()]
+    groups = [] if spec.attention == "causal" else [TensorRule("attention_groups", ("int64",), 2, (), "vqa.attention")]
     vocab = spec.raw.get("vocab_size")
     logits_dims = ((2, vocab),) if isinstance(vocab, int) else ()
     return {
@@ -303,7 +332,7 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
         "decoder": (
             (TensorRule("inputs_embeds", float_dt, 3, ((2, hidden),), "vqa.hidden_size"),
              TensorRule("attention_mask", ("int64",), 2, (), "graphs.decoder"),
-             TensorRule("position_ids", ("int64",), 2, (), "graphs.decoder"), *past),
+             TensorRule("position_ids", ("int64",), 2, (), "graphs.decoder"), *past, *groups),
             (TensorRule("logits", ("float32", "float16"), 3, logits_dims, "vqa.vocab_size"), *present),
         ),
     }

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from harness.backends.interface import Session
 from harness.errors import BadInputError, HarnessError, ManifestError
+from harness.mllm.families import runtime_family
 from harness.mllm.manifest import VqaSpec
 from harness.mllm.preprocess import vision_feeds
 
@@ -44,6 +45,19 @@ class Generation:
     stopped: bool
 
 
+def attention_groups(ids: Ids, prompt_length: int, rule: str, image_token_id: int) -> Ids:
+    """The decoder's ``attention_groups [B, T]`` (docs/vlm-contract.md): a query attends causally,
+    and also to every key of its own group when its group is >= 0. ``prefix``: the prompt is
+    group 0 (PaliGemma); ``image_blocks``: each contiguous run of image tokens is its own group
+    (Gemma 3); generated tokens and answer options are -1 (causal only), as in transformers."""
+    if rule == "prefix":
+        groups = np.where(np.arange(ids.shape[1]) < prompt_length, 0, -1)
+        return np.broadcast_to(groups.astype(np.int64), ids.shape).copy()
+    is_image = ids == image_token_id
+    starts = is_image & ~np.pad(is_image, ((0, 0), (1, 0)))[:, :-1]
+    return np.where(is_image, np.cumsum(starts, axis=1) - 1, -1).astype(np.int64)
+
+
 def log_softmax(logits: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Row-wise log-softmax in float64 (stable: shift by the max)."""
     shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
@@ -60,6 +74,7 @@ class VlmRuntime:
         self._past_names = spec.kv.past_names()
         self._present_names = spec.kv.present_names()
         self.empty_features = np.zeros((0, spec.hidden_size), dtype=self._dtype)
+        self.family = runtime_family(spec.family, str(spec.model_dir / "manifest.json"))
 
     # ---- graphs -----------------------------------------------------------------------------
 
@@ -96,24 +111,35 @@ class VlmRuntime:
         return {name: empty for name in self._past_names}
 
     def decode(
-        self, embeds: Floats, mask: Ids, positions: Ids, past: dict[str, Floats]
+        self, embeds: Floats, mask: Ids, positions: Ids, past: dict[str, Floats], extra: dict[str, Ids] | None = None
     ) -> tuple[Floats, dict[str, Floats]]:
-        """One decoder run: logits ``[B,S,V]`` and the presents renamed as the next past."""
+        """One decoder run: logits ``[B,S,V]`` and the presents renamed as the next past.
+        ``extra``: the family's further decoder inputs (``attention_groups``)."""
         outputs = self.decoder.run(
-            {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past}
+            {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past, **(extra or {})}
         )
         present = {past_name: outputs[name] for past_name, name in zip(self._past_names, self._present_names)}
         return _finite(outputs["logits"], "decoder"), present
 
     # ---- generation -------------------------------------------------------------------------
 
-    def prefill(self, ids: Ids, features: Floats) -> tuple[Floats, dict[str, Floats]]:
-        """Run the prompt ``ids`` (1-D) once: logits ``[1,S,V]`` and the cache."""
+    def inputs_for(self, ids: Ids, new: int, prompt_length: int) -> tuple[Ids, dict[str, Ids]]:
+        """``position_ids`` of the last ``new`` columns of ``ids [B, T]`` (the whole sequence so far)
+        and the extra decoder inputs the manifest's attention rule needs."""
+        positions = self.family.position_ids(ids, new, self.spec)
+        if self.spec.attention == "causal":
+            return positions, {}
+        return positions, {"attention_groups": attention_groups(ids, prompt_length, self.spec.attention,
+                                                                self.spec.image_token_id)}
+
+    def prefill(self, ids: Ids, features: Floats, prompt_length: int | None = None) -> tuple[Floats, dict[str, Floats]]:
+        """Run the prompt ``ids`` (1-D) once: logits ``[1,S,V]`` and the cache. ``prompt_length``
+        (default all of ``ids``): where the prompt ends when ``ids`` also holds generated tokens."""
         row = ids[np.newaxis]
         length = row.shape[1]
         mask = np.ones((1, length), dtype=np.int64)
-        positions = np.arange(length, dtype=np.int64)[np.newaxis]
-        return self.decode(self.embed(row, features), mask, positions, self.empty_past(1))
+        positions, extra = self.inputs_for(row, length, length if prompt_length is None else prompt_length)
+        return self.decode(self.embed(row, features), mask, positions, self.empty_past(1), extra)
 
     def generate(
         self,
@@ -140,15 +166,16 @@ class VlmRuntime:
                 return Generation(tuple(tokens), np.stack(steps), False)
             if use_cache:
                 step = np.asarray([[token]], dtype=np.int64)
-                total = len(sequence)
+                positions, extra = self.inputs_for(np.asarray([sequence], dtype=np.int64), 1, len(ids))
                 logits, past = self.decode(
                     self.embed(step, self.empty_features),
-                    np.ones((1, total), dtype=np.int64),
-                    np.asarray([[total - 1]], dtype=np.int64),
+                    np.ones((1, len(sequence)), dtype=np.int64),
+                    positions,
                     past,
+                    extra,
                 )
             else:
-                logits, _ = self.prefill(np.asarray(sequence, dtype=np.int64), features)
+                logits, _ = self.prefill(np.asarray(sequence, dtype=np.int64), features, prompt_length=len(ids))
             steps.append(logits[0, -1])
 
     def _greedy(self, logits: Floats) -> int:
@@ -181,9 +208,10 @@ class VlmRuntime:
             feed[row, : len(choice) - 1] = choice[:-1]
             valid[row, : len(choice) - 1] = True
         mask = np.concatenate([np.ones((count, prompt), dtype=np.int64), valid.astype(np.int64)], axis=1)
-        positions = np.broadcast_to(np.arange(prompt, prompt + width, dtype=np.int64), (count, width)).copy()
+        positions, extra = self.inputs_for(np.concatenate([np.repeat(ids[np.newaxis], count, axis=0), feed], axis=1),
+                                           width, prompt)
         tiled = {name: np.repeat(value, count, axis=0) for name, value in past.items()}
-        step_logits, _ = self.decode(self.embed(feed, self.empty_features), mask, positions, tiled)
+        step_logits, _ = self.decode(self.embed(feed, self.empty_features), mask, positions, tiled, extra)
         logp = log_softmax(step_logits)
         for row, choice in enumerate(choices):
             for offset, token in enumerate(choice[1:]):

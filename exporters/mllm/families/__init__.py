@@ -9,11 +9,10 @@ looked up, never when the CLI lists commands.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.registry import Registry
+from harness.registry import Registry, register_modules
 
 _REGISTRY: Registry[Any] = Registry("MLLM family")
 _DISCOVERED = False
@@ -23,13 +22,7 @@ def registry() -> Registry[Any]:
     """Every family module of this package, imported and registered by ``FAMILY.name``."""
     global _DISCOVERED
     if not _DISCOVERED:
-        for module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
-            if module.startswith("_") or module == "base":
-                continue
-            family = getattr(importlib.import_module(f"{__name__}.{module}"), "FAMILY", None)
-            if family is None:
-                raise RuntimeError(f"{__name__}.{module}: no FAMILY; a family module defines FAMILY = Family(...)")
-            _REGISTRY.add(family.name, family)
+        register_modules(_REGISTRY, __name__, "FAMILY")
         _DISCOVERED = True
     return _REGISTRY
 
