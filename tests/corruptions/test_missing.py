@@ -14,6 +14,7 @@ from harness.corruptions.missing import (
     fill_missing,
     liao_noise,
     mask_array,
+    normalized_value_of_raw,
     random_missing,
 )
 from harness.errors import ConfigError
@@ -133,6 +134,25 @@ def test_rmm_at_the_rate_limits_drops_nothing_or_everything():
             random_missing(x, rate, rngs())
 
 
+def test_rmm_rate_0_drops_nothing_even_where_the_uniform_draw_is_exactly_0(monkeypatch):
+    import harness.corruptions.missing as missing
+
+    x = _batch(n=2)
+    edges = lambda rngs, shape: np.stack([np.zeros(shape, np.float32), np.full(shape, np.nextafter(np.float32(1), np.float32(0)))])  # noqa: E731
+    monkeypatch.setattr(missing, "uniform", edges)
+    out = random_missing(x, 0.0, rngs_for(0, "c", range(2), "rgb"))
+    np.testing.assert_array_equal(out, x)  # u = 0 is not < 0
+    out = random_missing(x, 1.0, rngs_for(0, "c", range(2), "rgb"))
+    assert not out.any()  # u just below 1 is < 1
+
+
+def test_rmm_and_liao_refuse_a_batch_that_is_not_float32_nchw():
+    for call, what in ((lambda b: random_missing(b, 0.5, rngs_for(0, "c", range(4), "rgb")), "random missing"),
+                       (lambda b: liao_noise(b, "low", False, np.random.default_rng(0)), "liao noise")):
+        with pytest.raises(ConfigError, match=f"^{what}: expected a float32 N x C x H x W normalized batch, got float64 array"):
+            call(_batch().astype(np.float64))
+
+
 def test_rmm_bad_rate_or_rng_count():
     with pytest.raises(ConfigError, match="rate"):
         random_missing(_batch(), 1.5, rngs_for(0, "c", range(4), "rgb"))
@@ -215,6 +235,11 @@ def test_noise_std_limit_and_bad_batches_are_refused_with_their_messages():
 def test_zero_raw_broadcasts_one_value_and_refuses_a_zero_std():
     out = fill_missing(_batch(c=2), "zero_raw", Pre(1.0, (4.0,), (2.0,)))
     assert out.dtype == np.float32 and out.shape == (4, 2, 16, 16) and np.all(out == -2.0)
+    assert np.all(fill_missing(_batch(c=1), "zero_raw", Pre(1.0, (4.0,), (1.0,))) == -4.0)  # std 1 is fine
+    # any raw reading: (raw * scale - mean) / std, by hand for a white pixel
+    white = normalized_value_of_raw(255.0, IMAGENET, 3)
+    assert white.shape == (1, 3, 1, 1) and white.dtype == np.float32
+    np.testing.assert_allclose(white.ravel(), [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rtol=1e-6)
     with pytest.raises(ConfigError, match=r"^preprocess\.std: a channel has std 0; normalization would divide by zero$"):
         fill_missing(_batch(), "zero_raw", Pre(1.0, (0.0,), (1.0, 0.0, 1.0)))
     with pytest.raises(ConfigError, match=r"^preprocess\.std: expected 1 or 3 values \(one per channel\), got 2$"):
