@@ -85,42 +85,42 @@ def default_kernel(channels: int, height: int, width: int) -> Kernel:
 
 
 def resize_bilinear(image: Array, height: int, width: int, kernel: Kernel | None = None) -> Array:
-    """Bilinear resize of an ``H x W (x C)`` or ``N x H x W x C`` array to ``height x width``
-    as torch computes it (module docstring); same dtype out as in, untouched when already
-    that size."""
+    """Bilinear resize of an ``H x W``, ``H x W x C`` or ``N x H x W x C`` array to
+    ``height x width`` as torch computes it (module docstring); same dtype out as in,
+    untouched when already that size. ``kernel`` None: the one torch picks (``default_kernel``)."""
     array = np.asarray(image)
-    h_axis = 1 if array.ndim == 4 else 0
-    if array.shape[h_axis : h_axis + 2] == (height, width):
+    x4 = array[None, :, :, None] if array.ndim == 2 else (array[None] if array.ndim == 3 else array)
+    n, h, w, c = x4.shape
+    if (h, w) == (height, width):
         return array
-    channels = array.shape[h_axis + 2] if array.ndim > h_axis + 2 else 1
-    kernel = kernel or default_kernel(channels, height, width)
+    kernel = kernel or default_kernel(c, height, width)
     wide = array.dtype == _F64
-    x = array.astype(_F64, copy=False)  # float32 values are exact in float64: fewer casts below
-    r0, r1, h0, h1 = linear_taps(array.shape[h_axis], height)
-    c0, c1, w0, w1 = linear_taps(array.shape[h_axis + 1], width)
-    extra = (1,) * (array.ndim - h_axis - 2)  # broadcast over the channel axis
-    w0, w1 = w0.reshape(width, *extra), w1.reshape(width, *extra)
-    h0, h1 = h0.reshape(height, 1, *extra), h1.reshape(height, 1, *extra)
+    x = np.ascontiguousarray(x4, dtype=_F64 if wide else _F32)
     fma = (lambda p, q, r: p * q + r) if wide else fma32
-    mul = np.multiply if wide else _mul32
-    out = np.empty(array.shape[:h_axis] + (height, width) + array.shape[h_axis + 2 :], array.dtype)
-    for start in range(0, height, _ROWS):  # row blocks keep the temporaries in cache
-        rows = slice(start, start + _ROWS)
-        top, bottom = np.take(x, r0[rows], axis=h_axis), np.take(x, r1[rows], axis=h_axis)
-        a, b = np.take(top, c0, axis=h_axis + 1), np.take(top, c1, axis=h_axis + 1)
-        c, d = np.take(bottom, c0, axis=h_axis + 1), np.take(bottom, c1, axis=h_axis + 1)
-        u0, u1 = h0[rows], h1[rows]
-        if kernel == "separable":  # torch: upsample_generic_Nd_kernel_impl
-            block = fma(fma(a, w0, mul(b, w1)), u0, mul(fma(c, w0, mul(d, w1)), u1))
-        else:  # torch: cpu_upsample_linear_channels_last
-            block = fma(d, mul(u1, w1), fma(c, mul(u1, w0), fma(a, mul(u0, w0), mul(b, mul(u0, w1)))))
-        out[(slice(None),) * h_axis + (rows,)] = _cast_back(np.asarray(block), array.dtype)
-    return out
-
-
-def _mul32(a: Array, b: Array) -> Array:
-    """A float32 product of float32 values held in any float arrays."""
-    return np.multiply(a, b, dtype=_F64).astype(_F32)
+    r0, r1, h0, h1 = linear_taps(h, height)
+    c0, c1, w0, w1 = linear_taps(w, width)
+    w0, w1 = w0[:, None], w1[:, None]  # broadcast over channels
+    h0, h1 = h0[:, None, None], h1[:, None, None]
+    out = np.empty((n, height, width, c), array.dtype)
+    if kernel == "separable":  # torch: upsample_generic_Nd_kernel_impl, width pass then height pass
+        rows = np.unique(np.concatenate([r0, r1]))  # each input row's width pass is the same for every output row using it
+        across = np.empty((n, len(rows), width, c), x.dtype)
+        for start in range(0, len(rows), _ROWS):
+            block = x[:, rows[start : start + _ROWS]]
+            across[:, start : start + _ROWS] = fma(block[:, :, c0], w0, block[:, :, c1] * w1)
+        i0, i1 = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
+        for start in range(0, height, _ROWS):
+            at = slice(start, start + _ROWS)
+            result = fma(across[:, i0[at]], h0[at], across[:, i1[at]] * h1[at])
+            out[:, at] = _cast_back(np.asarray(result), array.dtype)
+    else:  # torch: cpu_upsample_linear_channels_last, weights h * w, four taps summed in order
+        for start in range(0, height, _ROWS):
+            at = slice(start, start + _ROWS)
+            top, bottom = x[:, r0[at]], x[:, r1[at]]
+            u0, u1 = h0[at], h1[at]
+            result = fma(bottom[:, :, c1], u1 * w1, fma(bottom[:, :, c0], u1 * w0, fma(top[:, :, c0], u0 * w0, top[:, :, c1] * (u0 * w1))))
+            out[:, at] = _cast_back(np.asarray(result), array.dtype)
+    return out.reshape(array.shape[:-2] + (height, width) if array.ndim == 2 else array.shape[:-3] + (height, width, c))
 
 
 def _cast_back(out: Array, dtype: np.dtype[Any]) -> Array:
