@@ -201,6 +201,19 @@ def test_liao_gaussian_only_on_non_event(level):
     assert np.array_equal(x[0, 0, 0, :2], [1.0, -1.0])  # the input is never modified
 
 
+def test_liao_gaussian_is_added_after_the_salt_and_pepper_draws():
+    """Replayed exactly: salt positions, pepper positions, then N(0, std) added to every element."""
+    x = _batch(n=2, c=1, h=8, w=8)
+    out = liao_noise(x, "mid", is_event=False, rng=np.random.default_rng(9))
+    replay = np.random.default_rng(9)
+    expected = x.copy().reshape(-1)
+    n = math.ceil(LIAO_DENSITY["mid"] * x.size * 0.5)
+    salt, pepper = replay.integers(0, x.size, size=n), replay.integers(0, x.size, size=n)
+    expected[salt], expected[pepper] = x.max(), x.min()
+    expected = expected.reshape(x.shape) + replay.normal(0.0, LIAO_STD["mid"], size=x.shape).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_liao_counts_at_the_rounding_boundary():
     """ceil(density * numel / 2): 0.05 * 40 / 2 = 1 exactly -> 1 salt and 1 pepper; 41 elements -> 2 each."""
     for numel, draws in ((40, 1), (41, 2)):
