@@ -50,7 +50,7 @@ MODULES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("harness/metrics/argmax.py", (_M + "test_argmax.py",)),
         ("harness/metrics/bias.py", (_M + "test_bias.py",)),
     ),
-    "gate": (("harness/gate.py", ("tests/test_gate_limits.py", "tests/test_gate.py")),),
+    "gate": (("harness/gate.py", ("tests/test_gate_limits.py",)),),
     "merge": (("harness/report/merge.py", ("tests/report/test_merge_refusals.py", "tests/runner/test_sweep.py::test_shards_merge_to_the_full_run",
                                             "tests/runner/test_sweep.py::test_shards_by_samples_add_up_to_the_full_run",
                                             "tests/runner/test_sweep.py::test_a_cell_failing_in_one_sample_shard_fails_in_the_merge_as_in_the_full_run")),),
@@ -138,8 +138,29 @@ def _candidates(node: ast.AST) -> list[str]:
     return out
 
 
+_SNAPSHOT: dict[str, str] = {}  # file -> the source the live module was imported from
+
+
+def _source(file: str) -> str:
+    return _SNAPSHOT[file] if file in _SNAPSHOT else (ROOT / file).read_text()
+
+
+def snapshot(file: str) -> None:
+    """Import the module and keep the text it was imported from (the tree is edited by others
+    while a run lasts; every mutant must be made from the code that is live)."""
+    module = importlib.import_module(file[:-3].replace("/", "."))
+    text = (ROOT / file).read_text()
+    compiled = list(_codes(compile(text, str(ROOT / file), "exec")))
+    for qualname, functions in _live_functions(module).items():
+        fresh = [c for c in compiled if c.co_qualname == qualname]
+        live = functions[0].__code__
+        if not any(c.co_code == live.co_code and c.co_firstlineno == live.co_firstlineno for c in fresh):
+            raise SystemExit(f"{file} changed on disk after it was imported ({qualname}); run again")
+    _SNAPSHOT[file] = text
+
+
 def enumerate_sites(file: str) -> list[Site]:
-    tree = ast.parse((ROOT / file).read_text(), file)
+    tree = ast.parse(_source(file), file)
     sites = []
     for node, scope in _scoped_nodes(tree):
         for change in _candidates(node):
@@ -184,7 +205,7 @@ def _change(node: ast.AST, change: str) -> None:
 
 
 def _mutated_tree(site: Site) -> ast.Module:
-    tree = ast.parse((ROOT / site.file).read_text(), site.file)
+    tree = ast.parse(_source(site.file), site.file)
     try:
         return _apply(tree, site)
     except _Drop:
@@ -222,7 +243,7 @@ def _live_functions(module: types.ModuleType) -> dict[str, list[types.FunctionTy
             return
         if callable(obj) and hasattr(obj, "__wrapped__"):
             obj = inspect.unwrap(obj)  # type: ignore[arg-type]
-        if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
+        if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__ and obj.__code__.co_filename == module.__file__:
             out.setdefault(obj.__qualname__, []).append(obj)
 
     for value in vars(module).values():
@@ -232,6 +253,21 @@ def _live_functions(module: types.ModuleType) -> dict[str, list[types.FunctionTy
         else:
             add(value)
     return out
+
+
+def _rebind(module: types.ModuleType, name: str, old: object, new: object) -> None:
+    """A mutated module constant reaches what copied it at import time: ``from m import NAME``
+    aliases in other modules, and function defaults evaluated from it."""
+    for other in list(sys.modules.values()):
+        namespace = getattr(other, "__dict__", None)
+        if other is not module and isinstance(namespace, dict) and namespace.get(name) is old:
+            namespace[name] = new
+    for functions in _live_functions(module).values():
+        for function in functions:
+            if function.__defaults__ and any(d is old for d in function.__defaults__):
+                function.__defaults__ = tuple(new if d is old else d for d in function.__defaults__)
+            if function.__kwdefaults__ and any(d is old for d in function.__kwdefaults__.values()):
+                function.__kwdefaults__ = {k: new if d is old else d for k, d in function.__kwdefaults__.items()}
 
 
 def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -250,7 +286,10 @@ def install(site: Site) -> None:
         for stmt in tree.body:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
             if [t.id for t in targets if isinstance(t, ast.Name)] == names:
+                before = {name: vars(module).get(name) for name in names}
                 exec(compile(ast.Module([stmt], []), str(ROOT / site.file), "exec"), vars(module))
+                for name in names:
+                    _rebind(module, name, before[name], vars(module)[name])
                 return
         raise LookupError(site)
     code = compile(tree, str(ROOT / site.file), "exec")
@@ -258,12 +297,16 @@ def install(site: Site) -> None:
     new = [c for c in _codes(code) if c.co_qualname == site.scope]
     if len(new) != 1 or len(live) < 1:
         raise LookupError(f"{site.scope}: {len(new)} code objects, {len(live)} live functions")
+    if all(function.__code__.co_code == new[0].co_code and function.__code__.co_consts == new[0].co_consts for function in live):
+        raise LookupError(f"{site}: the mutant compiles to the live code (is the module the snapshot?)")
     for function in live:
         function.__code__ = new[0]
 
 
 def _run_tests(tests: tuple[str, ...]) -> int:
     import pytest
+
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no entry-point scan per mutant (hypothesis runs without its plugin)
 
     args = [*tests, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts=", "--no-header", "-W", "ignore"]
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
@@ -337,15 +380,17 @@ def run(site: Site | None, tests: tuple[str, ...], timeout: float, trace_files: 
     return verdict, seconds, lines
 
 
-def mutate_module(name: str, limit: int | None = None) -> dict[str, list[Site]]:
+def mutate_module(name: str, limit: int | None = None, only: str | None = None) -> dict[str, list[Site]]:
     import pytest  # imported once in the parent, inherited by every child
 
     results: dict[str, list[Site]] = {"killed": [], "survived": [], "timeout": [], "error": [], "uncovered": []}
     for file, tests in MODULES[name]:
+        if only and only not in file:
+            continue
         missing = [t for t in tests if not (ROOT / t.split("::")[0]).exists()]
         if missing:
             raise SystemExit(f"{name}: test file(s) {', '.join(missing)} not found")
-        importlib.import_module(file[:-3].replace("/", "."))
+        snapshot(file)
         with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # test modules imported once, here
             pytest.main([*tests, "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts="])
         verdict, baseline, covered = run(None, tests, timeout=1800, trace_files={str(ROOT / file)})
@@ -382,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)}; default: all, one after another")
     parser.add_argument("--list", action="store_true", help="print the modules, their files and tests")
-    parser.add_argument("--limit", type=int, help="only the first N mutants (a smoke run)")
+    parser.add_argument("--limit", type=int, help="only the first N mutants of each file (a smoke run)")
+    parser.add_argument("--files", help="only the module's files whose path contains this text (e.g. confusion)")
     parser.add_argument("--target", type=float, default=90.0, help="exit 1 when a module scores below this percent")
     args = parser.parse_args(argv)
     if args.list:
@@ -394,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
     scores = {}
     for name in args.modules or list(MODULES):
-        scores[name] = report(name, mutate_module(name, args.limit))
+        scores[name] = report(name, mutate_module(name, args.limit, args.files))
     print("scores: " + ", ".join(f"{n} {s:.1f} %" for n, s in scores.items()))
     return 0 if all(s >= args.target for s in scores.values()) else 1
 
