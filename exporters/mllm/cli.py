@@ -38,6 +38,12 @@ def load_pretrained(folder: Path) -> object:
         raise ConfigError(f"--model {folder}: the weights do not load ({str(error).splitlines()[0]}); save the model again") from None
 
 
+def _processor_config(model_dir: Path) -> Path | None:
+    """The model's own ``preprocessor_config.json`` when the folder has one (``processor.save_pretrained``)."""
+    path = model_dir / "preprocessor_config.json"
+    return path if path.is_file() else None
+
+
 @click.command("mllm")
 @click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path), help="Folder from save_pretrained.")
 @click.option("--tokenizer", required=True, type=click.Path(path_type=Path), help="HF tokenizers JSON (tokenizer.json).")
@@ -64,12 +70,11 @@ def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, a
     model = load_pretrained(model_dir)
     options = ExportOptions(tokenizer=tokenizer, prompt_template=prompt_template, answer_mode=answer_mode,
                             max_new_tokens=max_new_tokens, transformersjs="transformersjs" in layouts,
-                            source=str(model_dir))
-    export_mllm(model, out, options)
+                            source=str(model_dir), parity_questions=tuple(parity_question) if parity else (),
+                            image_processor=_processor_config(model_dir))
+    manifest = export_mllm(model, out, options)  # a parity mismatch raises: nothing is written
     if parity:
-        from exporters.mllm.parity import check_parity
-
-        result = check_parity(model, out, list(parity_question))
+        result = manifest["parity"]
         click.echo(f"parity: greedy tokens equal: {result['greedy_tokens_equal']}, "
                    f"max |logit diff| {result['max_abs_logit_diff']:.3g}", err=True)
     click.echo(str(out / "manifest.json"))

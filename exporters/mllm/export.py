@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,16 +47,61 @@ class ExportOptions:
     missing_image: str = "no_image_tokens"
     transformersjs: bool = False  # also write the transformers.js layout under <out>/tjs (docs/vlm-contract.md)
     source: str = ""
+    parity_questions: tuple[str, ...] = ()  # run parity in the staged folder; a mismatch fails the export
     image_processor: Path | None = None  # preprocessor_config.json (or its folder); default: the family's
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict[str, Any]:
-    """Export ``model`` (eval mode, fp32) to ``out_dir``; returns the manifest written."""
+    """Export ``model`` (eval mode, fp32) to ``out_dir``; returns the manifest written.
+
+    Everything is written to a temporary folder beside ``out_dir`` and moved there only when the
+    export (and, with ``options.parity_questions``, its parity) succeeded: a failed export leaves
+    no folder that looks valid. A parity mismatch raises ``ParityError``.
+    """
     family = family_of(model)
     _check_options(options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
+    with staged_folder(final) as out:
+        manifest = _export_into(family, model, out, final.name, options)
+        if options.parity_questions:
+            from exporters.mllm.parity import check_parity
+            from exporters.verify import ParityError
+
+            manifest["parity"] = check_parity(model, out, list(options.parity_questions))
+            if not manifest["parity"]["greedy_tokens_equal"]:
+                raise ParityError(f"{final}: the export's greedy tokens differ from transformers' generate "
+                                  f"(max |logit diff| {manifest['parity']['max_abs_logit_diff']:.3g}); nothing was "
+                                  "written. Check the preprocessing (preprocessor_config.json) and the family's graphs")
+    return manifest
+
+
+@contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final``, moved into place when the block succeeds and deleted
+    when it raises. Into an existing ``final`` the files move one by one, ``manifest.json`` (the
+    file that makes a folder look like a model) first removed and moved last."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if not final.exists():
+        os.replace(stage, final)
+        return
+    (final / "manifest.json").unlink(missing_ok=True)
+    for entry in sorted(stage.iterdir(), key=lambda entry: entry.name == "manifest.json"):
+        target = final / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    stage.rmdir()
+
+
+def _export_into(family: Family, model: Any, out: Path, name: str, options: ExportOptions) -> dict[str, Any]:
+    """Write every file of the export into ``out``; ``name`` is the manifest's (the final folder's)."""
     model = model.eval()
     text_config = family.text_config(model)
     processor = image_processor(family, model, options)
@@ -83,10 +132,11 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
     processor.to_json_file(str(out / PREPROCESSOR_CONFIG))
     image = {**family.image_spec(model, processor), "processor": PREPROCESSOR_CONFIG}
     (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, image), indent=1) + "\n")
-    manifest = build_manifest(model, family, options, out, timings, image)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if options.transformersjs:
         write_transformersjs(model, family, out)
+    manifest = build_manifest(model, family, options, out, timings, image)
+    manifest["name"] = name
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -308,5 +358,8 @@ def build_manifest(
             "export_seconds": {name: round(value, 3) for name, value in timings.items()},
             "sha256": {role: _sha256(out / name) for role, name in graphs.items()},
         },
+        # validate (and the runtime's loader) refuse a graph or processor file changed after export
+        "checksums": {name: _sha256(out / name) for name in
+                      (*graphs.values(), "tokenizer.json", PREPROCESSOR_CONFIG)},
         "parity": {},
     }

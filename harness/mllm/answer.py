@@ -39,14 +39,9 @@ class Answerer:
     def __init__(self, runtime: VlmRuntime, mode: str | None = None) -> None:
         self.runtime = runtime
         self.tokenizer = PromptTokenizer.from_spec(runtime.spec)
-        self.mode = mode or runtime.spec.answer_mode
+        self.mode = mode or runtime.spec.answer_mode  # any decoder ranks options; the manifest only sets the default
         if self.mode not in ("choices", "generate"):
             raise ConfigError(f"--mode {self.mode!r}: expected 'choices' or 'generate'")
-        if self.mode == "choices" and runtime.spec.answer_mode == "generate":
-            raise ConfigError(
-                f"{runtime.spec.model_dir / 'manifest.json'}: vqa.answer_mode is 'generate'; choices were asked for a "
-                "generate-mode model; use --mode generate or re-export with --answer-mode choices"
-            )
 
     def answer(self, image: npt.NDArray[np.uint8] | None, question: str, choices: Sequence[str]) -> Answer:
         images: list[npt.NDArray[Any]] = [] if image is None else [image]

@@ -9,10 +9,12 @@ from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
 from harness.report.results import headline
+from harness.report.states import state_kind
 from harness.report.view import evaluation_text
 
 Status = Literal["pass", "fail", "error", "skip"]
 _STATUS: dict[str, Status] = {"ok": "pass", "failed": "error", "skipped": "skip"}
+_LABELS = {"miou": "mIoU"}  # display names of headline figures; others print as their state kind names them
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,15 @@ def render(suite: str, cases: Sequence[Case], properties: Mapping[str, str] | No
 
 
 def results_junit(doc: Mapping[str, Any]) -> str:
-    """One case per cell: ok cells pass (with their mIoU), failed cells fail with the reason."""
+    """One case per cell: ok cells pass (with their headline figure, named: mIoU for segmentation,
+    accuracy for VQA probes), failed cells fail with the reason."""
     seconds = doc.get("timing", {}).get("cell_seconds", {})
     cases = []
     for cid, entry in doc["cells"].items():
         value = headline(entry)
         status: Status = _STATUS[entry["status"]]
-        message = f"mIoU {value:.2f}" if value is not None else (entry.get("reason") or "")
+        primary = state_kind(entry["kind"]).primary
+        message = f"{_LABELS.get(primary, primary)} {value:.2f}" if value is not None else (entry.get("reason") or "")
         cases.append(Case(cid, f"mmharness.{entry['scenario']}", status, message, float(seconds.get(cid) or 0.0)))
     evaluation = evaluation_text(doc)
     return render(f"mmharness run {doc['model']['name']}", cases, {"evaluation": evaluation} if evaluation else None)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import ConfigError
 from harness.mllm.answer import Answerer
 from harness.mllm.preprocess import normalize
 from harness.mllm.prompt import PromptTokenizer
@@ -69,12 +68,17 @@ def test_generation_stops_at_stop_token_and_budget(llava_export):  # type: ignor
         assert stopped.stopped and stopped.tokens == free.tokens[: free.tokens.index(stop) + 1]
 
 
-def test_choices_for_a_generate_mode_model_is_bad_input(idefics3_export):  # type: ignore[no-untyped-def]
+def test_mode_choices_overrides_a_generate_mode_manifest(idefics3_export):  # type: ignore[no-untyped-def]
     _, export = idefics3_export
+    image = np.zeros((32, 32, 3), np.uint8)
     with open_runtime(export) as runtime:
-        with pytest.raises(ConfigError, match="generate-mode model"):
-            Answerer(runtime, "choices")
-        answer = Answerer(runtime).answer(np.zeros((32, 32, 3), np.uint8), "w1", ["w2", "w3"])
+        assert runtime.spec.answer_mode == "generate"
+        ranked = Answerer(runtime, "choices").answer(image, "w1", ["w2", "w3 w4"])
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        expected = runtime.score_choices(tokenizer.prompt_ids("w1"), runtime.image_features([image]),
+                                         [tokenizer.encode("w2"), tokenizer.encode("w3 w4")])
+        assert ranked.scores == tuple(expected) and ranked.text == ["w2", "w3 w4"][int(np.argmax(expected))]
+        answer = Answerer(runtime).answer(image, "w1", ["w2", "w3"])
         assert answer.scores == () and isinstance(answer.text, str)
 
 
