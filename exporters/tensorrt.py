@@ -1,6 +1,6 @@
 """ONNX -> TensorRT engine with the TensorRT Python API (10.x and 11.x), plus its sidecar.
 
-The decisions are made beforehand by plain functions (``exporters.precision``): the plan
+The decisions are made beforehand by plain functions (``exporters.variants``): the plan
 (builder flags on TensorRT 10, a typed ONNX on the strongly typed path that TensorRT 11
 requires), the optimization profile from the manifest, the cache names. This module only
 executes them against the real ``tensorrt`` module:
@@ -26,19 +26,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from exporters.precision.cache import (
+from exporters.variants.cache import (
     CACHE_DIR,
     calibration_cache_path,
     calibration_key,
     file_sha256,
     timing_cache_path,
 )
-from exporters.precision.features import TrtFeatures, detect_features, import_tensorrt
-from exporters.precision.plan import BuildPlan, check_int8_support, plan_build
-from exporters.precision.profiles import ShapeRange, derive_profiles, profiles_as_json
+from exporters.variants.features import TrtFeatures, detect_features, import_tensorrt
+from exporters.variants.plan import BuildPlan, check_int8_support, plan_build
+from exporters.variants.profiles import ShapeRange, derive_profiles, profiles_as_json
 from harness.backends.cuda_memory import DeviceMemory
 from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
-from harness.calibration import CalibrationReader, describe, make_entropy_calibrator
+from harness.variants.calibration import CalibrationReader, describe, make_entropy_calibrator
 from harness.errors import BackendUnavailable, ConfigError, InfrastructureError
 from harness.manifest.contract import ResolvedContract
 from harness.manifest.model import DEFAULT_GRAPH
@@ -189,7 +189,7 @@ def _typed_onnx(plan: BuildPlan, source: Path, model_dir: Path, reader: Callable
     """Produce the typed ONNX a strongly typed build parses (FP16 casts or Q/DQ)."""
     if plan.typed_onnx is None:
         return None
-    from exporters.quantize import convert_fp16, quantize_int8
+    from exporters.variants.quantize import convert_fp16, quantize_int8
 
     target = model_dir / plan.typed_onnx
     if plan.transform == "fp16":

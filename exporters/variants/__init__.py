@@ -1,9 +1,14 @@
-"""Precision planning for deployment builds, in plain functions that need no GPU.
+"""How a deployment variant is built (``mmharness build``); how it is compared lives in
+``harness/variants/``, and both follow the naming rule of ``harness.variants.registry``.
 
-``features`` reads what the installed TensorRT can do (by attribute, never by version
-number alone); ``plan`` turns ``--precision``/``--target`` plus those features into concrete
-build steps; ``profiles`` derives optimization profiles from the manifest; ``cache`` names
-the timing and calibration caches and hashes files. ``exporters/tensorrt.py`` executes a
-plan with the real ``tensorrt`` module; ``exporters/quantize.py`` makes the typed ONNX
-variants (FP16, INT8 Q/DQ) used by ONNX Runtime and by strongly typed TensorRT builds.
+- ``plan``: ``--precision``/``--target`` plus the TensorRT features -> concrete build steps;
+- ``features``: what the installed TensorRT can do, by attribute, never by version alone;
+- ``profiles``: TensorRT optimization profiles from the manifest;
+- ``cache``: names of the timing and calibration caches and the hashes that key them;
+- ``quantize``: the typed ONNX transforms (FP16 with FP32 I/O, INT8 Q/DQ, INT4 MatMulNBits);
+- ``ort``: a segmentation model's ONNX Runtime variant, checked and registered in the manifest;
+- ``vlm``: a VLM's variants of its three graphs (FP16, INT8 vision, INT4 decoder).
+
+``exporters/tensorrt.py`` executes a TensorRT plan with the real ``tensorrt`` module; the
+calibration data both read is ``harness.variants.calibration``. No module here needs a GPU.
 """

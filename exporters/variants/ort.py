@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters.precision.cache import file_sha256
-from exporters.precision.plan import BuildPlan, plan_build
-from harness.calibration import CalibrationReader
+from exporters.variants.cache import file_sha256
+from exporters.variants.plan import BuildPlan, plan_build
+from harness.variants.calibration import CalibrationReader
 from harness.errors import ConfigError, InfrastructureError
 from harness.manifest import MANIFEST_NAME, read_json_document, write_manifest
 from harness.manifest.contract import ResolvedContract
@@ -67,7 +67,7 @@ def build_ort_variant(
     register: bool = True,
 ) -> VariantResult:
     """Write ``model.fp16.onnx`` or ``model.int8.onnx`` beside ``graph``'s ONNX and register it."""
-    from exporters.quantize import convert_fp16, quantize_int8
+    from exporters.variants.quantize import convert_fp16, quantize_int8
 
     manifest = contract.manifest
     model_dir = Path(manifest.model_dir)

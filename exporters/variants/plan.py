@@ -20,7 +20,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from exporters.precision.features import TrtFeatures
+from exporters.variants.features import TrtFeatures
 from harness.errors import ConfigError
 
 Precision = Literal["fp32", "fp16", "int8", "int4"]
@@ -87,11 +87,11 @@ def variant_names(source_file: str, base_role: str, precision: str, target: str)
     Engine roles follow the ``trt`` backend's rule (it runs ``graphs[role + ".engine"]``): the
     FP32 engine is the plain ``model.engine`` role (``--backend trt``), a reduced-precision one
     sits beside its ONNX variant's role (``--compare trt@int8`` -> ``model.int8.engine``)."""
-    stem = source_file.removesuffix(".onnx")
+    from harness.variants.registry import engine_role, variant_file, variant_role
+
     if target == "ort":
-        return f"{stem}.{precision}.onnx", f"{base_role}.{precision}"
-    role = f"{base_role}.engine" if precision == "fp32" else f"{base_role}.{precision}.engine"
-    return f"{stem}.{precision}.engine", role
+        return variant_file(source_file, precision), variant_role(base_role, precision)
+    return variant_file(source_file, precision, ".engine"), engine_role(base_role, precision)
 
 
 def typed_onnx_name(source_file: str, transform: Transform, recipe: QuantRecipe | None) -> str | None:
@@ -115,7 +115,7 @@ def plan_build(
     strongly_typed: bool = False,
 ) -> BuildPlan:
     """Decide the build steps. ``features`` is required for ``target='trt'`` (from
-    :func:`exporters.precision.features.detect_features`); ``strongly_typed`` asks for the typed
+    :func:`exporters.variants.features.detect_features`); ``strongly_typed`` asks for the typed
     path on TensorRT 10 too (TensorRT 11 always takes it)."""
     prec = parse_precision(precision)
     tgt = parse_target(target)

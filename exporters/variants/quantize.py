@@ -6,7 +6,7 @@ variants ``model.fp16.onnx`` / ``model.int8.onnx``), and a strongly typed Tensor
 Both use well-kept converters rather than our own graph surgery:
 ``onnxruntime.transformers.float16.convert_float_to_float16`` (``keep_io_types=True``, so
 the manifest's float32 contract still holds) and ``onnxruntime.quantization.quantize_static``
-in QDQ format, fed by :class:`harness.calibration.OrtCalibrationReader`.
+in QDQ format, fed by :class:`harness.variants.calibration.OrtCalibrationReader`.
 
 Two INT8 recipes: ``ort-cpu`` (unsigned 8-bit activations, signed per-channel weights: what
 ONNX Runtime's CPU kernels are fastest with) and ``trt`` (signed symmetric activations and

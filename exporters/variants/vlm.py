@@ -55,17 +55,12 @@ def vlm_roles(precision: str, graph: str | None) -> tuple[str, ...]:
     return (graph,)
 
 
-def variant_file(source_file: str, precision: str) -> str:
-    """``decoder.onnx`` -> ``decoder.int4.onnx``."""
-    return f"{source_file.removesuffix('.onnx')}.{precision}.onnx"
-
-
 class VisionCalibration:
     """onnxruntime's ``CalibrationDataReader`` protocol over images of a VQA dataset, preprocessed
     as the runtime feeds the vision graph; ``num_samples`` images spread evenly over the set."""
 
     def __init__(self, spec: Any, dataset: Any, num_samples: int, batch_size: int) -> None:
-        from harness.calibration import spread_indices
+        from harness.variants.calibration import spread_indices
 
         images = [item.image for item in dataset if item.image is not None]
         if len(images) < num_samples:
@@ -92,10 +87,11 @@ def build_vlm_variant(model_dir: str | os.PathLike[str], precision: str, graph: 
                       calibration: Callable[[Any], VisionCalibration] | None = None, calib_method: str = "entropy",
                       int4_block_size: int = 32) -> list[VlmVariant]:
     """Write and register the ``precision`` variants of a VLM's graphs; returns what was written."""
-    from exporters.precision.cache import file_sha256
-    from exporters.quantize import convert_fp16, quantize_int4, quantize_int8
-    from exporters.variants import register_graph
+    from exporters.variants.cache import file_sha256
+    from exporters.variants.quantize import convert_fp16, quantize_int4, quantize_int8
+    from exporters.variants.ort import register_graph
     from harness.mllm.manifest import load_vqa_spec
+    from harness.variants.registry import variant_file, variant_role
 
     spec = load_vqa_spec(model_dir)
     written = []
@@ -111,7 +107,7 @@ def build_vlm_variant(model_dir: str | os.PathLike[str], precision: str, graph: 
                 raise ConfigError("--precision int8 needs calibration images (--calib-data)")
             quantize_int8(source, target, calibration(spec), recipe="ort-cpu", method=calib_method)
         check_variant_contract(spec, role, target)
-        key = f"{role}.{precision}"
+        key = variant_role(role, precision)
         register_graph(spec.model_dir, key, target.name)
         written.append(VlmVariant(key, target.name, file_sha256(target)))
     return written

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from harness.calibration import (
+from harness.variants.calibration import (
     DEFAULT_BATCH,
     DEFAULT_SAMPLES,
     CalibrationPlan,
@@ -63,7 +63,7 @@ def _reader_factory(contract: Any, config: BuildConfig) -> Callable[[], Calibrat
 
 def run_build(config: BuildConfig) -> dict[str, Any]:
     """The library call: validate, plan, build, register; returns a JSON-safe summary."""
-    from exporters.precision.plan import parse_precision, parse_target, plan_build
+    from exporters.variants.plan import parse_precision, parse_target, plan_build
     from harness.errors import ConfigError
     from harness.manifest import load_manifest, validate_against_graph
 
@@ -81,18 +81,18 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
         plan = plan_build(precision, "ort", None, source_file=source_file, base_role=config.graph)
         if config.dry_run:
             return {"plan": plan.describe()}
-        from exporters.variants import build_ort_variant
+        from exporters.variants.ort import build_ort_variant
 
         result = build_ort_variant(contract, precision, reader, graph=config.graph, calib_method=config.calib_method)
         return {"plan": plan.describe(), "written": result.path.name, "role": result.role, "sha256": result.sha256}
 
-    from exporters.precision.features import (
+    from exporters.variants.features import (
         detect_features,
         documented_features,
         import_tensorrt,
     )
     from exporters.tensorrt import EngineOptions, build_engine
-    from exporters.variants import register_graph
+    from exporters.variants.ort import register_graph
 
     if config.assume_trt is not None:
         if not config.dry_run:
@@ -120,9 +120,9 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
 
 
 def _build_vlm(config: BuildConfig, precision: str) -> dict[str, Any]:
-    """The VLM branch (``exporters.precision.vlm``): ONNX Runtime variants of the three graphs."""
-    from exporters.precision.plan import parse_target
-    from exporters.precision.vlm import VisionCalibration, build_vlm_variant, vlm_roles
+    """The VLM branch (``exporters.variants.vlm``): ONNX Runtime variants of the three graphs."""
+    from exporters.variants.plan import parse_target
+    from exporters.variants.vlm import VisionCalibration, build_vlm_variant, vlm_roles
     from harness.errors import ConfigError
 
     if parse_target(config.target or "ort") != "ort":

@@ -32,7 +32,7 @@ def command(results: Path, fmt: str, output: Path | None, gate: Path | None = No
     text = render_report(doc, fmt, _compare_section(results), verdict=_verdict(results, doc, gate, thresholds, baseline),
                          gallery=_gallery(results, doc) if fmt == "html" else None)
     if fmt == "junit":  # a bias run with `bias --compare`'s compare.json beside: the drift cases too
-        from harness.compare import compare_beside
+        from harness.variants.compare import compare_beside
         from harness.variants.bias_compare import junit_with_drift
 
         text = junit_with_drift(doc, compare_beside(results)) or text
@@ -76,7 +76,7 @@ def _gallery(results: Path, doc: dict) -> object:
 def _compare_section(results: Path) -> list[tuple[str, list]]:
     """``run --compare``'s per-candidate deltas and parity (``bias --compare``'s drift for a VLM),
     when its compare.json sits beside results."""
-    from harness.compare import compare_beside, compare_tables, compare_title
+    from harness.variants.compare import compare_beside, compare_tables, compare_title
 
     compared = compare_beside(results)
     if compared is None:

@@ -113,8 +113,8 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     tolerance_flags = (parity_atol, parity_rtol, parity_check)
     if not compare and any(flag is not None for flag in tolerance_flags):
         raise ConfigError("--parity-atol/--parity-rtol/--parity-check apply to --compare only; add e.g. --compare int8")
-    if compare:  # run --compare: the reference sweep plus each candidate's (harness/compare.py)
-        from harness.compare import (
+    if compare:  # run --compare: the reference sweep plus each candidate's (harness/variants/compare.py)
+        from harness.variants.compare import (
             parse_candidates,
             run_compare,
             summary_lines,

@@ -27,7 +27,7 @@ GATE_HINT = "mmharness gate OUT/compare/<label>/results.json --baseline OUT/resu
 def run_bias_compare(config: Any, labels: Sequence[str], out: Path, progress: Callable[..., None] | None = None,
                      parity: bool = True) -> dict[str, Any]:
     """Run the reference and every variant of ``labels``; write results, compare.json and compare.md."""
-    from harness.compare import FORMAT, SCHEMA_VERSION
+    from harness.variants.compare import FORMAT, SCHEMA_VERSION
     from harness.data.vlmeval import write_predictions_beside
     from harness.data.vqa import open_vqa
     from harness.manifest import load_manifest

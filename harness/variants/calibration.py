@@ -207,7 +207,7 @@ def make_entropy_calibrator(
     created here because its base only exists once ``tensorrt`` is imported.
     The cache at ``cache_path`` is read when present (TensorRT then skips calibration) and
     written after a calibration run; its name is keyed by network, samples and TensorRT
-    version (``exporters.precision.cache.calibration_key``), so a stale cache is never read.
+    version (``exporters.variants.cache.calibration_key``), so a stale cache is never read.
     """
     base = trt.IInt8EntropyCalibrator2
     cache = Path(cache_path)

@@ -31,6 +31,7 @@ from harness.errors import ConfigError, ResultsError
 from harness.manifest.model import DEFAULT_GRAPH, Manifest
 from harness.metrics.parity import ParityState, Tolerance
 from harness.report.view import Table
+from harness.variants.registry import variant_role
 
 COMPARE_NAME = "compare.json"
 COMPARE_MD = "compare.md"
@@ -72,7 +73,7 @@ def parse_candidate(token: str, reference_backend: str, backend_names: Sequence[
         close = difflib.get_close_matches(backend, backend_names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"--compare {token}: unknown backend {backend!r}{hint} (backends: {', '.join(backend_names)})")
-    role = PRECISION_ALIASES.get(variant, f"{DEFAULT_GRAPH}.{variant}") if variant else DEFAULT_GRAPH
+    role = PRECISION_ALIASES.get(variant, variant_role(DEFAULT_GRAPH, variant)) if variant else DEFAULT_GRAPH
     return Candidate(label=text, backend=backend, role=role)
 
 

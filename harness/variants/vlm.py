@@ -1,7 +1,7 @@
 """``--compare`` labels of a VLM: which manifest graph each role runs.
 
 ``mmharness build`` registers a VLM variant per graph as ``<role>.<precision>``
-(``decoder.int4``). A label names one precision (``int4``: every role that has an ``int4``
+(``decoder.int4``, the naming rule of ``harness.variants.registry``). A label names one precision (``int4``: every role that has an ``int4``
 graph swaps it in, the others keep FP32) or several joined by ``+`` (``int8+int4``: the INT8
 vision encoder with the INT4 decoder; the first listed precision a role has wins).
 """
@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError, ManifestError
+from harness.variants.registry import precisions_of, variant_role
 
 ROLES: tuple[str, ...] = ("vision", "embedding", "decoder")
 
@@ -34,17 +35,18 @@ def resolve_label(label: str, graphs: Mapping[str, str], model_dir: str = "MODEL
     precisions = [part.strip() for part in label.split("+")]
     if not label.strip() or not all(precisions):
         raise ConfigError(f"--compare {label!r}: expected a precision such as int4, fp16, int8, or int8+int4")
+    available = precisions_of(graphs, ROLES)
     swapped: dict[str, str] = {}
     for precision in precisions:
-        found = [role for role in ROLES if f"{role}.{precision}" in graphs]
+        found = available.get(precision, ())
         if not found:
-            have = sorted({key.split(".", 1)[1] for key in graphs if "." in key and key.split(".")[0] in ROLES})
+            have = sorted(available)
             raise ManifestError(
                 f"{model_dir}/manifest.json: graphs: no variant {precision!r} (variants: {', '.join(have) or 'none'}); "
                 f"for --compare {label} run: mmharness build {model_dir} --precision {precision}"
             )
         for role in found:
-            swapped.setdefault(role, f"{role}.{precision}")
+            swapped.setdefault(role, variant_role(role, precision))
     return VlmCandidate(label.strip(), tuple((role, swapped[role]) for role in ROLES if role in swapped))
 
 

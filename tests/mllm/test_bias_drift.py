@@ -24,7 +24,7 @@ def _scaled_vision(model_dir: Path, factor: float) -> None:
     """``vision.broken.onnx``: the vision graph with its output multiplied by ``factor``, registered."""
     from onnx import helper, numpy_helper
 
-    from exporters.variants import register_graph
+    from exporters.variants.ort import register_graph
 
     graph = onnx.load(model_dir / "vision.onnx")
     name = graph.graph.output[0].name

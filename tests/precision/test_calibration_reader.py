@@ -9,7 +9,7 @@ from onnx_graphs import IMAGENET_MEAN, IMAGENET_STD, build_seg_model_dir
 from onnxruntime.quantization import CalibrationDataReader
 from precision_data import ArrayDataset
 
-from harness.calibration import CalibrationPlan, CalibrationReader, spread_indices
+from harness.variants.calibration import CalibrationPlan, CalibrationReader, spread_indices
 from harness.errors import ConfigError, DataError
 from harness.manifest import load_manifest, validate_against_graph
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from onnx_graphs import build_seg_model_dir
 
-from harness.compare import Candidate, parse_candidate, parse_candidates, run_compare
+from harness.variants.compare import Candidate, parse_candidate, parse_candidates, run_compare
 from harness.errors import ConfigError, ManifestError
 from harness.metrics.parity import parity
 from harness.metrics.segmentation import mean_iou
@@ -37,8 +37,8 @@ def test_candidate_tokens_resolve_to_backend_and_graph_role():
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     """A tiny model, its INT8 ORT variant, and one ``run_compare`` (EMM only) shared by the tests."""
-    from exporters.variants import build_ort_variant
-    from harness.calibration import CalibrationPlan, CalibrationReader
+    from exporters.variants.ort import build_ort_variant
+    from harness.variants.calibration import CalibrationPlan, CalibrationReader
     from harness.data import open_dataset
     from harness.manifest import load_manifest, validate_against_graph
     from harness.runner import RunConfig
@@ -155,7 +155,7 @@ def test_compare_sharded_by_samples_parity_covers_the_shard_and_merges_to_the_un
     """Each shard's parity runs on that shard's images only (its disk clean cache, removed after),
     the shards' parity states add up to the unsharded compare's figures, and `merge` of the
     candidate results equals the unsharded candidate results."""
-    from harness.compare import merge_parity
+    from harness.variants.compare import merge_parity
     from harness.report.merge import merge_results
     from harness.report.results import load_results
     from harness.runner import RunConfig
@@ -228,7 +228,7 @@ def test_parity_tolerance_flags_reach_compare_json_and_decide_pass(compared, tmp
 
 
 def test_a_candidate_that_covered_other_images_is_refused():
-    from harness.compare import _same_samples
+    from harness.variants.compare import _same_samples
 
     ref = {"provenance": {"samples": {"count": 4, "first": "val/a", "last": "val/d"}}}
     _same_samples(ref, {"provenance": {"samples": dict(ref["provenance"]["samples"])}}, "int8")

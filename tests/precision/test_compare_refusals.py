@@ -1,4 +1,4 @@
-"""Every refusal of ``run --compare``'s input handling (harness/compare.py) by its own message,
+"""Every refusal of ``run --compare``'s input handling (harness/variants/compare.py) by its own message,
 and the parity tolerance flags at their limits (issue 19). The end-to-end comparison is in
 test_compare.py."""
 
@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from harness.compare import COMPARE_NAME, DEFAULT_TOLERANCE, FORMAT, Candidate, compare_beside, parse_candidate, parse_candidates, tolerance_from_flags
+from harness.variants.compare import COMPARE_NAME, DEFAULT_TOLERANCE, FORMAT, Candidate, compare_beside, parse_candidate, parse_candidates, tolerance_from_flags
 from harness.errors import ConfigError, ResultsError
 from harness.metrics.parity import Tolerance
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from fake_trt import HostMemory, make_trt
 
-import exporters.precision.features as features_module
+import exporters.variants.features as features_module
 import exporters.tensorrt as builder_module
 from exporters.tensorrt import DeviceInfo
 from harness.backends.tensorrt import check_engine_files

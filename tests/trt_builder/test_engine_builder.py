@@ -16,7 +16,7 @@ from fake_trt import HostMemory, make_trt
 
 from exporters.tensorrt import DeviceInfo, EngineOptions, build_engine, query_device
 from harness.backends.engine_sidecar import check_sidecar, read_sidecar
-from harness.calibration import CalibrationPlan, CalibrationReader
+from harness.variants.calibration import CalibrationPlan, CalibrationReader
 from harness.data import open_dataset
 from harness.errors import ConfigError, InfrastructureError
 from harness.manifest import load_manifest, validate_against_graph

@@ -11,7 +11,7 @@ docstring symbols say which class documents which method.
 
 Checked, per TensorRT major the code path targets:
 
-- every name in ``USED`` (what exporters/tensorrt.py, harness/calibration.py and
+- every name in ``USED`` (what exporters/tensorrt.py, harness/variants/calibration.py and
   harness/backends/tensorrt.py touch on a TensorRT object, kept honest by an AST scan) exists;
   the TensorRT-10-only names exist in 10, and those TensorRT 11 removed are really gone there;
 - every public name the fakes expose (tests/trt_builder/fake_trt.py in both flavours, the
@@ -68,7 +68,7 @@ BOTH = {
     ("IExecutionContext", "get_tensor_shape"), ("IExecutionContext", "execute_async_v3"),
     ("TensorIOMode", "INPUT"), ("TensorIOMode", "OUTPUT"),
 } | {("DataType", n) for n in ("FLOAT", "HALF", "INT8", "INT32", "INT64", "BOOL", "UINT8")}  # harness/backends/tensorrt.py _TRT_DTYPES
-# The weakly typed path (feature-detected; exporters/precision/features.py): TensorRT 10 only.
+# The weakly typed path (feature-detected; exporters/variants/features.py): TensorRT 10 only.
 TRT10_ONLY = {
     ("BuilderFlag", "FP16"), ("BuilderFlag", "INT8"), ("NetworkDefinitionCreationFlag", "STRONGLY_TYPED"),
     ("tensorrt", "IInt8EntropyCalibrator2"), ("IBuilderConfig", "int8_calibrator"), ("IBuilderConfig", "set_calibration_profile"),
@@ -300,7 +300,7 @@ def test_a_documented_method_on_the_wrong_class_is_caught():
 
 # ---- USED stays complete: an AST scan of the code that talks to TensorRT ------------------------
 
-SOURCES = ("exporters/tensorrt.py", "harness/calibration.py", "harness/backends/tensorrt.py", "exporters/precision/features.py")
+SOURCES = ("exporters/tensorrt.py", "harness/variants/calibration.py", "harness/backends/tensorrt.py", "exporters/variants/features.py")
 # local names bound to TensorRT objects in those files -> the TensorRT class
 RECEIVERS = {"trt": "tensorrt", "builder": "Builder", "trt_builder": "Builder", "config": "IBuilderConfig", "parser": "OnnxParser",
              "p": "IOptimizationProfile", "cache": "ITimingCache", "runtime": "Runtime", "engine": "ICudaEngine",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from fake_trt import make_trt
 
-from exporters.precision.cache import calibration_key, file_sha256, timing_cache_path
-from exporters.precision.features import detect_features
-from exporters.precision.plan import check_int8_support, parse_precision, plan_build
-from exporters.precision.profiles import ShapeRange, derive_profiles
+from exporters.variants.cache import calibration_key, file_sha256, timing_cache_path
+from exporters.variants.features import detect_features
+from exporters.variants.plan import check_int8_support, parse_precision, plan_build
+from exporters.variants.profiles import ShapeRange, derive_profiles
 from harness.backends.interface import TensorSpec
 from harness.errors import BackendUnavailable, ConfigError, ManifestError
 from harness.manifest import load_manifest, read_graph_io
