@@ -67,6 +67,11 @@ def test_each_bad_plan_is_refused_with_its_message(plan, message):
         bias_cells(plan)
 
 
+def test_every_severity_from_1_to_5_is_allowed():
+    cells = bias_cells(BiasPlan(permutations=1, corruptions=("contrast",), severities=(1, 2, 3, 4, 5), image_probes=(), text_probes=()))
+    assert [c.param("severity") for c in cells[2:]] == [1, 2, 3, 4, 5]
+
+
 def test_severities_1_and_5_and_one_permutation_are_allowed():
     ids = [c.id for c in bias_cells(BiasPlan(permutations=1, corruptions=("contrast",), severities=(1, 5), image_probes=(), text_probes=()))]
     assert ids == ["bias/clean", "bias/image=permuted/k=0", "bias/image=corrupted/contrast/s1", "bias/image=corrupted/contrast/s5"]

@@ -112,6 +112,8 @@ def test_parse_scenarios_refusals_and_canonical_order():
     with pytest.raises(ConfigError, match=r"^--scenarios: unknown scenario 'xyz' \(available: emm, rmm, nm\)$"):
         parse_scenarios("emm,xyz")
     assert parse_scenarios("NM,rmm,EMM,rmm") == ("emm", "rmm", "nm")
+    with pytest.raises(ConfigError, match=r"^--scenarios: unknown scenario 'mm'; did you mean 'rmm' or 'emm'\? \(available: emm, rmm, nm\)$"):
+        parse_scenarios("mm")  # at most two suggestions
 
 
 def test_shards_by_cells_are_round_robin_and_by_samples_contiguous_blocks():
