@@ -1,6 +1,7 @@
 """``run_sweep(config)``: the library call behind ``mmharness run``. It validates everything
-up front (manifest, dataset, plan, shard, resume header), computes the clean inputs once,
-runs the cells of its shard that are not finished yet, writes each finished cell atomically,
+up front (manifest, dataset, plan, shard, resume header), has the cells of its shard that
+are not finished yet run by an executor (``harness/executors``: in this process, or on Ray
+workers, each reading the clean inputs once), writes each finished cell atomically as it arrives,
 and assembles results.json from the cell records (so a resumed run and an uninterrupted one
 produce the same file)."""
 
