@@ -11,6 +11,10 @@ report and baseline comparisons all use these names, so they are documented in o
     nm.rr                        mean relative robustness over the NM suites (ratio)
     nm.rr.<modality>.<name>      relative robustness of one corruption (ratio)
     failed_cells                 number of cells that failed (NaN/Inf outputs, errors)
+    bias.<figure>                bias runs (harness.mllm.report_view)
+    bias.drift.<figure>          a bias run gated against a bias baseline: the variant's drift
+    bias.drift.cell:<cell id>    (harness.variants.drift; added by ``harness.gate.evaluate``)
+    bias.drift.vision_path_broken
 
 A metric whose family is unavailable (missing or failed cells) maps to ``None``.
 """

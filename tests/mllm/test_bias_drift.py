@@ -168,3 +168,16 @@ def test_report_shows_the_drift_section_in_every_format(built, tmp_path):  # typ
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "r.junit").iter("testcase")}
     assert cases["broken/vision_path"].find("failure") is not None
     assert cases["int4/vision_path"].find("failure") is None and "int4/bias/clean" in cases and "bias/clean" in cases
+
+
+def test_compare_json_is_recomputed_exactly_from_the_stored_records(built):  # type: ignore[no-untyped-def]
+    from harness.variants.drift import drift_block
+    from harness.variants.vlm_parity import summarize
+
+    _, out = built
+    doc = _load(out / "compare.json")
+    ref = _load(out / "results.json")
+    for label, entry in doc["candidates"].items():
+        again = json.loads(json.dumps(drift_block(ref, _load(out / entry["results"]))))
+        assert again == entry["drift"], label  # same seed, same records -> the same block, bit for bit
+        assert json.loads(json.dumps(summarize(entry["parity"]["items"]))) == entry["parity"]["summary"]
