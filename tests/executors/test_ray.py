@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sweep_fixtures import backend, config, linear_model, without_timing, write_model
 
@@ -162,3 +163,16 @@ def test_doctor_shows_what_the_cluster_offers(cluster: str, capsys: pytest.Captu
     assert main(["doctor", "--ray-address", cluster]) == 0
     out = capsys.readouterr().out
     assert f"ray: {ray.__version__}" in out and f"cluster {cluster}: 1 node(s), 2 CPUs, 0 GPUs" in out
+
+
+def test_an_error_on_a_worker_is_the_local_runs_error(cluster: str, tmp_path: Path) -> None:
+    """Not retried (it would fail again) and raised in the driver as itself: same message, same exit code."""
+    from harness.errors import InternalError
+
+    model = write_model(tmp_path / "model")
+
+    def wrong_outputs(feeds):
+        return {"logits": np.zeros((1, 2), np.float32)}
+
+    with pytest.raises(InternalError, match="broke its declared outputs"):
+        run_sweep(config(model, tmp_path / "ray", plan=PLAN, executor=RAY), backend=backend(wrong_outputs))
