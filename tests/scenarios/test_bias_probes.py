@@ -60,6 +60,7 @@ def test_cells_in_order_with_their_params_and_steps():
         (BiasPlan(text_probes=("shuffled",)), r"^text probe 'shuffled': expected removed or misleading$"),
         (BiasPlan(corruptions=("gausian_noise",)), r"^--corruptions: 'gausian_noise' is not an image corruption; did you mean 'gaussian_noise'"),
         (BiasPlan(corruptions=("depth_holes",)), r"^--corruptions: 'depth_holes' is not an image corruption; (did you mean .*)?choose from "),
+        (BiasPlan(corruptions=("gauss_noise",)), r"^--corruptions: 'gauss_noise' is not an image corruption; did you mean 'gaussian_noise' or 'shot_noise'\? choose"),
     ],
 )
 def test_each_bad_plan_is_refused_with_its_message(plan, message):
