@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
+# What acts inline in a table cell or a heading: code, emphasis, links/images, HTML, table
+# pipes, strikethrough, entities. An underscore inside a word (depth_holes) is never emphasis
+# in GFM, so it stays as written; ``+``, ``#``, ``!`` only act at a line start or before ``[``.
+_SPECIAL = re.compile(r"[\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def md_text(value: object) -> str:
-    """``value`` as inline Markdown text: one line, every punctuation Markdown or HTML acts on escaped."""
-    return _SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    """``value`` as inline Markdown text: one line, everything Markdown or HTML would act on escaped."""
+    return _SPECIAL.sub(lambda match: "\\" + match.group(0), " ".join(str(value).split()))
 
 
 def md_code(value: object) -> str:
