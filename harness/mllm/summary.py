@@ -42,15 +42,17 @@ def write_results(out_dir: Path, doc: dict[str, Any]) -> Path:
 def _refuse_other_shard(path: Path, doc: Mapping[str, Any]) -> None:
     """Another shard of the same sweep in ``path`` is never overwritten (a rerun of the same
     shard, or a different sweep, replaces the file as usual)."""
-    import json
-
     from harness.errors import ConfigError
+    from harness.safeload import json_loads
 
     try:
-        old = json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
+        old = json_loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, ValueError):  # not a results file: replaced as usual
         return
-    if isinstance(old, dict) and old.get("config_hash") == doc["config_hash"] and old.get("shards") != doc["shards"]:
+    shards = old.get("shards") if isinstance(old, dict) else None
+    if not isinstance(shards, list) or not all(isinstance(s, dict) and {"index", "count"} <= set(s) for s in shards):
+        return
+    if old.get("config_hash") == doc["config_hash"] and shards != doc["shards"]:
         held = ", ".join(f"{s['index']}/{s['count']}" for s in old.get("shards", []))
         mine = ", ".join(f"{s['index']}/{s['count']}" for s in doc["shards"])
         raise ConfigError(f"{path}: holds shard {held} of this sweep; write shard {mine} to its own --out "
