@@ -53,7 +53,7 @@ def fma32(a: Array, b: Array, c: Array) -> Array:
     out = s.astype(_F32)
     ties = np.asarray((s.view(np.uint64) & _LOW_BITS) == _HALF)
     if ties.any():
-        p, c64, s = (np.broadcast_to(np.asarray(x, _F64), ties.shape)[ties] for x in (p, c, s))
+        p, c64, s = (np.broadcast_to(x, ties.shape)[ties].astype(_F64) for x in (p, c, s))
         back = s - p
         error = (p - (s - back)) + (c64 - back)
         r = out[ties]
