@@ -24,7 +24,8 @@ from harness.seeding import rng_for
 
 
 def _item(index: int, image: bool = True, choices: tuple[str, ...] = ("red", "blue")) -> VqaItem:
-    pixels = np.full((8, 8, 3), 10 * (index + 1), np.uint8) if image else None
+    ramp = np.arange(8, dtype=np.uint8)[None, :, None] * 20  # structure for the corruptions; pixel (0, 0) names the item
+    pixels = np.broadcast_to(10 * (index + 1) + ramp, (8, 8, 3)).copy() if image else None
     return VqaItem(index, f"q{index}", pixels, f"what colour is {index}?", choices, choices[0])
 
 
@@ -116,6 +117,7 @@ def test_each_probe_changes_the_item_as_documented():
     corrupted = prober.perturb(_cell(PLAN, "bias/image=corrupted/contrast/s5"), item).image
     from harness.corruptions import corrupt
 
+    assert not np.array_equal(corrupted, item.image)
     np.testing.assert_array_equal(corrupted, corrupt(item.image, "contrast", 5, rng_for(3, "bias/image=corrupted/contrast/s5", 1, "image"), kind="image"))
 
 
