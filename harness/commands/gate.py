@@ -38,6 +38,8 @@ def command(results: Path, thresholds: Path | None, baseline: Path | None, max_d
 
     if junit is not None:
         output_file(junit, "--junit")  # before reading anything (harness/paths.py)
+    if max_drop is not None and not max_drop < float("inf"):  # click's FloatRange lets nan and inf through
+        raise ConfigError(f"--max-drop {max_drop}: expected a finite number of percent points >= 0 (e.g. 1.0)")
     if json_out is not None:
         output_file(json_out, "--json")
     if thresholds is None and baseline is None:

@@ -328,6 +328,11 @@ for _name, _text_value in {
                       lambda env, t=_text_value: ["gate", env.results, "--thresholds", env.file("bad.yaml", t)], needle="bad.yaml"))
 
 
+for _drop in ("nan", "inf"):
+    CASES.append(Case(f"range/gate-max-drop-{_drop}", "range", "gate",
+                      lambda env, d=_drop: ["gate", env.results, "--baseline", env.results, "--max-drop", d], needle="--max-drop"))
+
+
 @case("range/dynamic-class-axis-5-of-7", "range", "run", needle="channels")
 def _(env: Env) -> list[Any]:
     from onnx_graphs import build_seg_model_dir
