@@ -169,7 +169,6 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     if config.base_llm is not None:
         plan.append(Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records"))
     selected = select_shard(plan, config.shard)
-    model_cells = [cell for cell in selected if cell.id != BASE_LLM_ID]
     if config.base_llm is not None:  # checked now, not after every probe cell has run
         try:
             load_vqa_spec(config.base_llm)
