@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from harness.errors import ConfigError, HarnessError, InfrastructureError
+from harness.errors import ConfigError, InfrastructureError
 from harness.executors.interface import Done, OnSamples, Unit
 
 GPU_BACKENDS: tuple[str, ...] = ("ort:cuda", "ort:tensorrt", "trt")
