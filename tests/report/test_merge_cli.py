@@ -18,10 +18,21 @@ def test_merge_cli_and_partial_reports(tmp_path: Path, capsys) -> None:
     shards = [run_sweep(config(model, tmp_path / f"s{i}", shard=f"{i}/3"), backend=backend()).path for i in (1, 2, 3)]
     partial = json.loads(shards[1].read_text())
     assert "emm/missing=none" not in partial["cells"]  # the clean cell went to shard 1
-    for fmt in ("md", "html", "junit"):
-        text = render_report(partial, fmt)
-        assert "emm/missing=rgb" in text or "rgb" in text
-    assert "unavailable" in render_report(partial, "md")
+    md, html, junit = (render_report(partial, fmt) for fmt in ("md", "html", "junit"))
+    emm = [cid for cid in partial["plan"]["cells"] if cid.startswith("emm/")]
+    ran = [cid for cid in emm if cid in partial["cells"]]
+    assert 0 < len(ran) < len(emm)
+    for cid in emm:  # every EMM row: its figure when this shard ran the cell, "not run" otherwise
+        missing = cid.split("=", 1)[1]
+        present = ", ".join(m for m in partial["dataset"]["modalities"] if m not in missing.split("+"))
+        shown = f"{partial['cells'][cid]['figures']['miou']:.2f}" if cid in ran else "not run"
+        assert f"\n| {missing} | {present} | {shown} |" in md, cid
+    for cid in ran:
+        assert f">{partial['cells'][cid]['figures']['miou']:.2f}<" in html, cid
+    assert all(f'name="{cid}"' in junit for cid in partial["cells"])
+    n = len(partial["cells"])
+    assert f"**cells**: {n} ok of {n} in these results; plan has {len(partial['plan']['cells'])} (partial: a shard)" in md
+    assert "| EMM | unavailable | cell 'emm/missing=none' is missing or failed in these results |" in md
 
     assert main(["merge", *map(str, shards[:2]), "-o", str(tmp_path / "two")]) == ExitCode.OK
     assert "partial" in capsys.readouterr().err
