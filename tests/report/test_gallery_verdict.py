@@ -208,3 +208,20 @@ def test_bias_run_gallery_shows_each_probes_image_and_the_recorded_answer(tmp_pa
     position = doc["cells"]["bias/clean"]["state"]["sample_id"].index(sample_id)
     answer = doc["cells"]["bias/clean"]["state"]["prediction"][position]
     assert f"<b>{answer}</b>" in re.search(r'data-cell="bias/clean">(.*?)</figure>', samples[0]).group(1)
+
+
+def test_sensor_frames_are_drawn_on_the_clean_frames_scale() -> None:
+    from harness.report import colormap
+
+    ramp = np.repeat(np.linspace(0, 255, 16)[None, :, None], 3, axis=2)  # depth ramp, 1 x 16 x 3
+    span = colormap.display_range(ramp, "depth")
+    luminance = colormap.to_rgb(ramp, "depth", span).astype(float) @ [0.299, 0.587, 0.114]
+    assert np.all(np.diff(luminance[0]) >= 0) and luminance[0, -1] - luminance[0, 0] > 150  # magma: dark -> light
+    lidar = ramp.copy()
+    lidar[0, :4] = 0
+    drawn = colormap.to_rgb(lidar, "lidar", colormap.display_range(lidar, "lidar"))
+    assert (drawn[0, :4] == colormap.NO_RETURN).all() and not (drawn[0, 4:] == colormap.NO_RETURN).all(axis=-1).any()
+    image = np.random.default_rng(1).integers(0, 256, (4, 4, 3)).astype(np.uint8)
+    assert np.array_equal(colormap.to_rgb(image, "image", colormap.display_range(image, "image")), image)
+    thermal = colormap.to_rgb(ramp[..., :1], "thermal", span)
+    assert thermal.shape == (1, 16, 3) and tuple(thermal[0, -1]) == (252, 255, 164)  # inferno's end
