@@ -1,9 +1,12 @@
 """Parity of an MLLM export against its source model: greedy tokens and logits.
 
-The same prompt ids and pixels go to transformers' ``generate`` (greedy, ``min_new_tokens =
-max_new_tokens`` so both run the same number of steps) and to the harness runtime over the
-exported graphs (ONNX Runtime CPU). Reported: whether every generated token matches, and the
-maximum absolute logit difference over all steps. The figures go into ``manifest.json``.
+The same prompt ids and raw images go to transformers' ``generate`` (greedy, ``min_new_tokens =
+max_new_tokens`` so both run the same number of steps), fed by transformers' own image
+processor (from the exported ``preprocessor_config.json``), and to the harness runtime over the
+exported graphs (ONNX Runtime CPU), fed by the runtime's own preprocessing: a preprocessing
+drift fails parity like a graph error does. Images come in several sizes and aspect ratios.
+Reported: whether every generated token matches, and the maximum absolute logit difference
+over all steps. The figures go into ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import numpy as np
 import torch
 
 from exporters.mllm.families import family_of
-from harness.mllm.preprocess import vision_feeds
 from harness.mllm.prompt import PromptTokenizer
 from harness.mllm.sessions import open_runtime
 
@@ -39,26 +41,39 @@ def hf_greedy(model: Any, ids: np.ndarray, feeds: dict[str, np.ndarray], steps: 
     return tokens, torch.stack(out.logits, dim=1)[0].float().numpy()
 
 
+IMAGE_SIZES = ((48, 40), (30, 70), (64, 64))  # (height, width): tall, wide, square; none the model's own size
+
+
+def hf_pixels(export_dir: str | Path, image: np.ndarray) -> dict[str, np.ndarray]:
+    """transformers' image processor, loaded from the export's ``preprocessor_config.json``, on one image."""
+    from transformers import AutoImageProcessor
+
+    processor = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+    return {"pixel_values": np.asarray(processor(images=[image], return_tensors="np")["pixel_values"])}
+
+
 def check_parity(model: Any, export_dir: str | Path, questions: list[str], seed: int = 0, steps: int = 8,
-                 write: bool = True) -> dict[str, Any]:
-    """Compare greedy generation of ``model`` and of its export on random images; record the result."""
+                 write: bool = True, sizes: tuple[tuple[int, int], ...] = IMAGE_SIZES) -> dict[str, Any]:
+    """Compare greedy generation of ``model`` and of its export on random images of ``sizes``
+    for every question; record the result."""
     rng = np.random.default_rng(seed)
     results = []
     with open_runtime(export_dir) as runtime:
-        spec = runtime.spec
-        tokenizer = PromptTokenizer.from_spec(spec)
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
         for question in questions:
-            image = rng.integers(0, 256, (*spec.image.size, 3), dtype=np.uint8)
-            ids = tokenizer.prompt_ids(question)
-            ours = runtime.generate(ids, runtime.image_features([image]), max_new_tokens=steps, stop_token_ids=())
-            hf_tokens, hf_logits = hf_greedy(model, ids, vision_feeds([image], spec.image), steps)
-            results.append({
-                "tokens_equal": list(ours.tokens) == hf_tokens,
-                "max_abs_logit_diff": float(np.abs(ours.logits - hf_logits).max()),
-            })
+            for size in sizes:
+                image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                ids = tokenizer.prompt_ids(question)
+                ours = runtime.generate(ids, runtime.image_features([image]), max_new_tokens=steps, stop_token_ids=())
+                hf_tokens, hf_logits = hf_greedy(model, ids, hf_pixels(export_dir, image), steps)
+                results.append({
+                    "tokens_equal": list(ours.tokens) == hf_tokens,
+                    "max_abs_logit_diff": float(np.abs(ours.logits - hf_logits).max()),
+                })
     parity = {
-        "reference": "transformers generate (greedy), same prompt ids and pixels",
-        "runtime": "harness.mllm (ONNX Runtime CPU, KV cache)",
+        "reference": "transformers generate (greedy) on transformers' image processor output, same prompt ids",
+        "images": [list(size) for size in sizes],
+        "runtime": "harness.mllm (ONNX Runtime CPU, KV cache) on its own preprocessing",
         "prompts": len(results),
         "new_tokens": steps,
         "greedy_tokens_equal": all(r["tokens_equal"] for r in results),

@@ -1,6 +1,8 @@
 """Image preprocessing in NumPy: raw ``H x W x 3`` uint8 -> the vision graph's feeds.
 
-Order (as the manifest's ``vqa.image`` says): resize to ``size`` (bilinear, OpenCV's
+An export that names its ``preprocessor_config.json`` (``vqa.image.processor``) is fed exactly
+what transformers' image processor gives (``harness.mllm.processors``). Otherwise, the legacy
+rule, in the order the manifest's ``vqa.image`` says: resize to ``size`` (bilinear, OpenCV's
 half-pixel convention, as HF's PIL-based processors) -> ``x * scale`` -> ``(x - mean) / std``
 per channel -> CHW -> ``[N,3,H,W]`` (Llava) or ``[1,N,3,H,W]`` + bool mask (Idefics3, one
 tile per image, no padding tiles: the manifest declares batch 1).
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import DataError
+from harness.errors import DataError, ManifestError
 from harness.mllm.manifest import ImageSpec
 
 
@@ -43,10 +45,25 @@ def _resize(image: npt.NDArray[Any], size: tuple[int, int], method: str) -> npt.
 
 def vision_feeds(images: Sequence[npt.NDArray[Any]], spec: ImageSpec) -> dict[str, npt.NDArray[Any]]:
     """The vision graph's feeds for ``images`` (at least one) in the manifest's layout."""
-    pixels = normalize(images, spec)
+    mask = None
+    if spec.processor is not None:
+        from harness.mllm.processors import preprocess
+
+        processed = preprocess([_as_uint8(image) for image in images], spec.processor)
+        pixels, mask = processed.pixel_values, processed.pixel_attention_mask
+        if pixels.shape[2:] != tuple(spec.size):
+            raise ManifestError(f"preprocessor_config.json gives {pixels.shape[2]}x{pixels.shape[3]} pixels but "
+                                f"vqa.image.size is {list(spec.size)}; re-export the model")
+    else:
+        pixels = normalize(images, spec)
     if spec.layout == "NCHW":
         return {"pixel_values": pixels}
     feeds: dict[str, npt.NDArray[Any]] = {"pixel_values": pixels[np.newaxis]}
     if spec.pixel_attention_mask:
-        feeds[spec.pixel_attention_mask] = np.ones((1, len(images), *spec.size), dtype=bool)
+        feeds[spec.pixel_attention_mask] = (np.ones((len(images), *spec.size), dtype=bool) if mask is None else mask)[None]
     return feeds
+
+
+def _as_uint8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """Float images (values in [0, 255], e.g. after a corruption) as the uint8 a PIL processor reads."""
+    return image if image.dtype == np.uint8 else np.clip(np.rint(image), 0, 255).astype(np.uint8)

@@ -1,0 +1,57 @@
+"""Every registered family, exported from a tiny random model built offline: greedy tokens equal
+transformers' ``generate`` on several prompts and on images of three sizes and aspect ratios,
+transformers fed by its own image processor and the runtime by its own preprocessing (the
+export's parity, which fails the export on a mismatch)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.mllm.conftest import WORDS, tiny_idefics3, tiny_llava, tiny_llava_siglip
+
+QUESTIONS = ("w1 w2 w3", "w7 w30", "w12")
+BUILDERS = {"llava-clip": tiny_llava, "llava-siglip": tiny_llava_siglip, "idefics3": tiny_idefics3}
+
+
+def export_with_parity(builder, root):  # type: ignore[no-untyped-def]
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+
+    build_word_tokenizer(WORDS, root / "tokenizer.json")
+    model = builder()
+    options = ExportOptions(tokenizer=root / "tokenizer.json", parity_questions=QUESTIONS)
+    return model, export_mllm(model, root / "export", options)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_family_matches_transformers_on_three_image_sizes(name, tmp_path):  # type: ignore[no-untyped-def]
+    _, manifest = export_with_parity(BUILDERS[name], tmp_path)
+    parity = manifest["parity"]
+    assert parity["greedy_tokens_equal"] is True and parity["prompts"] == len(QUESTIONS) * 3
+    assert len({tuple(size) for size in parity["images"]}) == 3 and parity["max_abs_logit_diff"] < 1e-4
+    assert manifest["vqa"]["image"]["processor"] == "preprocessor_config.json"
+
+
+def test_llava_token_count_follows_the_tower():  # type: ignore[no-untyped-def]
+    from exporters.mllm.families import family_of
+
+    siglip_full, siglip_default, clip_default = tiny_llava_siglip("full"), tiny_llava_siglip("default"), tiny_llava()
+    assert family_of(siglip_full).tokens_per_image(siglip_full) == 16  # (32/8)^2 patches, no CLS
+    assert family_of(siglip_default).tokens_per_image(siglip_default) == 15  # "default" drops the first token
+    assert family_of(clip_default).tokens_per_image(clip_default) == 4  # (16/8)^2 + CLS - CLS
+
+
+def test_a_preprocessing_drift_fails_the_export(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The runtime fed the old bilinear squash instead of CLIP's bicubic shortest-edge + crop:
+    both sides used to get the same pixels, so nothing saw it; now the export refuses."""
+    import dataclasses
+
+    from exporters.verify import ParityError
+    from harness.mllm import runtime
+    from harness.mllm.preprocess import vision_feeds
+
+    monkeypatch.setattr(runtime, "vision_feeds",
+                        lambda images, spec: vision_feeds(images, dataclasses.replace(spec, processor=None)))
+    with pytest.raises(ParityError, match="greedy tokens differ from transformers' generate"):
+        export_with_parity(tiny_llava, tmp_path)
+    assert not (tmp_path / "export").exists()
