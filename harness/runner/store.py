@@ -15,6 +15,7 @@ import numpy.typing as npt
 from harness.errors import ConfigError, ResultsError
 from harness.report.io import atomic_write, npz_bytes, read_json, read_npz, write_json
 from harness.report.results import RESULTS_NAME, SIDECAR_NAME
+from harness.runner.cell_check import check_record
 
 RUN_NAME = "run.json"
 MATRICES_KEY = "per_image"
@@ -106,6 +107,7 @@ class RunStore:
                     read_npz(matrices, "per-image matrices")
                 except ResultsError as error:
                     raise ResultsError(f"{error}; delete {path.name} to re-run that cell") from None
+            check_record(entry, path, matrices)
             done[entry["id"]] = (entry, matrices)
         return done
 

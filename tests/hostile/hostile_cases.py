@@ -643,15 +643,37 @@ def _(env: Env) -> list[Any]:
     return _run(env, "--resume")
 
 
-@case("half/run-resume-cell-nested-deep", "half", "run")
-def _(env: Env) -> list[Any]:
+def _resume_damaged(env: Env, damage: Callable[[Path], None]) -> list[Any]:
+    """A finished EMM run whose first cell record is then damaged, resumed."""
     from harness.cli import main
 
     argv = _run(env, "--scenarios", "emm", "--bootstrap", "0")
     assert main([str(a) for a in argv]) == 0
-    cell = sorted((env.tmp / "out" / "cells").glob("*.json"))[0]
-    cell.write_text("[" * 100_000 + "]" * 100_000)
+    (env.tmp / "out" / "results.json").unlink()  # as if killed before the end
+    damage(sorted((env.tmp / "out" / "cells").glob("*.json"))[0])
     return [*argv, "--resume"]
+
+
+def _cell_field(key: str, value: Any) -> Callable[[Path], None]:
+    def damage(cell: Path) -> None:
+        cell.write_text(json.dumps({**json.loads(cell.read_text()), key: value}))
+
+    return damage
+
+
+def _npz_of_shape(cell: Path) -> None:
+    np.savez(cell.with_name(cell.name.removesuffix(".json") + ".npz"), per_image=np.zeros((2, 3, 3), np.int64))
+
+
+for _name, _damage_cell in {
+    "nested-deep": lambda cell: cell.write_text("[" * 100_000 + "]" * 100_000),
+    "status-unknown": _cell_field("status", "maybe"),
+    "id-not-a-string": _cell_field("id", 5),
+    "state-garbage": _cell_field("state", {"matrix": "x"}),
+    "n-samples-negative": _cell_field("n_samples", -5),
+    "matrices-of-another-shape": _npz_of_shape,
+}.items():
+    CASES.append(Case(f"half/run-resume-cell-{_name}", "half", "run", lambda env, d=_damage_cell: _resume_damaged(env, d), needle="cells/"))
 
 
 @case("half/corruptions-preview-input-garbage", "half", "corruptions", needle="--input")
