@@ -27,7 +27,9 @@ from onnx import TensorProto, helper, numpy_helper
 from harness.cli import main
 from harness.errors import DataError, ManifestError
 from harness.manifest import load_manifest
-from harness.report import junit, markdown
+from harness.manifest import manifest_to_dict
+from harness.manifest.model import manifest_from_document
+from harness.report import html, junit, markdown
 from harness.report.merge import merge_results
 from harness.runner import RunConfig, run_sweep
 from harness.scenarios.plan import PlanSpec, Shard
@@ -248,6 +250,7 @@ def test_reports_name_the_convention_and_merge_refuses_mixed_ones(tmp_path: Path
     assert "**evaluation**: native (mmsegmentation): logits resized bilinearly to the labels' on-disk 136x136" in text
     assert "model input 128x128 (resize mode shorter_edge, size 128, align 32; default from input_size)" in text
     assert '<property name="evaluation" value="native (mmsegmentation)' in junit.results_junit(native)
+    assert "<dt>evaluation</dt><dd>native (mmsegmentation): logits resized bilinearly" in html.render(native)
     _run(model, data, tmp_path / "b", "model", shard=Shard(2, 2))  # --evaluation overrides the manifest
     with pytest.raises(Exception, match="config_hash differs"):
         merge_results([tmp_path / "a" / "results.json", tmp_path / "b" / "results.json"])
@@ -284,6 +287,20 @@ def test_native_refuses_a_split_whose_labels_differ_in_size(tmp_path: Path) -> N
         _run(model, data, tmp_path / "native", "native")
     message = str(error.value)
     assert "\n" not in message and "label is 144x144" in message and "136x136" in message and "--evaluation model" in message
+
+
+def test_the_new_fields_round_trip_through_the_manifest_writer(tmp_path: Path) -> None:
+    extra = {"resize": {"mode": "exact", "size": [120, 160]}, "evaluation": "native"}
+    model, _, _ = write_model(tmp_path / "model", 128, manifest=extra)
+    doc = json.loads((model / "manifest.json").read_text())
+    doc["modalities"][2]["preprocess"]["interpolation"] = "nearest"
+    manifest = manifest_from_document(doc, str(model))
+    written = manifest_to_dict(manifest)
+    assert written["resize"] == extra["resize"] and written["evaluation"] == "native"
+    assert written["modalities"][2]["preprocess"]["interpolation"] == "nearest" and "interpolation" not in written["modalities"][0]["preprocess"]
+    assert manifest_from_document(written, str(model)) == manifest
+    plain = manifest_to_dict(load_manifest(write_model(tmp_path / "plain", 128)[0]))
+    assert "resize" not in plain and "evaluation" not in plain  # defaults stay implicit: existing manifests are written unchanged
 
 
 @pytest.mark.parametrize(("block", "field"), [
