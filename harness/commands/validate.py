@@ -113,6 +113,9 @@ def render(contract: Any, engines: list[EngineCheck]) -> str:
         f"batch: graph {graph_batch}; manifest "
         + (f"dynamic, max {batch.max}" if batch.dynamic else f"fixed {batch.size}")
     )
+    resize = manifest.effective_resize
+    lines.append(f"resolution: resize {resize.to_dict()} ({'manifest' if manifest.resize is not None else 'default from input_size'}); "
+                 f"evaluation {manifest.evaluation} (docs/manifest.md)")
     if manifest.classes:
         lines.append(
             f"classes: {len(manifest.classes)} ({', '.join(manifest.classes[:8])}{', ...' if len(manifest.classes) > 8 else ''}); ignore_index {manifest.ignore_index}"

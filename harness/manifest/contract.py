@@ -150,6 +150,15 @@ class _Checker:
                         f"{list(size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout}); "
                         "set input_size to the graph's [height, width]",
                     )
+        resize = self.manifest.resize
+        if resize is not None and resize.mode == "exact":
+            for axis, want in ((h_axis, resize.size[0]), (w_axis, resize.size[1])):
+                if axis in static and static[axis] != want:
+                    self.fail(
+                        "resize.size",
+                        f"{list(resize.size)} but {file} input {m.input!r} has shape {spec.shape} (layout {m.layout}); "
+                        "resize frames to the graph's [height, width]",
+                    )
         self.batch_axes.append((f"{file} input {m.input!r}", spec.shape[0]))
         self.inputs.append(ResolvedInput(m.graph, spec, "modality", m.name))
         if m.missing.mask_input is not None:

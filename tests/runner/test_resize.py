@@ -316,3 +316,14 @@ def test_a_bad_resize_block_names_the_field(tmp_path: Path, capsys: pytest.Captu
     assert main(["validate", str(model)]) == 2
     err = capsys.readouterr().err
     assert field in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_validate_prints_the_resolution_and_refuses_an_exact_size_the_graph_cannot_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, _, _ = write_model(tmp_path / "ok", 128)
+    assert main(["validate", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "resolution: resize {'mode': 'shorter_edge', 'size': 128, 'align': 32} (default from input_size); evaluation model" in out
+    model, _, _ = write_model(tmp_path / "bad", 128, manifest={"resize": {"mode": "exact", "size": [120, 128]}})
+    assert main(["validate", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "resize.size: [120, 128] but model.onnx input 'rgb'" in err and len(err.strip().splitlines()) == 1, err
