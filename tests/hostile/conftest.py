@@ -45,6 +45,20 @@ def seg_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(build_seg_model_dir(root / "model", SEG_MODALITIES, num_classes=7, size=(32, 32)).dir)
 
 
+@pytest.fixture(scope="session")
+def resumable_run(seg_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The --out of an EMM run of ``seg_model`` killed before results.json (hostile_cases._run's flags)."""
+    from hostile_cases import RESUMABLE_FLAGS, Env, _run
+
+    from harness.cli import main
+
+    root = tmp_path_factory.mktemp("resumable")
+    argv = _run(Env(root, {"seg_model": seg_model}.__getitem__), *RESUMABLE_FLAGS)
+    assert main([str(a) for a in argv]) == 0
+    (root / "out" / "results.json").unlink()
+    return root / "out"
+
+
 @pytest.fixture
 def results(finished: Path, tmp_path: Path) -> Path:
     """A private copy of the finished run, free to damage."""

@@ -643,15 +643,14 @@ def _(env: Env) -> list[Any]:
     return _run(env, "--resume")
 
 
-def _resume_damaged(env: Env, damage: Callable[[Path], None]) -> list[Any]:
-    """A finished EMM run whose first cell record is then damaged, resumed."""
-    from harness.cli import main
+RESUMABLE_FLAGS = ("--scenarios", "emm", "--bootstrap", "0")
 
-    argv = _run(env, "--scenarios", "emm", "--bootstrap", "0")
-    assert main([str(a) for a in argv]) == 0
-    (env.tmp / "out" / "results.json").unlink()  # as if killed before the end
-    damage(sorted((env.tmp / "out" / "cells").glob("*.json"))[0])
-    return [*argv, "--resume"]
+
+def _resume_damaged(env: Env, damage: Callable[[Path], None]) -> list[Any]:
+    """A run killed before its end (``resumable_run``) whose first cell record is then damaged, resumed."""
+    out = Path(shutil.copytree(env.get("resumable_run"), env.tmp / "out"))
+    damage(sorted((out / "cells").glob("*.json"))[0])
+    return [*_run(env, *RESUMABLE_FLAGS), "--resume"]
 
 
 def _cell_field(key: str, value: Any) -> Callable[[Path], None]:
