@@ -65,6 +65,24 @@ def test_cells_on_two_workers_equal_a_local_run(cluster: str, tmp_path: Path) ->
     assert stored["workers"][0]["executor"] == "ray"  # kept with the cell, out of results.json's cells
 
 
+def test_each_worker_opens_one_session_for_all_its_cells(cluster: str, tmp_path: Path) -> None:
+    from harness.backends.callable import CallableBackend
+
+    opened = tmp_path / "opened"
+    opened.mkdir()
+
+    class Counted(CallableBackend):  # pickled by value into the workers
+        def open(self):  # type: ignore[no-untyped-def]
+            (opened / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+            return super().open()
+
+    base = backend()
+    model = write_model(tmp_path / "model")
+    result = run_sweep(config(model, tmp_path / "ray", plan=PLAN, save_samples=0, executor=RAY),
+                       backend=Counted(base.fn, base.inputs, base.outputs, label=base.label))
+    assert len(result.doc["cells"]) == 17 and len(list(opened.iterdir())) == 2  # 17 cells, 2 workers, 2 sessions
+
+
 def test_sample_blocks_on_two_workers_equal_a_local_run(cluster: str, tmp_path: Path) -> None:
     model = write_model(tmp_path / "model")
     by_samples = Shard(1, 1, "samples")
