@@ -107,8 +107,10 @@ def load_spec(path: Path) -> FolderSpec:
     label_map = data.get("label_map") or {}
     try:
         label_map = {int(k): int(v) for k, v in dict(label_map).items()}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad("label_map", "a mapping of integer raw values to integer class ids") from None
+    if not all(-(2**31) <= n < 2**31 for pair in label_map.items() for n in pair):
+        raise bad("label_map", "raw values and class ids within the 32-bit range of label images")
     root = (path.parent / str(data.get("root", "."))).resolve()  # resolved: paths are confined to it (harness.paths)
     return FolderSpec(path, root, tuple(classes), ignore, dict(templates), data["label"], channels, frozenset(resize), label_map,
                       frozenset(data.get("channels") or {}))

@@ -505,6 +505,12 @@ def _(env: Env) -> list[Any]:
     return _folder_spec(env, "label/{id}.png", '{rgb: "/tmp/{id}.png"}')
 
 
+@case("range/folder-label-map-huge", "range", "run", needle="label_map")
+def _(env: Env) -> list[Any]:
+    spec = env.file("data/spec.yaml", 'classes: [a, b]\nmodalities: {rgb: "rgb/{id}.png"}\nlabel: "label/{id}.png"\nlabel_map: {0: ' + "9" * 400 + "}\n")
+    return ["run", env.seg_model, "--data", f"folder:{spec}", "--out", env.tmp / "out"]
+
+
 @case("escape/folder-label-symlink-out", "escape", "run", needle="outside")
 def _(env: Env) -> list[Any]:
     from PIL import Image
