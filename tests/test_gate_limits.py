@@ -247,6 +247,8 @@ def test_unknown_metrics_are_refused_when_strict_and_ignored_by_the_defaults(doc
         evaluate(docs["full"], strict)
     with pytest.raises(ConfigError, match=r"^t\.yaml: max_drop: unknown metric 'zz\*' \(metrics: clean, emm\.avg, "):
         evaluate(docs["full"], Thresholds((Rule("max_drop", "zz*", 1.0),), source="t.yaml"), docs["full"])
+    with pytest.raises(ConfigError, match=r"^t\.yaml: floors: unknown metric 'emm\.e@0\.3'; did you mean 'emm\.e@0\.2', 'emm\.e@0\.1', 'emm\.e@0\.05'\? \("):
+        evaluate(docs["full"], Thresholds((Rule("floor", "emm.e@0.3", 1.0),), source="t.yaml"))  # at most three suggestions
     lenient = Thresholds((Rule("floor", "nm.rr", 1.0),), strict=False)
     assert [c.metric for c in evaluate(docs["full"], lenient).checks] == ["failed_cells"]
 
