@@ -273,6 +273,37 @@ def test_a_baseline_on_other_data_is_refused_by_field(docs, field, other):
         evaluate(docs["full"], _drop(1.0), baseline)
 
 
+def _vqa(name: str) -> dict[str, Any]:
+    """The smallest bias results document the gate reads (its figures come from the drift stub)."""
+    return {"task": "vqa", "name": name, "cells": {}, "aggregates": {}, "plan": {"cells": [], "complete": True},
+            "dataset": {"fingerprint": "f", "n_samples": 4, "classes": []}}
+
+
+@pytest.mark.parametrize(("broken", "status"), [(1.0, "fail"), (0.0, "pass"), (None, "skip")])
+def test_a_bias_variant_against_its_reference_always_gets_the_vision_path_check(monkeypatch, broken, status):
+    """The drift figures themselves are computed (and tested) in harness.variants.drift; here the
+    gate's use of them: the verdict check, and drift names usable in thresholds."""
+    from harness.report.flat import Metric
+    import harness.variants.drift as drift
+
+    seen = []
+
+    def stub(reference, candidate):
+        seen.append((reference["name"], candidate["name"]))
+        return {"bias.drift.accuracy": Metric(-2.5), "bias.drift.vision_path_broken": Metric(broken, reason="why" if broken is None else None)}
+
+    monkeypatch.setattr(drift, "drift_metrics", stub)
+    report = evaluate(_vqa("variant"), Thresholds((Rule("floor", "bias.drift.accuracy", -2.5),)), _vqa("reference"))
+    assert seen == [("reference", "variant")]
+    verdict = _one(report, "bias.drift.vision_path_broken")
+    assert (verdict.status, verdict.value, verdict.limit, verdict.detail) == (status, broken, 0.0, "why" if broken is None else "")
+    assert _one(report, "bias.drift.accuracy").status == "pass"  # -2.5 >= -2.5
+    assert [c.metric for c in evaluate(_vqa("variant"), Thresholds(), None).checks] == ["failed_cells"]  # no baseline: no drift
+    segmentation_baseline = {**_vqa("reference"), "task": "segmentation"}
+    assert [c.metric for c in evaluate(_vqa("variant"), Thresholds(), segmentation_baseline).checks] == ["failed_cells"]
+    assert len(seen) == 1
+
+
 # ---- the table and JUnit cases ------------------------------------------------------------------
 
 
