@@ -21,7 +21,7 @@ def check_record(entry: dict[str, Any], path: Path, matrices: Path | None) -> No
     fix = f"delete {path.name} (and its .npz) to re-run that cell"
     if not isinstance(entry.get("id"), str) or entry.get("status") not in STATUSES:
         raise ResultsError(f"{path}: id/status: expected a cell id and one of {', '.join(STATUSES)}; {fix}")
-    n = entry.get("n_samples")
+    n = entry.get("n_samples", 0)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ResultsError(f"{path}: n_samples: expected a count >= 0, got {n!r}; {fix}")
     if entry["status"] != "ok":
@@ -36,8 +36,9 @@ def check_record(entry: dict[str, Any], path: Path, matrices: Path | None) -> No
     if matrices is not None:
         size = entry["state"].get("num_classes") if isinstance(entry["state"], dict) else None
         shape = _npy_shape(matrices, "per_image.npy")
-        if shape is None or len(shape) != 3 or shape[0] != n or (size is not None and shape[1:] != (size, size)):
-            raise ResultsError(f"{matrices}: per-image matrices of shape {shape}, expected ({n}, {size}, {size}); {fix}")
+        count = entry.get("n_samples", shape[0] if shape else None)
+        if shape is None or len(shape) != 3 or shape[0] != count or (size is not None and shape[1:] != (size, size)):
+            raise ResultsError(f"{matrices}: per-image matrices of shape {shape}, expected ({count}, {size}, {size}); {fix}")
 
 
 def _npy_shape(path: Path, member: str) -> tuple[int, ...] | None:

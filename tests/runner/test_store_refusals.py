@@ -24,7 +24,10 @@ def _header(**changes: Any) -> dict[str, Any]:
 
 
 def _ok_cell(cid: str) -> tuple[dict[str, Any], np.ndarray]:
-    return {"id": cid, "status": "ok", "n_samples": 2}, np.arange(2 * 3 * 3, dtype=np.int64).reshape(2, 3, 3)
+    from harness.report.confusion_state import state_of
+
+    matrices = np.arange(2 * 3 * 3, dtype=np.int64).reshape(2, 3, 3)
+    return {"id": cid, "kind": "confusion", "status": "ok", "n_samples": 2, "state": state_of(matrices.sum(axis=0), None)}, matrices
 
 
 def _started(tmp_path: Path) -> tuple[RunStore, Path]:
