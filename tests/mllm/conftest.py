@@ -56,6 +56,41 @@ def tiny_llava_siglip(strategy: str = "full"):  # type: ignore[no-untyped-def]
     return LlavaForConditionalGeneration(config).eval()
 
 
+def _siglip(**extra):  # type: ignore[no-untyped-def]
+    from transformers import SiglipVisionConfig
+
+    return SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=32, patch_size=8, **extra)
+
+
+def tiny_gemma3():  # type: ignore[no-untyped-def]
+    """Sliding window 8 < prompt + answer, so the sliding layers' window is exercised too."""
+    import torch
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig
+
+    torch.manual_seed(3)
+    text = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=2, head_dim=8, max_position_embeddings=128, sliding_window=8,
+                            layer_types=["sliding_attention", "full_attention"], bos_token_id=1, eos_token_id=2,
+                            pad_token_id=0)
+    config = Gemma3Config(text_config=text, vision_config=_siglip(), mm_tokens_per_image=4, image_token_id=4,
+                          boi_token_id=5, eoi_token_id=6)
+    return Gemma3ForConditionalGeneration(config).eval()
+
+
+def tiny_paligemma():  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import GemmaConfig, PaliGemmaConfig, PaliGemmaForConditionalGeneration
+
+    torch.manual_seed(4)
+    text = GemmaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=8, max_position_embeddings=128, bos_token_id=1, eos_token_id=2,
+                       pad_token_id=0)
+    config = PaliGemmaConfig(text_config=text.to_dict(), vision_config=_siglip(projection_dim=32).to_dict(),
+                             image_token_id=4, projection_dim=32)
+    return PaliGemmaForConditionalGeneration(config).eval()
+
+
 def tiny_idefics3():  # type: ignore[no-untyped-def]
     import torch
     from transformers import (

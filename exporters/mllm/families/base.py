@@ -48,6 +48,10 @@ class Family:
     - ``vqa_fields(model)``: extra fields for the manifest's ``vqa`` block (must be in its schema).
     - ``export_decoder(model, path, opset)``: a family-specific G3; default is the shared one.
     - ``genai_type``: the onnxruntime-genai ``model.type`` written to ``genai_config.json``.
+    - ``genai_fields(model)``: more of that type's ``genai_config.json`` ``model`` section, merged
+      into it key by key (Qwen2.5-VL: vision inputs, merge size, 3-D position ids).
+    - ``hf_processor_outputs``: outputs of transformers' image processor that ``generate`` takes
+      besides ``pixel_values`` (Qwen2-VL: ``image_grid_thw``), passed through in the parity check.
     """
 
     name: str
@@ -67,6 +71,8 @@ class Family:
     vqa_fields: Callable[[Any], dict[str, Any]] = _no_fields
     export_decoder: Callable[[Any, str, int], None] | None = None
     genai_type: str = "gemma3"
+    genai_fields: Callable[[Any], dict[str, Any]] = _no_fields
+    hf_processor_outputs: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,3 +104,31 @@ def normalisation(processor: Any, where: str) -> dict[str, Any]:
     if not getattr(processor, "do_normalize", True):
         mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     return {"scale": scale, "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+class ImageFeatures(nn.Module):
+    """G1 for families whose ``model.model.get_image_features`` returns every image's projected
+    tokens as ``pooler_output [N, T, hidden]`` (Gemma 3, PaliGemma): flattened to rank 2."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.inner = model.model
+        self.hidden = int(model.config.text_config.hidden_size)  # a Python int: the Reshape keeps a static hidden
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        features = self.inner.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
+        return features.reshape(-1, self.hidden)
+
+
+def export_image_features(model: Any, path: str, opset: int) -> None:
+    """``ImageFeatures`` of a fixed-size vision tower, traced with two images (batch stays dynamic)."""
+    size = int(model.config.vision_config.image_size)
+    export_vision_graph(ImageFeatures(model), (torch.randn(2, 3, size, size),), path, opset, ["pixel_values"],
+                        {"pixel_values": 0}, model.config.text_config.hidden_size)
+
+
+def fixed_size_spec(model: Any, processor: Any, where: str) -> dict[str, Any]:
+    """``vqa.image`` for an NCHW graph of the vision tower's square size (normalisation from the processor)."""
+    size = int(model.config.vision_config.image_size)
+    return {"layout": "NCHW", "size": [size, size], "resize": "bilinear", **normalisation(processor, where),
+            "pixel_attention_mask": None}
