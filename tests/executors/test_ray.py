@@ -194,3 +194,17 @@ def test_an_error_on_a_worker_is_the_local_runs_error(cluster: str, tmp_path: Pa
 
     with pytest.raises(InternalError, match="broke its declared outputs"):
         run_sweep(config(model, tmp_path / "ray", plan=PLAN, executor=RAY), backend=backend(wrong_outputs))
+
+
+def test_the_cli_runs_and_probes_on_ray_as_it_does_locally(cluster: str, tmp_path: Path) -> None:
+    """`mmharness run|bias --executor ray --limit 16` on the shipped models write the local results."""
+    from harness.cli import main
+
+    run = ["run", "--limit", "16", "--scenarios", "emm,nm", "--nm-suite", "liao", "--bootstrap", "50", "--progress", "off"]
+    bias = ["bias", "--limit", "16", "--permutations", "1", "--corruptions", "", "--bootstrap", "50"]
+    for argv, name in ((run, "run"), (bias, "bias")):
+        assert main([*argv, "--out", str(tmp_path / f"{name}-local")]) == 0
+        assert main([*argv, "--out", str(tmp_path / f"{name}-ray"), "--executor", "ray"]) == 0
+        local, remote = (json.loads((tmp_path / f"{name}-{where}" / "results.json").read_text()) for where in ("local", "ray"))
+        assert remote.pop("timing")["executor"]["name"] == "ray" and local.pop("timing")["executor"]["name"] == "local"
+        assert remote == local, name
