@@ -59,7 +59,7 @@ def _processor_config(model_dir: Path) -> Path | None:
 @click.option("--parity-question", multiple=True, default=("what is in the image ?",), show_default=True)
 def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
             max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...]) -> int:
-    """Export a vision-language model (Llava, Idefics3/SmolVLM) to vision/embedding/decoder ONNX."""
+    """Export a vision-language model (a family of exporters/mllm/families/) to vision/embedding/decoder ONNX."""
     from exporters.mllm.preflight import check_export_inputs
 
     check_export_inputs(model_dir, tokenizer, out)  # before torch loads: every input parses, the output can be written
