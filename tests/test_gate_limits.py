@@ -302,6 +302,9 @@ def test_a_bias_variant_against_its_reference_always_gets_the_vision_path_check(
     segmentation_baseline = {**_vqa("reference"), "task": "segmentation"}
     assert [c.metric for c in evaluate(_vqa("variant"), Thresholds(), segmentation_baseline).checks] == ["failed_cells"]
     assert len(seen) == 1
+    # probe cells are records, not segmentation cells: a cell: glob never sees the planned ones
+    planned = {**_vqa("variant"), "plan": {"cells": ["bias/clean"], "complete": True}}
+    assert [c.metric for c in evaluate(planned, Thresholds((Rule("floor", "cell:*", 0.0),), strict=False)).checks] == ["failed_cells"]
 
 
 # ---- the table and JUnit cases ------------------------------------------------------------------
