@@ -122,6 +122,23 @@ def confined(root: Path, name: str, where: str, error: type[BadInputError]) -> P
     return target
 
 
+def reserve(path: Path) -> None:
+    """Allocate every block of the file at ``path`` now (``posix_fallocate``): writing through a
+    memory map into a sparse file on a full disk raises SIGBUS, which no handler can turn into
+    a clean error; a reservation that does not fit fails here with ENOSPC instead."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:  # not on this OS: the map stays sparse, as before
+        return
+    with open(path, "r+b") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size:
+            try:
+                fallocate(handle.fileno(), 0, size)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without it: as before
+                    raise
+
+
 def mount_point(path: Path) -> Path:
     """The mount point holding ``path`` (the highest ancestor on the same device)."""
     current = _nearest_existing(Path(path))

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import ResultsError
+from harness.paths import reserve, write_error
 from harness.report.io import read_json, write_json
 
 CacheMode = Literal["auto", "memory", "disk"]
@@ -55,7 +56,13 @@ class DiskCache:
     def allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
         """A writable array backed by ``root/name.npy`` (a fresh file of the final size)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        return np.lib.format.open_memmap(self.root / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        path = self.root / f"{name}.npy"
+        try:
+            array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+            reserve(path)  # a sparse file on a full disk would kill the process with SIGBUS on first write
+        except OSError as error:
+            raise write_error(error, path) from None
+        return array
 
     def open(self, names: list[str]) -> dict[str, Array] | None:
         """The arrays of a complete cache of this run, mapped read-only; None when absent,

@@ -47,6 +47,14 @@ def test_a_fresh_run_on_a_full_disk_keeps_the_previous_results(seg_model: Path, 
         assert json.loads((out / "results.json").read_text())["config"]["seed"] == 1
 
 
+def test_a_disk_clean_cache_that_does_not_fit_is_one_line_not_sigbus(seg_model: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with tmpfs(tmp_path / "mnt", "200k") as mnt:  # the run folder fits, the mapped clean inputs (about 1 MiB) do not
+        outcome = cli(_run(seg_model, mnt / "out", "--clean-cache", "disk", "--data", "synthetic:size=32,length=48"), capsys)
+        assert outcome.code == ExitCode.INFRASTRUCTURE, outcome.err
+        assert outcome.lines[-1].startswith(f"mmharness: error: no space left on {mnt} while writing {mnt / 'out' / 'clean-cache'}"), outcome.err
+
+
 def _floor0(tmp_path: Path) -> Path:
     path = tmp_path / "floor0.yaml"
     path.write_text("floors:\n  clean: 0\n")
