@@ -1,5 +1,5 @@
-"""Fixtures of the hostile-input corpus: one finished run (two shards of it, for merge), a
-tiny ONNX segmentation model, a VQA folder, and the CLI called in-process with its stderr."""
+"""Fixtures of the hostile-input corpus: a finished run, both shards of one (for merge), a
+tiny ONNX segmentation model and a killed run of it (for --resume)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from onnx_graphs import build_seg_model_dir
-from sweep_fixtures import DATA, backend, config, write_model
+from sweep_fixtures import backend, config, write_model
 
 from harness.runner import run_sweep
 from harness.scenarios.plan import PlanSpec
@@ -64,5 +64,3 @@ def results(finished: Path, tmp_path: Path) -> Path:
     """A private copy of the finished run, free to damage."""
     return Path(shutil.copytree(finished, tmp_path / "results"))
 
-
-DATA_SPEC = DATA
