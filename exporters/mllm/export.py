@@ -245,7 +245,7 @@ def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str,
     vision_inputs = {"pixel_values": "pixel_values"}
     if image["pixel_attention_mask"]:
         vision_inputs["attention_mask"] = "pixel_attention_mask"
-    return {
+    config = {
         "model": {
             "type": family.genai_type,
             **ids,
@@ -292,6 +292,17 @@ def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str,
             "top_k": 1,
         },
     }
+    _merge(config["model"], family.genai_fields(model))
+    return config
+
+
+def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``extra`` into ``target`` key by key (nested objects merged, other values replaced)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def _sha256(path: Path) -> str:

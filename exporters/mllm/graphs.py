@@ -180,12 +180,16 @@ def export_embedding(module: MergedEmbedding, hidden: int, path: str, opset: int
     )
 
 
-def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_dim: int, path: str, opset: int) -> None:
-    """Export G3, traced with past length > 0 and seq > 1 so neither axis is frozen."""
+def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_dim: int, path: str, opset: int,
+                   position_rank: int = 2) -> None:
+    """Export G3, traced with past length > 0 and seq > 1 so neither axis is frozen.
+    ``position_rank`` 3: mRoPE ``position_ids [3, batch, seq]`` (Qwen2-VL), the three axes distinct."""
     batch, seq, past_len = 2, 3, 4
     embeds = torch.randn(batch, seq, hidden)
     mask = torch.ones(batch, past_len + seq, dtype=torch.int64)
     positions = torch.arange(past_len, past_len + seq, dtype=torch.int64).unsqueeze(0).expand(batch, seq).contiguous()
+    if position_rank == 3:
+        positions = torch.stack([positions, positions + 1, positions * 2])
     past = [torch.randn(batch, kv_heads, past_len, head_dim) for _ in range(2 * module.num_layers)]
     inputs = ["inputs_embeds", "attention_mask", "position_ids", *past_names(module.num_layers)]
     if module.grouped:  # two groups in the past, one reaching into the new tokens, the rest causal
@@ -195,7 +199,8 @@ def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_di
     axes: dict[str, dict[int, str]] = {
         "inputs_embeds": {0: "batch_size", 1: "sequence_length"},
         "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-        "position_ids": {0: "batch_size", 1: "sequence_length"},
+        "position_ids": {0: "batch_size", 1: "sequence_length"} if position_rank == 2 else
+                        {1: "batch_size", 2: "sequence_length"},
         "logits": {0: "batch_size", 1: "sequence_length"},
     }
     if module.grouped:

@@ -32,6 +32,7 @@ def hf_greedy(model: Any, ids: np.ndarray, feeds: dict[str, np.ndarray], steps: 
             input_ids=torch.from_numpy(ids)[None],
             attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             **family.hf_image_kwargs(model, pixels),
+            **{name: torch.from_numpy(feeds[name]) for name in family.hf_processor_outputs},
             **family.hf_generate_kwargs(model, torch.from_numpy(ids)[None]),
             max_new_tokens=steps, min_new_tokens=steps, do_sample=False, num_beams=1,
             output_logits=True, return_dict_in_generate=True, eos_token_id=None, pad_token_id=0,
@@ -49,7 +50,7 @@ def hf_pixels(export_dir: str | Path, image: np.ndarray) -> dict[str, np.ndarray
     from transformers import AutoImageProcessor
 
     processor = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
-    return {"pixel_values": np.asarray(processor(images=[image], return_tensors="np")["pixel_values"])}
+    return {name: np.asarray(value) for name, value in processor(images=[image], return_tensors="np").items()}
 
 
 def check_parity(model: Any, export_dir: str | Path, questions: list[str], seed: int = 0, steps: int = 8,
@@ -63,8 +64,9 @@ def check_parity(model: Any, export_dir: str | Path, questions: list[str], seed:
         for question in questions:
             for size in sizes:
                 image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-                ids = tokenizer.prompt_ids(question)
-                ours = runtime.generate(ids, runtime.image_features([image]), max_new_tokens=steps, stop_token_ids=())
+                features = runtime.image_features([image])
+                ids = tokenizer.prompt_ids(question, image_tokens=runtime.image_tokens(features, 1))
+                ours = runtime.generate(ids, features, max_new_tokens=steps, stop_token_ids=())
                 hf_tokens, hf_logits = hf_greedy(model, ids, hf_pixels(export_dir, image), steps)
                 results.append({
                     "tokens_equal": list(ours.tokens) == hf_tokens,

@@ -45,8 +45,8 @@ class Answerer:
 
     def answer(self, image: npt.NDArray[np.uint8] | None, question: str, choices: Sequence[str]) -> Answer:
         images: list[npt.NDArray[Any]] = [] if image is None else [image]
-        ids = self.tokenizer.prompt_ids(question, num_images=len(images))
         features = self.runtime.image_features(images)
+        ids = self.tokenizer.prompt_ids(question, image_tokens=self.runtime.image_tokens(features, len(images)))
         if self.mode == "choices":
             if not choices:
                 raise ConfigError("answer mode 'choices' needs items with choices; pass --mode generate for open answers")

@@ -30,7 +30,7 @@ VQA_SCHEMA: dict[str, Any] = {
         "attention": {"enum": ["causal", "image_blocks", "prefix"]},
         "architecture": {"type": "string"},
         "hf_model_type": {"type": "string"},
-        "og_model_type_surrogate": {"const": "gemma3"},
+        "og_model_type_surrogate": {"enum": ["gemma3", "qwen2_5_vl"]},
         "tokenizer": {"type": "string", "minLength": 1},
         "image_token": {"type": "string"},
         "image_token_id": {"type": "integer", "minimum": 0},
@@ -50,9 +50,12 @@ VQA_SCHEMA: dict[str, Any] = {
         "image": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["layout", "size", "scale", "mean", "std"],
+            "required": ["layout", "scale", "mean", "std"],
+            # dynamic resolution (patches, Qwen2-VL) has no fixed size: its processor sizes each image
+            "if": {"properties": {"layout": {"not": {"const": "patches"}}}},
+            "then": {"required": ["size"]},
             "properties": {
-                "layout": {"enum": ["NCHW", "1TCHW"]},
+                "layout": {"enum": ["NCHW", "1TCHW", "patches"]},
                 "size": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
                 "resize": {"enum": ["bilinear", "nearest"]},
                 "scale": {"type": "number", "exclusiveMinimum": 0},
@@ -60,6 +63,7 @@ VQA_SCHEMA: dict[str, Any] = {
                 "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 3, "maxItems": 3},
                 "pixel_attention_mask": {"type": ["string", "null"]},
                 "processor": {"type": "string", "minLength": 1},
+                "window_size": {"type": "integer", "minimum": 1},  # Qwen2.5-VL window attention, pixels
             },
         },
         "kv_cache": {
@@ -96,6 +100,7 @@ class ImageSpec:
     std: tuple[float, float, float]
     pixel_attention_mask: str | None
     processor: dict[str, Any] | None = None  # preprocessor_config.json as exported (harness.mllm.processors)
+    window_size: int | None = None  # patches layout with window attention (Qwen2.5-VL)
 
 
 @dataclass(frozen=True)
@@ -244,13 +249,14 @@ def _image_spec(image: Mapping[str, Any], model_dir: Path, where: str) -> ImageS
     """``vqa.image`` (schema-checked) with its defaults filled in."""
     return ImageSpec(
         layout=image["layout"],
-        size=(image["size"][0], image["size"][1]),
+        size=(image["size"][0], image["size"][1]) if "size" in image else (0, 0),
         resize=image.get("resize", "bilinear"),
         scale=float(image["scale"]),
         mean=tuple(image["mean"]),  # type: ignore[arg-type]
         std=tuple(image["std"]),  # type: ignore[arg-type]
         pixel_attention_mask=image.get("pixel_attention_mask"),
         processor=_processor_config(model_dir, image.get("processor"), where),
+        window_size=image.get("window_size"),
     )
 
 
@@ -306,8 +312,26 @@ class TensorRule:
     field: str
 
 
+def patch_rules(spec: VqaSpec) -> list[TensorRule]:
+    """Vision inputs of the ``patches`` layout (Qwen2-VL, docs/vlm-contract.md): flattened patches
+    and the index tensors the runtime computes from each image's grid."""
+    config = spec.image.processor or {}
+    try:
+        width = 3 * int(config.get("temporal_patch_size", 2)) * int(config.get("patch_size", 14)) ** 2
+    except (TypeError, ValueError):
+        raise ManifestError("preprocessor_config.json: patch_size/temporal_patch_size: not integers; re-export the model") from None
+    rules = [TensorRule("pixel_values", (spec.kv.dtype,), 2, ((1, width),), "vqa.image.processor"),
+             TensorRule("vision_position_ids", ("int64",), 2, ((1, 2),), "vqa.image.layout"),
+             TensorRule("image_segments", ("int64",), 1, (), "vqa.image.layout")]
+    if spec.image.window_size is not None:
+        rules.append(TensorRule("window_segments", ("int64",), 1, (), "vqa.image.window_size"))
+    return rules
+
+
 def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[TensorRule, ...]]]:
     """Per role: the exact inputs the runtime feeds and the outputs it reads, per the ``vqa`` block."""
+    from harness.mllm.families import runtime_family
+
     float_dt, hidden, kv = (spec.kv.dtype,), spec.hidden_size, spec.kv
     height, width = spec.image.size
     pixel_axes = (2, 3) if spec.image.layout == "NCHW" else (3, 4)
@@ -316,6 +340,11 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
     if spec.image.pixel_attention_mask:
         vision_in.append(TensorRule(spec.image.pixel_attention_mask, ("bool",), 4, ((2, height), (3, width)),
                                     "vqa.image.pixel_attention_mask"))
+    if spec.image.layout == "patches":
+        vision_in = patch_rules(spec)
+    rank = runtime_family(spec.family).position_rank  # 3: mRoPE [3, batch, seq]
+    positions = TensorRule("position_ids", ("int64",), rank, ((0, 3),) if rank == 3 else (),
+                           "vqa.family" if rank == 3 else "graphs.decoder")
     cache = ((1, kv.num_kv_heads), (3, kv.head_dim))
     past = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.past_names()]
     present = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.present_names()]
@@ -332,7 +361,7 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
         "decoder": (
             (TensorRule("inputs_embeds", float_dt, 3, ((2, hidden),), "vqa.hidden_size"),
              TensorRule("attention_mask", ("int64",), 2, (), "graphs.decoder"),
-             TensorRule("position_ids", ("int64",), 2, (), "graphs.decoder"), *past, *groups),
+             positions, *past, *groups),
             (TensorRule("logits", ("float32", "float16"), 3, logits_dims, "vqa.vocab_size"), *present),
         ),
     }

@@ -7,6 +7,7 @@ so the count the embedding graph sees always equals the feature rows the vision 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,13 @@ class PromptTokenizer:
     def decode(self, ids: list[int]) -> str:
         return str(self._tokenizer.decode(ids, skip_special_tokens=True))
 
-    def prompt_ids(self, question: str, num_images: int = 1) -> IntIds:
-        """``[bos] head <image>*T*num_images tail`` with ``{question}`` filled, as int64 1-D."""
+    def prompt_ids(self, question: str, num_images: int = 1, image_tokens: Sequence[int] | None = None) -> IntIds:
+        """``[bos] head <image>*T*num_images tail`` with ``{question}`` filled, as int64 1-D.
+        ``image_tokens``: each image's own count (dynamic-resolution families, from
+        ``VlmRuntime.image_tokens``) instead of ``tokens_per_image``."""
         ids: list[int] = [] if self.bos_token_id is None else [self.bos_token_id]
         ids += self.encode(self._head.replace("{question}", question))
-        ids += [self.image_token_id] * (self.tokens_per_image * num_images)
+        counts = [self.tokens_per_image] * num_images if image_tokens is None else list(image_tokens)
+        ids += [self.image_token_id] * sum(counts)
         ids += self.encode(self._tail.replace("{question}", question))
         return np.asarray(ids, dtype=np.int64)

@@ -36,6 +36,19 @@ def _finite(logits: npt.NDArray[Any], where: str) -> npt.NDArray[Any]:
     return logits
 
 
+class GridFeatures(np.ndarray):
+    """Image feature rows of a dynamic-resolution family (Qwen2-VL) carrying each image's grid:
+    still the plain ``[rows, hidden]`` array every caller passes on, while the decoder's position
+    rule (``RuntimeFamily.position_ids``) reads ``grids`` from it."""
+
+    grids: tuple[Any, ...] = ()
+
+
+def image_grids(features: npt.NDArray[Any]) -> tuple[Any, ...]:
+    """The per-image grids ``features`` carry (empty for fixed-size families and for no image)."""
+    return tuple(getattr(features, "grids", ()))
+
+
 @dataclass(frozen=True)
 class Generation:
     """Greedy output: new token ids (stop token included when hit) and the step logits [n, vocab]."""
@@ -82,6 +95,8 @@ class VlmRuntime:
         """``[len(images) * tokens_per_image, hidden]`` features of raw HWC images."""
         if not images:
             return self.empty_features
+        if self.family.vision_feeds is not None:
+            return self._grid_features(images)
         features = self.vision.run(vision_feeds(images, self.spec.image))["image_features"]
         expected = len(images) * self.spec.tokens_per_image
         if features.shape != (expected, self.spec.hidden_size):
@@ -93,6 +108,29 @@ class VlmRuntime:
             )
         return features
 
+    def _grid_features(self, images: Sequence[npt.NDArray[Any]]) -> Floats:
+        """Dynamic resolution: the family computes the feeds and each image's grid; the rows must
+        be the sum of the images' token counts."""
+        assert self.family.vision_feeds is not None and self.family.image_tokens is not None
+        feeds, grids = self.family.vision_feeds(images, self.spec)
+        features = self.vision.run(feeds)["image_features"]
+        expected = sum(self.family.image_tokens(grids, self.spec))
+        if features.shape != (expected, self.spec.hidden_size):
+            raise ManifestError(f"{self.spec.model_dir / 'manifest.json'}: vqa.hidden_size: the vision graph returned "
+                                f"{features.shape} for grids {grids}, expected ({expected}, {self.spec.hidden_size}); "
+                                "re-export the model")
+        rows = np.asarray(features).view(GridFeatures)
+        rows.grids = tuple(grids)
+        return rows
+
+    def image_tokens(self, features: Floats, num_images: int) -> list[int]:
+        """Image tokens of each of ``num_images`` images in ``features``: their grids' counts, or
+        ``vqa.tokens_per_image`` each. The prompt expands ``{image}`` with these."""
+        grids = image_grids(features)
+        if grids and self.family.image_tokens is not None:
+            return self.family.image_tokens(grids, self.spec)
+        return [self.spec.tokens_per_image] * num_images
+
     def embed(self, ids: Ids, features: Floats) -> Floats:
         """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot)."""
         count = int(np.count_nonzero(ids == self.spec.image_token_id))
@@ -103,7 +141,7 @@ class VlmRuntime:
                 f"(id {self.spec.image_token_id}) but {features.shape[0]} image feature rows were given "
                 f"({per_image} per image); expand the {{image}} placeholder to {per_image} tokens once per image"
             )
-        return self.embedding.run({"input_ids": ids, "image_features": features})["inputs_embeds"]
+        return self.embedding.run({"input_ids": ids, "image_features": np.asarray(features)})["inputs_embeds"]
 
     def empty_past(self, batch: int) -> dict[str, Floats]:
         kv = self.spec.kv
@@ -123,10 +161,10 @@ class VlmRuntime:
 
     # ---- generation -------------------------------------------------------------------------
 
-    def inputs_for(self, ids: Ids, new: int, prompt_length: int) -> tuple[Ids, dict[str, Ids]]:
+    def inputs_for(self, ids: Ids, new: int, prompt_length: int, grids: Sequence[Any] = ()) -> tuple[Ids, dict[str, Ids]]:
         """``position_ids`` of the last ``new`` columns of ``ids [B, T]`` (the whole sequence so far)
-        and the extra decoder inputs the manifest's attention rule needs."""
-        positions = self.family.position_ids(ids, new, self.spec)
+        and the extra decoder inputs the manifest's attention rule needs; ``grids``: the images'."""
+        positions = self.family.position_ids(ids, new, self.spec, grids)
         if self.spec.attention == "causal":
             return positions, {}
         return positions, {"attention_groups": attention_groups(ids, prompt_length, self.spec.attention,
@@ -138,7 +176,8 @@ class VlmRuntime:
         row = ids[np.newaxis]
         length = row.shape[1]
         mask = np.ones((1, length), dtype=np.int64)
-        positions, extra = self.inputs_for(row, length, length if prompt_length is None else prompt_length)
+        positions, extra = self.inputs_for(row, length, length if prompt_length is None else prompt_length,
+                                           image_grids(features))
         return self.decode(self.embed(row, features), mask, positions, self.empty_past(1), extra)
 
     def generate(
@@ -166,7 +205,8 @@ class VlmRuntime:
                 return Generation(tuple(tokens), np.stack(steps), False)
             if use_cache:
                 step = np.asarray([[token]], dtype=np.int64)
-                positions, extra = self.inputs_for(np.asarray([sequence], dtype=np.int64), 1, len(ids))
+                positions, extra = self.inputs_for(np.asarray([sequence], dtype=np.int64), 1, len(ids),
+                                                   image_grids(features))
                 logits, past = self.decode(
                     self.embed(step, self.empty_features),
                     np.ones((1, len(sequence)), dtype=np.int64),
@@ -209,7 +249,7 @@ class VlmRuntime:
             valid[row, : len(choice) - 1] = True
         mask = np.concatenate([np.ones((count, prompt), dtype=np.int64), valid.astype(np.int64)], axis=1)
         positions, extra = self.inputs_for(np.concatenate([np.repeat(ids[np.newaxis], count, axis=0), feed], axis=1),
-                                           width, prompt)
+                                           width, prompt, image_grids(features))
         tiled = {name: np.repeat(value, count, axis=0) for name, value in past.items()}
         step_logits, _ = self.decode(self.embed(feed, self.empty_features), mask, positions, tiled, extra)
         logp = log_softmax(step_logits)

@@ -1,0 +1,189 @@
+"""Qwen2-VL and Qwen2.5-VL: dynamic-resolution patches, a patch merger, 3-D mRoPE positions.
+
+One vision graph serves both: ``pixel_values [patches, C*tp*p*p]`` (the processor's rows, any
+number of images of any sizes) plus the index inputs the runtime computes from the grids
+(``harness.mllm.families.qwen2_vl``): ``vision_position_ids [patches, 2]`` for the rotary
+embedding, ``image_segments [patches]`` and, for Qwen2.5-VL, ``window_segments [patches]``.
+Attention is masked to equal segments, which is transformers' per-chunk attention over
+``cu_seqlens`` without its Python loop; Qwen2.5-VL's window layers attend within a window in
+the processor's patch order, which equals transformers' permute-attend-unpermute (the
+permutation moves whole merge blocks, and attention inside a window does not depend on order).
+The decoder takes ``position_ids [3, batch, seq]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from exporters.mllm.families.base import Family, normalisation
+from harness.errors import ConfigError
+
+VISION_INPUTS = ["pixel_values", "vision_position_ids", "image_segments"]
+
+
+def _segment_bias(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive ``[1, 1, N, N]`` mask: 0 where two patches share a segment, the dtype's minimum elsewhere."""
+    same = segments[:, None] == segments[None, :]
+    return torch.where(same, torch.zeros((), dtype=dtype), torch.full((), torch.finfo(dtype).min, dtype=dtype))[None, None]
+
+
+def _attention(attn: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """transformers' vision attention (eager: float32 softmax) over one masked sequence."""
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb_vision
+
+    length = hidden.shape[0]
+    query, key, value = attn.qkv(hidden).reshape(length, 3, attn.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
+    query, key = apply_rotary_pos_emb_vision(query, key, cos, sin)
+    query, key, value = (t.transpose(0, 1).unsqueeze(0) for t in (query, key, value))
+    scores = torch.matmul(query, key.transpose(2, 3)) * attn.scaling + bias
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    out = torch.matmul(weights, value).transpose(1, 2).reshape(length, -1)
+    return attn.proj(out)
+
+
+class QwenVision(nn.Module):
+    """G1: patch embedding -> blocks (full or window attention per layer) -> patch merger -> rank 2."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.visual = model.model.visual
+        vision = model.config.vision_config
+        self.windowed = getattr(vision, "window_size", None) is not None and hasattr(vision, "fullatt_block_indexes")
+        self.full_layers = set(getattr(vision, "fullatt_block_indexes", None) or range(len(self.visual.blocks)))
+
+    def forward(self, pixel_values: torch.Tensor, vision_position_ids: torch.Tensor, image_segments: torch.Tensor,
+                window_segments: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.visual.patch_embed(pixel_values)
+        cos, sin = self.visual.rotary_pos_emb(hidden, vision_position_ids)
+        full = _segment_bias(image_segments, hidden.dtype)
+        window = _segment_bias(window_segments, hidden.dtype) if window_segments is not None else full
+        for index, block in enumerate(self.visual.blocks):
+            bias = full if not self.windowed or index in self.full_layers else window
+            hidden = hidden + _attention(block.attn, block.norm1(hidden), cos, sin, bias)
+            hidden = hidden + block.mlp(block.norm2(hidden))
+        return self.visual.merger(hidden)
+
+
+def _vision_config(model: Any) -> Any:
+    return model.config.vision_config
+
+
+def _windowed(model: Any) -> bool:
+    return type(model).__name__.startswith("Qwen2_5_VL")
+
+
+def _example(model: Any) -> tuple[torch.Tensor, ...]:
+    """Two images of different grids (4x6 and 4x4 patches), so no axis is traced as a constant."""
+    import numpy as np
+
+    from harness.mllm.families.qwen2_vl import vision_inputs
+
+    vision = _vision_config(model)
+    merge, patch = int(vision.spatial_merge_size), int(vision.patch_size)
+    grids = [(1, 2 * merge, 3 * merge), (1, 2 * merge, 2 * merge)]
+    width = int(vision.in_channels) * int(vision.temporal_patch_size) * patch * patch
+    rows = sum(t * h * w for t, h, w in grids)
+    index = vision_inputs(grids, merge, patch, int(vision.window_size) if _windowed(model) else None)
+    tensors = [torch.randn(rows, width)] + [torch.from_numpy(np.asarray(index[name])) for name in index]
+    return tuple(tensors)
+
+
+def _export_vision(model: Any, path: str, opset: int) -> None:
+    from exporters.mllm.graphs import pin_output_dims
+
+    names = VISION_INPUTS + (["window_segments"] if _windowed(model) else [])
+    axes: dict[str, dict[int, str]] = {name: {0: "num_patches"} for name in names}
+    axes["image_features"] = {0: "num_image_tokens"}
+    torch.onnx.export(QwenVision(model).eval(), _example(model), path, input_names=names, output_names=["image_features"],
+                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    pin_output_dims(path, "image_features", {1: int(model.config.text_config.hidden_size)})
+
+
+def _export_decoder(model: Any, path: str, opset: int) -> None:
+    """The shared G3 with ``position_ids [3, batch, seq]`` (the text model reads them as mRoPE)."""
+    from exporters.mllm.graphs import DecoderWithCache, export_decoder
+
+    text = model.config.text_config
+    heads = int(text.num_attention_heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    decoder = DecoderWithCache(model.model.language_model, model.lm_head, text, int(text.num_hidden_layers))
+    export_decoder(decoder.eval(), int(text.hidden_size), int(text.num_key_value_heads or heads), head_dim, path, opset,
+                   position_rank=3)
+
+
+def _check(model: Any) -> None:
+    text = model.config.text_config
+    rope = dict(getattr(text, "rope_parameters", None) or {})
+    if rope.get("rope_type", "default") not in ("default", "mrope"):
+        raise ConfigError(f"text_config.rope_parameters.rope_type {rope.get('rope_type')!r}: only the default mRoPE is "
+                          "exported; use a model with rope_type default")
+    heads = int(text.num_attention_heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    section = rope.get("mrope_section") or [16, 24, 24]
+    if 2 * sum(section) != head_dim:
+        raise ConfigError(f"text_config.rope_parameters.mrope_section {section}: sums to {sum(section)}, expected "
+                          f"head_dim / 2 = {head_dim // 2}; fix the config")
+
+
+def _image_processor(model: Any) -> Any:
+    """``Qwen2VLImageProcessor`` with the vision tower's patch, temporal patch and merge sizes
+    (transformers' default pixel bounds)."""
+    from transformers import Qwen2VLImageProcessor
+
+    vision = _vision_config(model)
+    return Qwen2VLImageProcessor(patch_size=int(vision.patch_size), temporal_patch_size=int(vision.temporal_patch_size),
+                                 merge_size=int(vision.spatial_merge_size))
+
+
+def _image_spec(model: Any, processor: Any) -> dict[str, Any]:
+    vision = _vision_config(model)
+    for name, expected in (("patch_size", vision.patch_size), ("merge_size", vision.spatial_merge_size),
+                           ("temporal_patch_size", vision.temporal_patch_size)):
+        if int(getattr(processor, name)) != int(expected):
+            raise ConfigError(f"preprocessor_config.json: {name}: {getattr(processor, name)} but the vision tower has "
+                              f"{expected}; save the model's own processor")
+    spec = {"layout": "patches", **normalisation(processor, "qwen2-vl image processor"), "pixel_attention_mask": None}
+    if _windowed(model):
+        spec["window_size"] = int(vision.window_size)
+    return spec
+
+
+def _genai_fields(model: Any) -> dict[str, Any]:
+    """onnxruntime-genai's ``qwen2_5_vl`` names (checked against its config parser): the vision
+    session's ``image_grid_thw``, the vision constants its position rule reads, and the tokens
+    it looks for (``vision_start_token_id`` before each image's tokens)."""
+    vision = _vision_config(model)
+    return {
+        "vision_start_token_id": int(model.config.vision_start_token_id),
+        "video_token_id": int(model.config.video_token_id),
+        "vision": {
+            "inputs": {"image_grid_thw": "image_grid_thw"},
+            "spatial_merge_size": int(vision.spatial_merge_size),
+            "patch_size": int(vision.patch_size),
+            "tokens_per_second": float(getattr(vision, "tokens_per_second", 2) or 2),
+            **({"window_size": int(vision.window_size)} if _windowed(model) else {}),
+        },
+    }
+
+
+FAMILY = Family(
+    name="qwen2_vl",
+    architectures=("Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration"),
+    language_model=lambda model: model.model.language_model,
+    lm_head=lambda model: model.lm_head,
+    text_config=lambda model: model.config.text_config,
+    export_vision=_export_vision,
+    image_spec=_image_spec,
+    tokens_per_image=lambda model: 1,  # the least an image gets (one merge block); each image counts its grid
+    hf_image_kwargs=lambda model, pixels: {"pixel_values": pixels},
+    hf_generate_kwargs=lambda model, ids: {"mm_token_type_ids": (ids == model.config.image_token_id).int()},
+    hf_processor_outputs=("image_grid_thw",),
+    check=_check,
+    image_processor=_image_processor,
+    export_decoder=_export_decoder,
+    genai_type="qwen2_5_vl",
+    genai_fields=_genai_fields,
+)

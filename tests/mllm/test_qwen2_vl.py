@@ -1,0 +1,232 @@
+"""Qwen2-VL and Qwen2.5-VL against transformers, from tiny random models built offline: the
+runtime's processor (pixels, grids, token counts), the vision graph on several images of
+different grids (Qwen2.5-VL's window layers included), the 3-D mRoPE positions
+(``get_rope_index`` and the decoding ``rope_deltas``), option scores, and greedy tokens of the
+export equal to ``generate`` on images of several sizes and aspect ratios."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.errors import DataError
+from harness.mllm.families.qwen2_vl import mrope_positions, preprocess, smart_resize
+from tests.mllm.conftest import WORDS
+
+torch = pytest.importorskip("torch")
+
+QUESTIONS = ("w1 w2 w3", "w7 w30", "w12")
+TEMPLATE = "w38 {image} w39 {question}"  # w38 / w39 are vision_start / vision_end (ids 43, 44)
+BRIEF_SIZES = ((56, 56), (84, 56), (56, 112))  # (height, width) with patch 14, merge 2: 4, 6 and 8 tokens
+ODD_SIZES = [(48, 40), (17, 61), (90, 33), (7, 9), (64, 64), (300, 20)]
+
+
+def _text():  # type: ignore[no-untyped-def]
+    return dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2]})  # head_dim 16
+
+
+TOKENS = dict(image_token_id=4, video_token_id=45, vision_start_token_id=43, vision_end_token_id=44)
+
+
+def tiny_qwen2_vl():  # type: ignore[no-untyped-def]
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    torch.manual_seed(0)
+    vision = dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2)
+    return Qwen2VLForConditionalGeneration(Qwen2VLConfig(text_config=_text(), vision_config=vision, **TOKENS)).eval()
+
+
+def tiny_qwen2_5_vl():  # type: ignore[no-untyped-def]
+    """Layer 0 windowed (56 px = 2x2 merged tokens per window), layer 1 full attention."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(1)
+    vision = dict(depth=2, hidden_size=32, out_hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, window_size=56, fullatt_block_indexes=[1])
+    return Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(text_config=_text(), vision_config=vision, **TOKENS)).eval()
+
+
+BUILDERS = {"qwen2_vl": tiny_qwen2_vl, "qwen2_5_vl": tiny_qwen2_5_vl}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def qwen_export(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Each family exported once with its parity (a mismatch fails the export)."""
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+
+    root = tmp_path_factory.mktemp(request.param)
+    build_word_tokenizer(WORDS, root / "tokenizer.json")
+    model = BUILDERS[request.param]()
+    options = ExportOptions(tokenizer=root / "tokenizer.json", prompt_template=TEMPLATE, parity_questions=QUESTIONS,
+                            answer_mode="choices")
+    return model, root / "export", export_mllm(model, root / "export", options)
+
+
+def _images(sizes, seed=0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for size in sizes]
+
+
+# ---- processor ------------------------------------------------------------------------------
+
+
+def _processors():  # type: ignore[no-untyped-def]
+    from transformers import Qwen2VLImageProcessor
+
+    return {
+        "default": Qwen2VLImageProcessor(),
+        "small-bounds": Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=28 * 28 * 6),
+        "patch8-merge3": Qwen2VLImageProcessor(patch_size=8, merge_size=3, temporal_patch_size=1, min_pixels=24 * 24,
+                                               max_pixels=24 * 24 * 9, image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.25, 0.3]),
+        "bilinear": Qwen2VLImageProcessor(resample=2, min_pixels=56 * 56, max_pixels=56 * 56 * 4),
+    }
+
+
+@pytest.mark.parametrize("name", ["default", "small-bounds", "patch8-merge3", "bilinear"])
+def test_processor_matches_transformers(name):  # type: ignore[no-untyped-def]
+    processor = _processors()[name]
+    config = json.loads(processor.to_json_string())
+    merge = processor.merge_size
+    for image, size in zip(_images(ODD_SIZES, seed=3), ODD_SIZES):
+        ref = processor(images=[image], return_tensors="np")
+        pixels, grids = preprocess([image], config)
+        assert [list(g) for g in grids] == ref["image_grid_thw"].tolist(), (name, size)
+        assert pixels.shape == ref["pixel_values"].shape, (name, size)
+        diff = float(np.abs(pixels - ref["pixel_values"]).max())
+        assert diff <= 1e-4, f"{name} on {size}: max |diff| {diff}"
+        tokens = int(np.prod(ref["image_grid_thw"][0])) // merge**2
+        assert tokens == grids[0][0] * grids[0][1] * grids[0][2] // merge**2
+
+
+def test_smart_resize_equals_transformers_and_refuses_extreme_aspect():  # type: ignore[no-untyped-def]
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as reference
+
+    for height, width in [(7, 9), (1000, 30), (28, 28), (999, 1001), (56, 5000)]:
+        for bounds in [(3136, 12544), (784, 1003520)]:
+            assert smart_resize(height, width, 28, *bounds) == reference(height, width, 28, *bounds)
+    with pytest.raises(DataError, match="aspect ratio above 200"):
+        smart_resize(2, 500, 28, 3136, 12544)
+
+
+# ---- graphs and positions against transformers ------------------------------------------------
+
+
+def test_vision_features_equal_transformers_on_mixed_grids(qwen_export):  # type: ignore[no-untyped-def]
+    """Three images of different grids in one vision run (window layers see partial windows)."""
+    from exporters.mllm.parity import hf_pixels
+    from harness.mllm.sessions import open_runtime
+
+    model, export, _ = qwen_export
+    images = _images([(84, 56), (56, 112), (150, 61)], seed=5)
+    with open_runtime(export) as runtime:
+        ours = runtime.image_features(images)
+        counts = runtime.image_tokens(ours, len(images))
+    feeds = [hf_pixels(export, image) for image in images]
+    pixels = torch.from_numpy(np.concatenate([f["pixel_values"] for f in feeds]))
+    grids = torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in feeds]))
+    with torch.no_grad():
+        ref = torch.cat(model.model.get_image_features(pixels, grids, return_dict=True).pooler_output).numpy()
+    assert counts == [int(g.prod()) // 4 for g in grids] and sum(counts) == ref.shape[0]
+    np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-5)
+
+
+def test_mrope_positions_equal_get_rope_index(qwen_export):  # type: ignore[no-untyped-def]
+    model, export, _ = qwen_export
+    from harness.mllm.manifest import load_vqa_spec
+
+    spec = load_vqa_spec(export)
+    grids = [(1, 6, 4), (1, 4, 8)]  # 6 and 8 image tokens
+    ids = np.array([[1, 43] + [4] * 6 + [44, 9, 10, 43] + [4] * 8 + [44, 11]], dtype=np.int64)
+    with torch.no_grad():
+        ref, deltas = model.model.get_rope_index(torch.from_numpy(ids), mm_token_type_ids=torch.from_numpy((ids == 4).astype(np.int32)),
+                                                 image_grid_thw=torch.tensor(grids))
+    ours = mrope_positions(ids, ids.shape[1], spec, grids)
+    np.testing.assert_array_equal(ours, ref.numpy())
+    longer = np.concatenate([ids, [[20, 21]]], axis=1)  # decoding steps: position = step + rope_deltas on every axis
+    steps = mrope_positions(longer, 2, spec, grids)
+    expected = np.arange(ids.shape[1], ids.shape[1] + 2) + int(deltas[0, 0])
+    np.testing.assert_array_equal(steps, np.broadcast_to(expected, (3, 1, 2)))
+    np.testing.assert_array_equal(mrope_positions(np.array([[1, 9, 10]]), 3, spec, ()), [[[0, 1, 2]]] * 3)  # text only
+    with pytest.raises(DataError, match="needs 8 consecutive image tokens"):
+        mrope_positions(ids[:, :-5], ids.shape[1] - 5, spec, grids)
+
+
+def test_option_scores_equal_transformers(qwen_export):  # type: ignore[no-untyped-def]
+    """Choices mode: one prefill, all options in one batched decoder call with mRoPE positions."""
+    from exporters.mllm.parity import hf_pixels
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.sessions import open_runtime
+
+    model, export, _ = qwen_export
+    image = _images([(70, 45)], seed=9)[0]
+    options = ["w3", "w4 w5 w6", "w7 w8"]
+    with open_runtime(export) as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        features = runtime.image_features([image])
+        ids = tokenizer.prompt_ids("w1 w2", image_tokens=runtime.image_tokens(features, 1))
+        encoded = [tokenizer.encode(option) for option in options]
+        ours = runtime.score_choices(ids, features, encoded)
+    feeds = hf_pixels(export, image)
+    for score, option in zip(ours, encoded):
+        full = torch.from_numpy(np.concatenate([ids, option]))[None]
+        with torch.no_grad():
+            logits = model(input_ids=full, pixel_values=torch.from_numpy(feeds["pixel_values"]),
+                           image_grid_thw=torch.from_numpy(feeds["image_grid_thw"]),
+                           mm_token_type_ids=(full == 4).int()).logits[0].double()
+        logp = torch.log_softmax(logits, dim=-1)
+        expected = sum(float(logp[len(ids) - 1 + k, token]) for k, token in enumerate(option))
+        assert abs(score - expected) < 1e-4
+
+
+# ---- export parity ------------------------------------------------------------------------------
+
+
+def test_export_matches_generate_on_several_sizes(qwen_export):  # type: ignore[no-untyped-def]
+    from exporters.mllm.parity import check_parity
+
+    model, export, manifest = qwen_export
+    parity = manifest["parity"]
+    assert parity["greedy_tokens_equal"] is True and parity["prompts"] == len(QUESTIONS) * 3
+    assert parity["max_abs_logit_diff"] < 1e-4
+    brief = check_parity(model, export, list(QUESTIONS), sizes=BRIEF_SIZES, write=False)
+    assert brief["greedy_tokens_equal"] is True and brief["max_abs_logit_diff"] < 1e-4, brief
+
+
+def test_manifest_genai_config_and_validate(qwen_export):  # type: ignore[no-untyped-def]
+    import onnx
+
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    model, export, manifest = qwen_export
+    image = manifest["vqa"]["image"]
+    assert image["layout"] == "patches" and "size" not in image and manifest["vqa"]["family"] == "qwen2_vl"
+    assert ("window_size" in image) == (type(model).__name__ == "Qwen2_5_VLForConditionalGeneration")
+    genai = json.loads((export / "genai_config.json").read_text())["model"]
+    assert genai["type"] == "qwen2_5_vl" and genai["vision_start_token_id"] == 43 and genai["video_token_id"] == 45
+    assert genai["vision"]["inputs"] == {"pixel_values": "pixel_values", "image_grid_thw": "image_grid_thw"}
+    assert genai["vision"]["spatial_merge_size"] == 2 and genai["vision"]["patch_size"] == 14
+    decoder = onnx.load(str(export / "decoder.onnx"))
+    positions = next(i for i in decoder.graph.input if i.name == "position_ids").type.tensor_type.shape.dim
+    assert [d.dim_value or d.dim_param for d in positions] == [3, "batch_size", "sequence_length"]
+    assert main(["validate", str(export)]) == ExitCode.OK
+
+
+def test_bias_answerer_expands_each_image(qwen_export):  # type: ignore[no-untyped-def]
+    """The bias path: the prompt holds each image's own token count (4 and 8 here)."""
+    from harness.mllm.answer import Answerer
+    from harness.mllm.sessions import open_runtime
+
+    _, export, _ = qwen_export
+    with open_runtime(export) as runtime:
+        answerer = Answerer(runtime, mode="generate")
+        for image in _images([(56, 56), (56, 112)], seed=4):
+            assert answerer.answer(image, "w1", ["w2"]).text is not None
+        no_image = answerer.answer(None, "w1", ["w2", "w3"])
+        assert isinstance(no_image.text, str)
