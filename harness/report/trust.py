@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import HarnessError, ResultsError
 
-BOOTSTRAP_KEYS = frozenset({"ci", "miou_ci"})  # derived from resamples: range-checked, not recomputed
+BOOTSTRAP_KEYS = frozenset({"ci", "miou_ci", "ci_method"})  # derived from resamples: range-checked, not recomputed
 PERCENT_INTERVALS = frozenset({"miou_ci"})
 _REL, _ABS = 1e-9, 1e-9
 
@@ -27,6 +27,7 @@ def check_figures(doc: Mapping[str, Any], where: Path) -> None:
     from harness.report import derive
 
     fresh = {key: copy.deepcopy(doc[key]) for key in ("format", "task", "config", "dataset", "cells", "plan") if key in doc}
+    fresh["config"] = {**fresh["config"], "bootstrap": 0}  # point figures only: the intervals are range-checked
     try:
         derive.cell_figures(fresh)
         aggregates = derive.aggregates(fresh, None)
@@ -89,6 +90,8 @@ def _interval_ok(value: Any, field: str, percent: bool, where: Path) -> None:
     if value is None or isinstance(value, (str, bool)):
         return
     if isinstance(value, dict):
+        if _number(value.get("low")) and _number(value.get("high")):  # the {low, high, level} form
+            _interval_ok([value["low"], value["high"]], field, percent, where)
         for key, item in value.items():
             _interval_ok(item, f"{field}/{key}", percent, where)
         return

@@ -166,6 +166,32 @@ for _name, _damage in HOSTILE_RESULTS.items():
         CASES.append(Case(f"json/{_name}/{_consumer_name}", "json", _command, _consumer(_name, _damage, _consumer_name)))
 
 
+def _bias_results(env: Env, damage: Callable[[dict[str, Any]], None]) -> Path:
+    """A small bias run of the shipped VLM, then ``damage`` applied to its results.json."""
+    from harness.cli import main
+
+    out = env.tmp / "bias"
+    assert main(["bias", "--limit", "4", "--permutations", "1", "--corruptions", "", "--bootstrap", "20", "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    damage(doc)
+    (out / "results.json").write_text(json.dumps(doc))
+    return out
+
+
+def _forge_accuracy(doc: dict[str, Any]) -> None:
+    doc["cells"]["bias/clean"]["figures"]["accuracy"] = 100.0
+
+
+def _forge_gain_ci(doc: dict[str, Any]) -> None:
+    doc["aggregates"]["bias"]["ci"]["multimodal_gain"] = {"low": 50.0, "high": -50.0, "level": 0.95}
+
+
+for _name, _forge, _needle in (("accuracy-forged", _forge_accuracy, "figures/accuracy"), ("ci-reversed", _forge_gain_ci, "confidence interval")):
+    CASES.append(Case(f"json/bias-{_name}/gate", "json", "gate",
+                      lambda env, f=_forge: ["gate", _bias_results(env, f), "--thresholds", env.thresholds("floors:\n  cell:bias/clean: 99\n")],
+                      needle=_needle))
+
+
 # ---- output paths ---------------------------------------------------------------------------
 
 
