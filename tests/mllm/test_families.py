@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.cli import main
+from harness.errors import ExitCode
 from tests.mllm.conftest import WORDS, tiny_gemma3, tiny_idefics3, tiny_llava, tiny_llava_siglip, tiny_paligemma
 
 QUESTIONS = ("w1 w2 w3", "w7 w30", "w12")
@@ -31,6 +33,7 @@ def test_family_matches_transformers_on_three_image_sizes(name, tmp_path):  # ty
     assert parity["greedy_tokens_equal"] is True and parity["prompts"] == len(QUESTIONS) * 3
     assert len({tuple(size) for size in parity["images"]}) == 3 and parity["max_abs_logit_diff"] < 1e-4
     assert manifest["vqa"]["image"]["processor"] == "preprocessor_config.json"
+    assert main(["validate", str(tmp_path / "export")]) == ExitCode.OK  # checksums and the graph contract
 
 
 def test_llava_token_count_follows_the_tower():  # type: ignore[no-untyped-def]
@@ -88,3 +91,37 @@ def test_attention_groups_follow_transformers_token_types():  # type: ignore[no-
     ids = np.array([[1, 4, 4, 9, 4, 4, 4, 7, 8]])
     assert attention_groups(ids, 7, "image_blocks", 4).tolist() == [[-1, 0, 0, -1, 1, 1, 1, -1, -1]]
     assert attention_groups(ids, 7, "prefix", 4).tolist() == [[0, 0, 0, 0, 0, 0, 0, -1, -1]]
+
+
+def test_gemma3_option_scores_equal_transformers(tmp_path):  # type: ignore[no-untyped-def]
+    """Ranking options runs the prompt with its image blocks, then the options causally in one
+    batch; each option's summed log-probability equals transformers' forward over prompt + option
+    with the processor's token_type_ids."""
+    import numpy as np
+    import torch
+
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.parity import hf_pixels
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.runtime import log_softmax
+    from harness.mllm.sessions import open_runtime
+
+    build_word_tokenizer(WORDS, tmp_path / "tokenizer.json")
+    model = tiny_gemma3()
+    export_mllm(model, tmp_path / "export", ExportOptions(tokenizer=tmp_path / "tokenizer.json", answer_mode="choices"))
+    image = np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    options = ["w3", "w4 w5 w6", "w9 w10"]
+    with open_runtime(tmp_path / "export") as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        ids = tokenizer.prompt_ids("w1 w2")
+        encoded = [tokenizer.encode(option) for option in options]
+        ours = runtime.score_choices(ids, runtime.image_features([image]), encoded)
+    pixels = torch.from_numpy(hf_pixels(tmp_path / "export", image)["pixel_values"])
+    for score, option in zip(ours, encoded):
+        sequence = torch.tensor([list(ids) + option])
+        with torch.no_grad():
+            logits = model(input_ids=sequence, pixel_values=pixels, token_type_ids=(sequence == 4).long(),
+                           attention_mask=torch.ones_like(sequence)).logits[0].numpy()
+        logp = log_softmax(logits[len(ids) - 1:-1])
+        assert abs(score - sum(logp[k, token] for k, token in enumerate(option))) < 1e-4
