@@ -105,6 +105,7 @@ def _export_into(family: Family, model: Any, out: Path, name: str, options: Expo
     model = model.eval()
     text_config = family.text_config(model)
     processor = image_processor(family, model, options)
+    check_processor(family, model, processor)
     timings: dict[str, float] = {}
     with torch.no_grad():
         start = time.perf_counter()
@@ -157,6 +158,24 @@ def image_processor(family: Family, model: Any, options: ExportOptions) -> Any:
     if family.image_processor is None:
         raise ConfigError(f"family {family.name}: no default image processor; pass the model's {PREPROCESSOR_CONFIG}")
     return family.image_processor(model)
+
+
+def check_processor(family: Family, model: Any, processor: Any) -> None:
+    """Before any graph is traced: the runtime reproduces this image processor and it yields the
+    vision graph's size (an unsupported option, e.g. Idefics3's image splitting, is one line)."""
+    import numpy as np
+
+    from harness.errors import ManifestError
+    from harness.mllm.processors import preprocess
+
+    spec = family.image_spec(model, processor)
+    try:
+        pixels = preprocess([np.zeros((*spec["size"], 3), dtype=np.uint8)], json.loads(processor.to_json_string()))
+    except ManifestError as error:
+        raise ConfigError(f"image processor: {error}") from None
+    if list(pixels.pixel_values.shape[2:]) != list(spec["size"]):
+        raise ConfigError(f"image processor: {PREPROCESSOR_CONFIG} gives {list(pixels.pixel_values.shape[2:])} pixels, the "
+                          f"vision graph takes {spec['size']}; pass the processor that matches the model")
 
 
 def write_transformersjs(model: Any, family: Family, out: Path) -> Path:

@@ -97,3 +97,19 @@ def test_llava_with_a_pixtral_tower_is_refused_in_one_line():  # type: ignore[no
     with pytest.raises(ConfigError, match="^Llava with a Pixtral tower: not supported .*image_sizes") as error:
         family_of(model)
     assert "\n" not in str(error.value)
+
+
+def test_an_image_processor_the_runtime_cannot_reproduce_is_refused_before_tracing(tmp_path, llava_export):  # type: ignore[no-untyped-def]
+    from transformers import CLIPImageProcessor
+
+    from exporters.mllm import ExportOptions, export_mllm
+
+    model, export = llava_export
+    CLIPImageProcessor(size={"shortest_edge": 24}, crop_size={"height": 24, "width": 24}).save_pretrained(tmp_path / "p")
+    with pytest.raises(ConfigError, match=r"^image processor: preprocessor_config.json gives \[24, 24\] pixels, the vision graph takes \[16, 16\]"):
+        export_mllm(model, tmp_path / "m", ExportOptions(tokenizer=export / "tokenizer.json", image_processor=tmp_path / "p"))
+    (tmp_path / "p" / "preprocessor_config.json").write_text('{"image_processor_type": "Idefics3ImageProcessor", '
+                                                            '"do_image_splitting": true}')
+    with pytest.raises(ConfigError, match="do_image_splitting: true is not supported"):
+        export_mllm(model, tmp_path / "m", ExportOptions(tokenizer=export / "tokenizer.json", image_processor=tmp_path / "p"))
+    assert not (tmp_path / "m").exists()

@@ -69,3 +69,6 @@ def test_unsupported_configs_are_refused_in_one_line():  # type: ignore[no-untyp
         preprocess([image], {"image_processor_type": "Idefics3ImageProcessor", "do_image_splitting": True})
     with pytest.raises(ManifestError, match="^preprocessor_config.json: size: .*height, width"):
         preprocess([image], {"image_processor_type": "SiglipImageProcessorPil", "size": {"height": 0}})
+    with pytest.raises(ManifestError, match="^preprocessor_config.json: crop_size: .* in 1..8192"):
+        preprocess([image], {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 8},
+                             "crop_size": {"height": 10**9, "width": 8}})

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from harness.errors import ManifestError
 
 CONFIG = "preprocessor_config.json"
+MAX_SIDE = 8192  # a larger target side is a hostile or broken config, not a model (it would allocate gigabytes)
 Pixels = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
 
@@ -54,8 +55,8 @@ def field(config: Mapping[str, Any], name: str, kind: type | tuple[type, ...], d
 def size_field(config: Mapping[str, Any], name: str, keys: tuple[str, ...]) -> dict[str, int]:
     """A ``size``-like dict holding exactly the integer ``keys`` (e.g. height and width)."""
     value = field(config, name, dict)
-    if not all(isinstance(value.get(key), int) and value[key] > 0 for key in keys):
-        raise ManifestError(f"{CONFIG}: {name}: {value!r}, expected positive integers {', '.join(keys)}; "
+    if not all(isinstance(value.get(key), int) and 0 < value[key] <= MAX_SIDE for key in keys):
+        raise ManifestError(f"{CONFIG}: {name}: {value!r}, expected integers {', '.join(keys)} in 1..{MAX_SIDE}; "
                             "re-export the model's image processor")
     return {key: int(value[key]) for key in keys}
 
