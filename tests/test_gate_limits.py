@@ -195,6 +195,17 @@ def test_significant_only_with_both_sidecars_uses_the_paired_bootstrap_of_the_dr
     assert lost.status == "fail" and lost.detail.startswith("drop 10.00 > 1; paired bootstrap CI of the drop [")
     low = float(lost.detail.split("[")[1].split(",")[0])
     assert low > 1.0
+    # the run's own bootstrap settings (20 resamples, seed 0); 1000 when the run had none
+    from harness.metrics.stats import paired_bootstrap_segmentation
+
+    for resamples, n_boot in ((20, 20), (0, 1000)):
+        run = copy.deepcopy(current)
+        run["config"]["bootstrap"] = resamples
+        ci = paired_bootstrap_segmentation(images[CLEAN], worse[CLEAN], n_boot=n_boot, seed=run["config"]["seed"])
+        detail = _one(evaluate(run, rules, base, worse, images), "clean").detail
+        assert detail == f"drop 10.00 > 1; paired bootstrap CI of the drop [{ci.low:.2f}, {ci.high:.2f}]"
+    # a drop CI of exactly [0, 0] against max_drop 0: its low end is not above the limit
+    assert _one(evaluate(current, _drop(0.0, significant_only=True), base, images, images), "clean").status == "pass"
     other_images = {**worse, "sample_index": images["sample_index"] + 1}  # not the same images: the value's CI decides
     fallback = _one(evaluate(current, rules, base, other_images, images), "clean")
     assert fallback.detail == "drop 10.00 > 1; no CI available: counted as significant"
@@ -320,6 +331,9 @@ def test_the_table_lists_failures_first_and_states_the_verdict(docs):
     assert lines[3].split()[:2] == ["pass", "emm.avg"] and len(lines) == 5
     assert lines[-1] == "gate: FAIL (1 check(s) failed)"
     assert render_table(evaluate(docs["full"], _floor(0.0))).splitlines()[-1] == "gate: PASS"
+    mixed = evaluate(docs["full"], Thresholds((Rule("max_drop", "clean", 0.0), Rule("floor", "emm.avg", 101.0))), docs["shard"])
+    assert [c.metric for c in mixed.checks] == ["failed_cells", "clean", "emm.avg"]  # pass, skip, fail as made
+    assert [line.split()[:2] for line in render_table(mixed).splitlines()[1:4]] == [["FAIL", "emm.avg"], ["skip", "clean"], ["pass", "failed_cells"]]
     skipped = evaluate(docs["full"], _drop(0.0), docs["shard"])
     assert [line.split()[0] for line in render_table(skipped).splitlines()[1:3]] == ["skip", "pass"] and skipped.passed
 
