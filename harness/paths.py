@@ -62,7 +62,7 @@ def output_dir(path: Path, flag: str, files: Iterable[str] = (), folders: Iterab
 
 
 RUN_FILES = ("results.json", "per_image.npz", "run.json", "compare.json", "samples.npz")  # what `run` writes into --out
-RUN_FOLDERS = ("cells", "clean-cache", "compare")
+RUN_FOLDERS = ("cells", "clean-cache")
 
 
 def check_run_paths(out: Path, resume: bool, overwrite: bool, compare: Iterable[str] = ()) -> None:
@@ -70,7 +70,8 @@ def check_run_paths(out: Path, resume: bool, overwrite: bool, compare: Iterable[
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: --resume keeps the finished cells in --out, "
                           "--overwrite deletes them; give one of them")
-    output_dir(out, "--out", files=RUN_FILES, folders=RUN_FOLDERS)
+    compared = ("compare",) if tuple(compare) else ()  # run --compare: each candidate's sweep goes under OUT/compare
+    output_dir(out, "--out", files=RUN_FILES, folders=RUN_FOLDERS + compared)
 
 
 def output_file(path: Path, flag: str) -> Path:
