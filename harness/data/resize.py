@@ -106,21 +106,73 @@ def resize_bilinear(image: Array, height: int, width: int, kernel: Kernel | None
         rows = np.unique(np.concatenate([r0, r1]))  # each input row's width pass is the same for every output row using it
         across = np.empty((n, len(rows), width, c), x.dtype)
         for start in range(0, len(rows), _ROWS):
-            block = x[:, rows[start : start + _ROWS]]
-            across[:, start : start + _ROWS] = fma(block[:, :, c0], w0, block[:, :, c1] * w1)
+            block = np.take(x, rows[start : start + _ROWS], axis=1)  # np.take: far faster than fancy indexing here
+            across[:, start : start + _ROWS] = _lerp(np.take(block, c0, axis=2), np.take(block, c1, axis=2), w0, w1, fma)
         i0, i1 = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
         for start in range(0, height, _ROWS):
             at = slice(start, start + _ROWS)
-            result = fma(across[:, i0[at]], h0[at], across[:, i1[at]] * h1[at])
+            result = _lerp(np.take(across, i0[at], axis=1), np.take(across, i1[at], axis=1), h0[at], h1[at], fma)
             out[:, at] = _cast_back(np.asarray(result), array.dtype)
     else:  # torch: cpu_upsample_linear_channels_last, weights h * w, four taps summed in order
         for start in range(0, height, _ROWS):
             at = slice(start, start + _ROWS)
-            top, bottom = x[:, r0[at]], x[:, r1[at]]
-            u0, u1 = h0[at], h1[at]
-            result = fma(bottom[:, :, c1], u1 * w1, fma(bottom[:, :, c0], u1 * w0, fma(top[:, :, c0], u0 * w0, top[:, :, c1] * (u0 * w1))))
+            top, bottom = np.take(x, r0[at], axis=1), np.take(x, r1[at], axis=1)
+            taps = (np.take(top, c0, axis=2), np.take(top, c1, axis=2), np.take(bottom, c0, axis=2), np.take(bottom, c1, axis=2))
+            result = _four_tap(*taps, w0, w1, h0[at], h1[at], fma)
             out[:, at] = _cast_back(np.asarray(result), array.dtype)
     return out.reshape(array.shape[:-2] + (height, width) if array.ndim == 2 else array.shape[:-3] + (height, width, c))
+
+
+def _lerp(p: Array, q: Array, w0: Array, w1: Array, fma: Any) -> Array:
+    """torch's two-tap step of the separable kernel: ``fma(p, w0, q * w1)``."""
+    return fma(p, w0, q * w1)
+
+
+def _four_tap(a: Array, b: Array, c: Array, d: Array, w0: Array, w1: Array, h0: Array, h1: Array, fma: Any) -> Array:
+    """torch's four-tap kernel: weights ``h * w`` in float32, taps summed in order."""
+    return fma(d, h1 * w1, fma(c, h1 * w0, fma(a, h0 * w0, b * (h0 * w1))))
+
+
+def bilinear_argmax(logits: Array, height: int, width: int) -> Array:
+    """``argmax`` over classes of ``logits`` ``(N, C, H, W)`` resized bilinearly to
+    ``height x width``: the class ids torch's ``interpolate`` + ``argmax`` give (first maximum
+    on ties), about five times faster than resizing every score exactly.
+
+    Scores are resized in plain float32 first. Both that and torch's float32 result are within
+    a few units of 2**-24 * max|score| of the exact value, so wherever the best class leads the
+    second by more than ``32 * 2**-24 * max|score|`` the order is torch's; the remaining
+    pixels (near-ties) are recomputed exactly with torch's arithmetic."""
+    x = np.ascontiguousarray(logits, dtype=_F32)
+    n, c, h, w = x.shape
+    kernel = default_kernel(c, height, width)
+    r0, r1, h0, h1 = linear_taps(h, height)
+    c0, c1, w0, w1 = linear_taps(w, width)
+    rows = np.unique(np.concatenate([r0, r1]))
+    i0, i1 = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
+    plain = lambda p, q, r: p * q + r  # noqa: E731 - the fast pass: float32, no fused steps
+    out = np.empty((n, height, width), np.intp)
+    for k in range(n):
+        planes = np.take(x[k], rows, axis=1)
+        across = _lerp(np.take(planes, c0, axis=2), np.take(planes, c1, axis=2), w0, w1, plain)
+        approx = _lerp(np.take(across, i0, axis=1), np.take(across, i1, axis=1), h0[:, None], h1[:, None], plain)
+        first, second, best = approx[0].copy(), np.full_like(approx[0], -np.inf), np.zeros(approx.shape[1:], np.intp)
+        for index in range(1, c):  # running best and runner-up (first maximum wins, as argmax)
+            plane = approx[index]
+            np.maximum(second, np.minimum(first, plane), out=second)
+            np.copyto(best, index, where=plane > first)
+            np.maximum(first, plane, out=first)
+        out[k] = best
+        bound = _F32(32 * 2.0**-24) * np.abs(x[k]).max()
+        ys, xs = np.nonzero(first - second <= bound)
+        if len(ys):
+            taps = (x[k][:, r0[ys], c0[xs]], x[k][:, r0[ys], c1[xs]], x[k][:, r1[ys], c0[xs]], x[k][:, r1[ys], c1[xs]])
+            weights = (w0[xs], w1[xs], h0[ys], h1[ys])
+            if kernel == "separable":
+                exact = _lerp(_lerp(taps[0], taps[1], *weights[:2], fma32), _lerp(taps[2], taps[3], *weights[:2], fma32), *weights[2:], fma32)
+            else:
+                exact = _four_tap(*taps, *weights, fma32)
+            out[k, ys, xs] = np.argmax(exact, axis=0)
+    return out
 
 
 def _cast_back(out: Array, dtype: np.dtype[Any]) -> Array:

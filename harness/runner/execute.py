@@ -103,7 +103,7 @@ def predictions(output: OutputSpec, value: npt.NDArray[Any], size: tuple[int, in
     ``size`` (evaluation ``native``: the labels' on-disk size) resizes first, as
     mmsegmentation does: logits bilinearly (align_corners=False) before the argmax; a class
     map, having no scores left, with nearest."""
-    from harness.data.resize import default_kernel, resize, resize_bilinear
+    from harness.data.resize import bilinear_argmax, resize
 
     if output.role == "class_map":
         if size is None or tuple(value.shape[1:3]) == size:
@@ -111,12 +111,7 @@ def predictions(output: OutputSpec, value: npt.NDArray[Any], size: tuple[int, in
         return np.stack([resize(m, size[0], size[1], "nearest") for m in value])
     nchw = output.layout == "NCHW"
     if size is not None and tuple(value.shape[2:4] if nchw else value.shape[1:3]) != size:
-        if nchw:  # each class plane as a 1-channel image (no transpose); torch's kernel is chosen by the class count
-            n, c = value.shape[:2]
-            planes = np.ascontiguousarray(value).reshape(n * c, *value.shape[2:4], 1)
-            value = resize_bilinear(planes, size[0], size[1], default_kernel(c, *size)).reshape(n, c, *size)
-        else:
-            value = resize_bilinear(value, size[0], size[1])
+        return bilinear_argmax(value if nchw else value.transpose(0, 3, 1, 2), size[0], size[1])
     return class_argmax(value, axis=1 if nchw else -1)
 
 

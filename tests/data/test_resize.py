@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.data.resize import default_kernel, fma32, resize, resize_bilinear, resize_steps
+from harness.data.resize import bilinear_argmax, default_kernel, fma32, resize, resize_bilinear, resize_steps
 from harness.manifest.model import ResizeSpec, default_resize
 
 torch = pytest.importorskip("torch")
@@ -106,3 +106,16 @@ def test_default_resize_follows_input_size() -> None:
     assert default_resize((128, 256)) == ResizeSpec("shorter_edge", (128,), 32)
     assert default_resize((100, 100)) == ResizeSpec("shorter_edge", (100,), 1)  # not a multiple of 32: no alignment
     assert default_resize(None) == ResizeSpec("none")
+
+
+@pytest.mark.parametrize(("shape", "size", "integers"), [
+    ((2, 4, 300, 257), (311, 262), True),  # integer scores: many exact and near ties after resizing
+    ((1, 3, 64, 90), (97, 61), True),  # 3 classes: torch's four-tap kernel
+    ((1, 25, 120, 130), (131, 133), False),  # DELIVER's 25 classes
+])
+def test_bilinear_argmax_equals_torch_interpolate_then_argmax(threads, shape: tuple, size: tuple, integers: bool) -> None:
+    threads(1)
+    rng = np.random.default_rng(sum(shape))
+    logits = (rng.integers(-3, 4, shape) if integers else rng.normal(size=shape)).astype(np.float32)
+    reference = F.interpolate(torch.from_numpy(logits), size=size, mode="bilinear", align_corners=False).argmax(1).numpy()
+    assert np.array_equal(bilinear_argmax(logits, *size), reference)
