@@ -155,11 +155,12 @@ def mount_point(path: Path) -> Path:
 def write_error(error: OSError, path: Path | str | None) -> HarnessError | OSError:
     """A failed write as one line: no space / quota -> exit 3 naming the device and the file;
     a permission or read-only refusal -> exit 3 naming the file; anything else unchanged."""
-    target = Path(path if path is not None else (error.filename or "."))
+    named = path if path is not None else error.filename
+    target = Path(named) if named else None
+    what = str(target) if target is not None else "an output file"
     if error.errno in _FULL:
-        return InfrastructureError(
-            f"no space left on {mount_point(target)} while writing {target}; free space and rerun with --resume"
-        )
+        device = mount_point(target) if target is not None else "the output's disk"
+        return InfrastructureError(f"no space left on {device} while writing {what}; free space and rerun with --resume")
     if error.errno in _DENIED:
-        return InfrastructureError(f"cannot write {target}: {os.strerror(error.errno)}; fix the permissions or choose another output location")
+        return InfrastructureError(f"cannot write {what}: {os.strerror(error.errno)}; fix the permissions or choose another output location")
     return error
