@@ -173,7 +173,7 @@ def check_processor(family: Family, model: Any, processor: Any) -> None:
         pixels = preprocess([np.zeros((*spec["size"], 3), dtype=np.uint8)], json.loads(processor.to_json_string()))
     except ManifestError as error:
         raise ConfigError(f"image processor: {error}") from None
-    if list(pixels.pixel_values.shape[2:]) != list(spec["size"]):
+    if pixels.image_grid_thw is None and list(pixels.pixel_values.shape[2:]) != list(spec["size"]):  # grids: sized per image
         raise ConfigError(f"image processor: {PREPROCESSOR_CONFIG} gives {list(pixels.pixel_values.shape[2:])} pixels, the "
                           f"vision graph takes {spec['size']}; pass the processor that matches the model")
 

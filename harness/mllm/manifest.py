@@ -50,10 +50,8 @@ VQA_SCHEMA: dict[str, Any] = {
         "image": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["layout", "scale", "mean", "std"],
-            # dynamic resolution (patches, Qwen2-VL) has no fixed size: its processor sizes each image
-            "if": {"properties": {"layout": {"not": {"const": "patches"}}}},
-            "then": {"required": ["size"]},
+            # patches (dynamic resolution, Qwen2-VL): size is nominal (images the harness draws); the processor sizes each image
+            "required": ["layout", "size", "scale", "mean", "std"],
             "properties": {
                 "layout": {"enum": ["NCHW", "1TCHW", "patches"]},
                 "size": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
@@ -249,7 +247,7 @@ def _image_spec(image: Mapping[str, Any], model_dir: Path, where: str) -> ImageS
     """``vqa.image`` (schema-checked) with its defaults filled in."""
     return ImageSpec(
         layout=image["layout"],
-        size=(image["size"][0], image["size"][1]) if "size" in image else (0, 0),
+        size=(image["size"][0], image["size"][1]),
         resize=image.get("resize", "bilinear"),
         scale=float(image["scale"]),
         mean=tuple(image["mean"]),  # type: ignore[arg-type]

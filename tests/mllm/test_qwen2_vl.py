@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from harness.errors import DataError
-from harness.mllm.families.qwen2_vl import mrope_positions, preprocess, smart_resize
+from harness.mllm.families.qwen2_vl import mrope_positions
+from harness.mllm.processors import preprocess
+from harness.mllm.processors.qwen2_vl import smart_resize
 from tests.mllm.conftest import WORDS
 
 torch = pytest.importorskip("torch")
@@ -95,8 +97,9 @@ def test_processor_matches_transformers(name):  # type: ignore[no-untyped-def]
     merge = processor.merge_size
     for image, size in zip(_images(ODD_SIZES, seed=3), ODD_SIZES):
         ref = processor(images=[image], return_tensors="np")
-        pixels, grids = preprocess([image], config)
-        assert [list(g) for g in grids] == ref["image_grid_thw"].tolist(), (name, size)
+        processed = preprocess([image], config)  # chosen by image_processor_type, as the runtime does
+        pixels, grids = processed.pixel_values, processed.image_grid_thw.tolist()
+        assert grids == ref["image_grid_thw"].tolist(), (name, size)
         assert pixels.shape == ref["pixel_values"].shape, (name, size)
         diff = float(np.abs(pixels - ref["pixel_values"]).max())
         assert diff <= 1e-4, f"{name} on {size}: max |diff| {diff}"
@@ -206,7 +209,7 @@ def test_manifest_genai_config_and_validate(qwen_export):  # type: ignore[no-unt
 
     model, export, manifest = qwen_export
     image = manifest["vqa"]["image"]
-    assert image["layout"] == "patches" and "size" not in image and manifest["vqa"]["family"] == "qwen2_vl"
+    assert image["layout"] == "patches" and image["size"] == [56, 56] and manifest["vqa"]["family"] == "qwen2_vl"
     assert ("window_size" in image) == (type(model).__name__ == "Qwen2_5_VLForConditionalGeneration")
     genai = json.loads((export / "genai_config.json").read_text())["model"]
     assert genai["type"] == "qwen2_5_vl" and genai["vision_start_token_id"] == 43 and genai["video_token_id"] == 45
@@ -230,3 +233,19 @@ def test_bias_answerer_expands_each_image(qwen_export):  # type: ignore[no-untyp
             assert answerer.answer(image, "w1", ["w2"]).text is not None
         no_image = answerer.answer(None, "w1", ["w2", "w3"])
         assert isinstance(no_image.text, str)
+
+
+def test_bias_runs_on_the_export(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
+    """``mmharness bias`` end to end (choices mode, synthetic items drawn at the nominal size,
+    the noise corruption): every probe cell is scored."""
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    _, export, _ = qwen_export
+    out = tmp_path / "bias"
+    code = main(["bias", str(export), "--limit", "4", "--permutations", "1", "--corruptions", "gaussian_noise",
+                 "--severities", "5", "--bootstrap", "0", "--save-samples", "0", "--out", str(out)])
+    assert code == ExitCode.OK
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert {"bias/clean", "bias/image=removed"} <= set(cells)
+    assert all(cell["status"] == "ok" and cell["n_samples"] == 4 for cell in cells.values())

@@ -13,6 +13,7 @@ The decoder takes ``position_ids [3, batch, seq]``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -145,7 +146,12 @@ def _image_spec(model: Any, processor: Any) -> dict[str, Any]:
         if int(getattr(processor, name)) != int(expected):
             raise ConfigError(f"preprocessor_config.json: {name}: {getattr(processor, name)} but the vision tower has "
                               f"{expected}; save the model's own processor")
-    spec = {"layout": "patches", **normalisation(processor, "qwen2-vl image processor"), "pixel_attention_mask": None}
+    # the nominal size of images the harness draws itself (synthetic data): the smallest square the
+    # processor keeps as it is; every real image is sized by the processor (smart_resize)
+    factor = int(processor.patch_size) * int(processor.merge_size)
+    side = math.ceil(math.sqrt(int(processor.size["shortest_edge"])) / factor) * factor
+    spec = {"layout": "patches", "size": [side, side], **normalisation(processor, "qwen2-vl image processor"),
+            "pixel_attention_mask": None}
     if _windowed(model):
         spec["window_size"] = int(vision.window_size)
     return spec

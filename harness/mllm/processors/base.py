@@ -28,10 +28,12 @@ Image = npt.NDArray[np.uint8]
 @dataclass(frozen=True)
 class Processed:
     """``pixel_values [N, 3, H, W]`` float32 (one row per image or tile) and, for processors that
-    pad, ``pixel_attention_mask [N, H, W]`` bool (True on real pixels)."""
+    pad, ``pixel_attention_mask [N, H, W]`` bool (True on real pixels). Dynamic-resolution
+    processors (Qwen2-VL) give patch rows ``[patches, patch_dim]`` and ``image_grid_thw [N, 3]``."""
 
     pixel_values: Pixels
     pixel_attention_mask: npt.NDArray[np.bool_] | None = None
+    image_grid_thw: npt.NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True)
