@@ -44,14 +44,14 @@ def tiny_llava():  # type: ignore[no-untyped-def]
     return LlavaForConditionalGeneration(config).eval()
 
 
-def tiny_llava_siglip(strategy: str = "full"):  # type: ignore[no-untyped-def]
+def tiny_llava_siglip(strategy: str = "full", layers: int | list[int] = -1):  # type: ignore[no-untyped-def]
     import torch
     from transformers import LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
 
     torch.manual_seed(2)
     vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                                 image_size=32, patch_size=8)
-    config = LlavaConfig(vision_config=vision, text_config=_text_config(), image_token_id=4, vision_feature_layer=-1,
+    config = LlavaConfig(vision_config=vision, text_config=_text_config(), image_token_id=4, vision_feature_layer=layers,
                          vision_feature_select_strategy=strategy)
     return LlavaForConditionalGeneration(config).eval()
 

@@ -13,6 +13,7 @@ from tests.mllm.conftest import WORDS, tiny_gemma3, tiny_idefics3, tiny_llava, t
 
 QUESTIONS = ("w1 w2 w3", "w7 w30", "w12")
 BUILDERS = {"llava-clip": tiny_llava, "llava-siglip": tiny_llava_siglip, "idefics3": tiny_idefics3,
+            "llava-siglip-two-layers": lambda: tiny_llava_siglip("default", [-2, -1]),
             "gemma3": tiny_gemma3, "paligemma": tiny_paligemma}
 
 

@@ -20,21 +20,23 @@ TOWERS_WITH_CLS = {"clip_vision_model": True, "siglip_vision_model": False}
 
 
 class LlavaVision(nn.Module):
-    """G1 for Llava: vision tower -> feature layer -> (drop first token) -> projector -> [N*T, hidden]."""
+    """G1 for Llava: vision tower -> feature layer(s) -> (drop first token) -> projector -> [N*T, hidden].
+    Several layers are concatenated along the features, as transformers does."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.tower = model.model.vision_tower
         self.projector = model.model.multi_modal_projector
-        self.layer = int(model.config.vision_feature_layer)
+        layer = model.config.vision_feature_layer
+        self.layers = [int(layer)] if isinstance(layer, int) else [int(item) for item in layer]
         self.drop_first = model.config.vision_feature_select_strategy == "default"
         # A Python int, not ``features.shape[-1]``: the trace then bakes the hidden size into the Reshape.
         self.hidden = int(model.config.text_config.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        hidden = self.tower(pixel_values, output_hidden_states=True, return_dict=True).hidden_states[self.layer]
-        if self.drop_first:
-            hidden = hidden[:, 1:]
+        states = self.tower(pixel_values, output_hidden_states=True, return_dict=True).hidden_states
+        selected = [states[layer][:, 1:] if self.drop_first else states[layer] for layer in self.layers]
+        hidden = selected[0] if len(selected) == 1 else torch.cat(selected, dim=-1)
         return self.projector(hidden).reshape(-1, self.hidden)
 
 
@@ -49,8 +51,8 @@ def _check(model: Any) -> None:
         raise ConfigError(f"Llava vision_config.model_type {tower!r}: not supported (supported towers: "
                           f"{', '.join(TOWERS_WITH_CLS)})")
     layer = model.config.vision_feature_layer
-    if not isinstance(layer, int):
-        raise ConfigError(f"vision_feature_layer={layer!r}: only a single int layer is supported for export; set one layer")
+    if not (isinstance(layer, int) or isinstance(layer, (list, tuple)) and layer and all(isinstance(i, int) for i in layer)):
+        raise ConfigError(f"vision_feature_layer={layer!r}: expected an int or a list of ints (as transformers reads it)")
 
 
 def _export_vision(model: Any, path: str, opset: int) -> None:
