@@ -327,3 +327,19 @@ def test_validate_prints_the_resolution_and_refuses_an_exact_size_the_graph_cann
     assert main(["validate", str(model)]) == 2
     err = capsys.readouterr().err
     assert "resize.size: [120, 128] but model.onnx input 'rgb'" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_frames_of_one_sample_that_disagree_in_size_are_refused_without_a_resize(tmp_path: Path) -> None:
+    from harness.data.interface import Sample
+    from harness.runner.resolution import resolve
+
+    frames = {m: np.zeros((136 if m != "event" else 68, 136, 3), np.uint8) for m in MODALITIES}
+    sample = Sample(index=0, sample_id="f0", modalities=frames, label=np.zeros((136, 136), np.int64))
+    none = load_manifest(write_model(tmp_path / "none", 128, manifest={"resize": {"mode": "none"}})[0])
+    with pytest.raises(DataError) as error:
+        resolve(none, sample, "--data x")
+    message = str(error.value)
+    assert "\n" not in message and "event 68x136" in message and "rgb 136x136" in message and '"resize"' in message
+    resized = resolve(load_manifest(write_model(tmp_path / "default", 128)[0]), sample, "--data x")  # the default resize brings every frame to 128
+    raw, label = resized.apply(load_manifest(tmp_path / "default"), sample)
+    assert {a.shape for a in raw.values()} == {(128, 128, 3)} and label.shape == (128, 128)
