@@ -84,6 +84,14 @@ def test_the_same_shard_twice_counts_once_and_stays_partial(shards):
     assert both["plan"]["complete"] is True and list(both["cells"]) == both["plan"]["cells"]  # plan order, any input order
 
 
+def test_cell_shards_without_a_sidecar_merge_without_per_image_matrices(shards, tmp_path):
+    bare = _resaved(shards["c2"], tmp_path / "bare", lambda d: None, keep_images=False)
+    doc, per_image = merge_results([shards["c1"], bare])
+    assert per_image is None and doc["plan"]["complete"] is True
+    full, _ = merge_results([shards["c1"], shards["c2"]])
+    assert {cid: e["state"] for cid, e in doc["cells"].items()} == {cid: e["state"] for cid, e in full["cells"].items()}
+
+
 @pytest.mark.parametrize(
     ("field", "change"),
     [
