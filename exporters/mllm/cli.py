@@ -25,13 +25,19 @@ def load_pretrained(folder: Path) -> object:
     architectures = getattr(config, "architectures", None) or []
     if not architectures:
         raise ConfigError(f"{folder / 'config.json'}: architectures: empty; set it to the model class name")
-    from exporters.mllm.families import supported_architectures
+    from types import SimpleNamespace
+
+    from exporters.mllm.families import family_for_architecture, supported_architectures
 
     if architectures[0] not in supported_architectures():
         raise ConfigError(
             f"{folder / 'config.json'}: architecture {architectures[0]!r} is not supported by the MLLM exporter "
             f"(supported: {', '.join(supported_architectures())})"
         )
+    try:  # a variant the family refuses (e.g. Llava with a Pixtral tower) is refused before the weights load
+        family_for_architecture(architectures[0]).check(SimpleNamespace(config=config))
+    except ConfigError as error:
+        raise ConfigError(f"{folder / 'config.json'}: {error}") from None
     try:
         return getattr(transformers, architectures[0]).from_pretrained(folder, local_files_only=True).eval()
     except (OSError, ValueError) as error:  # truncated or foreign weights

@@ -99,6 +99,27 @@ def test_llava_with_a_pixtral_tower_is_refused_in_one_line():  # type: ignore[no
     assert "\n" not in str(error.value)
 
 
+def test_the_cli_refuses_a_pixtral_llava_before_loading_weights(tmp_path, llava_export, capsys):  # type: ignore[no-untyped-def]
+    from transformers import LlavaConfig, PixtralVisionConfig
+
+    from tests.mllm.conftest import _text_config
+
+    _, export = llava_export
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    config = LlavaConfig(vision_config=PixtralVisionConfig(hidden_size=32, num_hidden_layers=1), text_config=_text_config(),
+                         image_token_id=4)
+    config.architectures = ["LlavaForConditionalGeneration"]
+    config.save_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"not weights")  # never read: the refusal comes first
+    capsys.readouterr()
+    code = main(["export", "mllm", "--model", str(folder), "--tokenizer", str(export / "tokenizer.json"),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == ExitCode.BAD_INPUT and len(err.splitlines()) == 1
+    assert "config.json: Llava with a Pixtral tower: not supported" in err and not (tmp_path / "out").exists()
+
+
 def test_an_image_processor_the_runtime_cannot_reproduce_is_refused_before_tracing(tmp_path, llava_export):  # type: ignore[no-untyped-def]
     from transformers import CLIPImageProcessor
 

@@ -34,7 +34,8 @@ class Family:
 
     Optional fields:
     - ``check(model)``: refuse a variant of the architecture the family cannot export, in one
-      line naming what is missing (e.g. Llava with a Pixtral tower).
+      line naming what is missing (e.g. Llava with a Pixtral tower); it reads only
+      ``model.config``, so the CLI runs it before loading the weights.
     - ``attention``: the decoder's attention rule beyond causal (``docs/vlm-contract.md``):
       ``image_blocks`` (each contiguous run of image tokens attends to itself bidirectionally,
       Gemma 3) or ``prefix`` (the whole prompt attends bidirectionally, PaliGemma); any rule
