@@ -78,7 +78,7 @@ def output_file(path: Path, flag: str) -> Path:
     """``path`` can be written as a file (not a folder, not under a file, in a writable folder)."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{flag} {path}: is a folder, but a file is needed; pass a file path such as {path / 'report.out'}")
+        raise ConfigError(f"{flag} {path}: is a folder where an output file must go; remove it or pass a file path")
     blocker = _blocking_ancestor(path)
     if blocker is not None:
         raise ConfigError(f"{flag} {path}: {blocker} is a file, so nothing can be written under it; pass a file path")

@@ -63,9 +63,12 @@ def _reader_factory(contract: Any, config: BuildConfig) -> Callable[[], Calibrat
 
 def run_build(config: BuildConfig) -> dict[str, Any]:
     """The library call: validate, plan, build, register; returns a JSON-safe summary."""
+    from pathlib import Path
+
     from exporters.variants.plan import parse_precision, parse_target, plan_build
     from harness.errors import ConfigError
     from harness.manifest import load_manifest, validate_against_graph
+    from harness.paths import output_file
 
     precision = parse_precision(config.precision)
     manifest = load_manifest(config.model_dir)
@@ -81,6 +84,7 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
         plan = plan_build(precision, "ort", None, source_file=source_file, base_role=config.graph)
         if config.dry_run:
             return {"plan": plan.describe()}
+        output_file(Path(manifest.model_dir) / plan.output, "MODEL_DIR")  # before calibrating (harness/paths.py)
         from exporters.variants.ort import build_ort_variant
 
         result = build_ort_variant(contract, precision, reader, graph=config.graph, calib_method=config.calib_method)
@@ -106,6 +110,7 @@ def run_build(config: BuildConfig) -> dict[str, Any]:
                       strongly_typed=config.strongly_typed)
     if config.dry_run:
         return {"plan": plan.describe(), "tensorrt": features.version}
+    output_file(Path(manifest.model_dir) / plan.output, "MODEL_DIR")  # before the engine build (harness/paths.py)
     options = EngineOptions(
         precision=precision, gpu_id=config.gpu_id, workspace_mib=config.workspace_mib, opt_batch=config.opt_batch,
         max_batch=config.max_batch, strongly_typed=config.strongly_typed, cache_dir=config.cache_dir,

@@ -324,6 +324,13 @@ def _(env: Env) -> list[Any]:
     return ["export", "mllm", "--model", env.tmp, "--tokenizer", env.tmp / "t.json", "--out", _a_file(env) / "m"]
 
 
+@case("out/build-variant-is-folder", "out", "build", needle="model.int8.onnx")
+def _(env: Env) -> list[Any]:
+    model = Path(shutil.copytree(env.seg_model, env.tmp / "m"))
+    (model / "model.int8.onnx").mkdir()
+    return ["build", model, "--precision", "int8", "--target", "ort", "--calib-data", "synthetic:size=32,length=4", "--calib-samples", "4", "--calib-batch", "2"]
+
+
 # ---- values out of range ----------------------------------------------------------------------
 
 
