@@ -15,7 +15,8 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 def check_export_inputs(model_dir: Path, tokenizer: Path, out: Path) -> None:
     """One-line ``ConfigError`` for the first unusable input or output path."""
-    output_dir(out, "--out", files=("manifest.json", "tokenizer.json", "tokenizer_config.json", "genai_config.json"))
+    output_dir(out, "--out", files=("manifest.json", "tokenizer.json", "tokenizer_config.json", "genai_config.json",
+                                    "vision.onnx", "embedding.onnx", "decoder.onnx"))
     input_dir(model_dir, "--model")
     config = model_dir / "config.json"
     if not config.is_file():

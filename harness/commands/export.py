@@ -139,7 +139,7 @@ def mmss(model_target: str, factory_arg: tuple[str, ...], weights: str | None, m
     """Export a multi-modal segmentation model; verify parity with ONNX Runtime; write manifest.json."""
     from harness.paths import output_dir
 
-    output_dir(Path(out), "--out", files=("manifest.json",))  # before torch loads (harness/paths.py)
+    output_dir(Path(out), "--out", files=("manifest.json", "model.onnx", "model.onnx.data"))  # before torch loads (harness/paths.py)
     if modality_spec is not None:  # a malformed spec is refused before torch loads, too
         from harness.manifest.modality_spec import load_modality_spec
 

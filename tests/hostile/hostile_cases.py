@@ -314,6 +314,18 @@ def _(env: Env) -> list[Any]:
     return ["export", "mmss", "--model", "x:y", "--modalities", "rgb", "--classes", "a,b", "--out", _a_file(env) / "m"]
 
 
+@case("out/export-mmss-model-onnx-is-folder", "out", "export", needle="model.onnx")
+def _(env: Env) -> list[Any]:
+    (env.tmp / "m" / "model.onnx").mkdir(parents=True)
+    return ["export", "mmss", "--model", "x:y", "--modalities", "rgb", "--classes", "a,b", "--out", env.tmp / "m"]
+
+
+@case("out/export-mllm-decoder-is-folder", "out", "export", needle="decoder.onnx")
+def _(env: Env) -> list[Any]:
+    (env.tmp / "m" / "decoder.onnx").mkdir(parents=True)
+    return ["export", "mllm", "--model", env.tmp, "--tokenizer", env.tmp / "t.json", "--out", env.tmp / "m"]
+
+
 @case("out/export-mllm-out-is-file", "out", "export")
 def _(env: Env) -> list[Any]:
     return ["export", "mllm", "--model", env.tmp, "--tokenizer", env.tmp / "t.json", "--out", _a_file(env)]
