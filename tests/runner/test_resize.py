@@ -144,8 +144,8 @@ def reference_cells(root: Path, size: int, weight: np.ndarray, bias: np.ndarray,
     hists = {}
     data = []
     for sensors, raw_label in _read(root):
-        x, label = _deliver_val(sensors, raw_label if convention == "model" else raw_label, size)
-        if convention == "native":
+        x, label = _deliver_val(sensors, raw_label, size)
+        if convention == "native":  # mmsegmentation: the label as stored
             label = raw_label
         label = label[0].long()
         label = torch.where((label == 0) | (label == 255), 255, label - 1)  # DELIVER's encode
