@@ -5,6 +5,8 @@ export's parity, which fails the export on a mismatch)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.cli import main
@@ -126,3 +128,20 @@ def test_gemma3_option_scores_equal_transformers(tmp_path):  # type: ignore[no-u
                            attention_mask=torch.ones_like(sequence)).logits[0].numpy()
         logp = log_softmax(logits[len(ids) - 1:-1])
         assert abs(score - sum(logp[k, token] for k, token in enumerate(option))) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["gemma3", "paligemma"])
+def test_bias_runs_on_a_family_with_an_attention_rule(name, tmp_path):  # type: ignore[no-untyped-def]
+    """The probes (prompt with and without the image, options ranked in a batch) run end to end
+    on an export whose decoder takes attention_groups."""
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+
+    build_word_tokenizer(WORDS, tmp_path / "tokenizer.json")
+    export_mllm(BUILDERS[name](), tmp_path / "export", ExportOptions(tokenizer=tmp_path / "tokenizer.json",
+                                                                      answer_mode="choices"))
+    out = tmp_path / "bias"
+    assert main(["bias", str(tmp_path / "export"), "--limit", "4", "--permutations", "1", "--corruptions", "",
+                 "--bootstrap", "0", "--out", str(out)]) == ExitCode.OK
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert cells and all(cell["status"] == "ok" for cell in cells.values())
