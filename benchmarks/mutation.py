@@ -399,7 +399,9 @@ def mutate_module(name: str, limit: int | None = None, only: str | None = None) 
         timeout = max(20.0, 4 * baseline)
         sites = enumerate_sites(file)[:limit]
         print(f"{file}: {len(sites)} mutants; tests {' '.join(tests)} take {baseline:.1f} s (timeout {timeout:.0f} s)", flush=True)
-        for site in sites:
+        for done, site in enumerate(sites, 1):
+            if done % 25 == 0:
+                print(f"  {done}/{len(sites)} ...", flush=True)
             if not site.scope.startswith("<module>") and (str(ROOT / site.file), site.line) not in covered:
                 results["uncovered"].append(site)
                 continue
