@@ -46,19 +46,20 @@ def first_divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def _item_record(ref: Any, cand: Any, ids: np.ndarray, image: np.ndarray, tokens: int) -> dict[str, Any]:
-    from harness.mllm.runtime import NonFiniteOutput
+def _item_record(ref: Any, cand: Any, tokenizer: Any, question: str, image: np.ndarray, tokens: int) -> dict[str, Any]:
+    from harness.mllm.runtime import NonFiniteOutput, image_grids
 
     feats_ref, feats_cand = ref.image_features([image]), cand.image_features([image])
+    ids = tokenizer.prompt_ids(question, image_tokens=ref.image_tokens(feats_ref, 1))  # per-image counts (Qwen2-VL)
     row = ids[np.newaxis]
     embeds_ref = ref.embed(row, feats_ref)
     record: dict[str, Any] = {"vision_cosine": cosine(feats_ref, feats_cand), "vision_norm_ratio": norm_ratio(feats_ref, feats_cand),
                               "embedding_cosine": cosine(embeds_ref, cand.embed(row, feats_ref))}
     mask = np.ones(row.shape, dtype=np.int64)
-    positions = np.arange(row.shape[1], dtype=np.int64)[np.newaxis]
-    logits_ref, _ = ref.decode(embeds_ref, mask, positions, ref.empty_past(1))
+    positions, extra = ref.inputs_for(row, row.shape[1], row.shape[1], image_grids(feats_ref))  # the family's rule
+    logits_ref, _ = ref.decode(embeds_ref, mask, positions, ref.empty_past(1), extra)
     try:
-        logits_cand, _ = cand.decode(embeds_ref, mask, positions, cand.empty_past(1))
+        logits_cand, _ = cand.decode(embeds_ref, mask, positions, cand.empty_past(1), extra)
         record["decoder_cosine"] = cosine(logits_ref, logits_cand)
         greedy_ref = ref.generate(ids, feats_ref, max_new_tokens=tokens).tokens
         greedy_cand = cand.generate(ids, feats_cand, max_new_tokens=tokens).tokens
@@ -82,8 +83,7 @@ def parity_pass(model_dir: Path, backend: str, options: Sequence[str], graphs: M
         for item in data:
             if item.image is None:
                 continue
-            ids = tokenizer.prompt_ids(item.question, num_images=1)
-            items.append({"sample_index": item.index, **_item_record(ref, cand, ids, item.image, tokens)})
+            items.append({"sample_index": item.index, **_item_record(ref, cand, tokenizer, item.question, item.image, tokens)})
     return {"items": items, "summary": summarize(items), "greedy_tokens": tokens}
 
 

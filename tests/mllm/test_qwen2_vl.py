@@ -249,3 +249,22 @@ def test_bias_runs_on_the_export(qwen_export, tmp_path):  # type: ignore[no-unty
     cells = json.loads((out / "results.json").read_text())["cells"]
     assert {"bias/clean", "bias/image=removed"} <= set(cells)
     assert all(cell["status"] == "ok" and cell["n_samples"] == 4 for cell in cells.values())
+
+
+def test_bias_compare_fp16_variant(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
+    """``bias --compare``'s per-graph parity feeds each image's token count and the 3-D positions:
+    the FP16 variant's vision cosine is ~1 and its greedy tokens agree."""
+    import shutil
+
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    _, export, _ = qwen_export
+    model = tmp_path / "model"
+    shutil.copytree(export, model)
+    assert main(["build", str(model), "--precision", "fp16"]) == ExitCode.OK
+    out = tmp_path / "bias"
+    assert main(["bias", str(model), "--limit", "3", "--permutations", "1", "--corruptions", "", "--bootstrap", "0",
+                 "--save-samples", "0", "--compare", "fp16", "--out", str(out)]) == ExitCode.OK
+    parity = json.loads((out / "compare.json").read_text())["candidates"]["fp16"]["parity"]["summary"]
+    assert parity["items"] == 3 and parity["vision_cosine"]["min"] > 0.999
