@@ -69,8 +69,9 @@ def write_set(root: Path, sizes: list[int], seed: int = 0) -> Path:
     return root
 
 
-def write_model(root: Path, size: int, seed: int = 0, manifest: dict | None = None) -> tuple[Path, np.ndarray, np.ndarray]:
-    """logits = Conv1x1(concat(Round(8 x_m))) + b with small integer weights; H/W static."""
+def write_model(root: Path, size: int, seed: int = 0, manifest: dict | None = None, argmax: bool = False) -> tuple[Path, np.ndarray, np.ndarray]:
+    """logits = Conv1x1(concat(Round(8 x_m))) + b with small integer weights; H/W static.
+    ``argmax``: the graph outputs the class map instead (an ``--argmax`` export)."""
     rng = np.random.default_rng(seed)
     weight = rng.integers(-3, 4, (len(CLASSES), 3 * len(MODALITIES), 1, 1)).astype(np.float32)
     bias = rng.integers(-4, 5, len(CLASSES)).astype(np.float32)
@@ -83,6 +84,9 @@ def write_model(root: Path, size: int, seed: int = 0, manifest: dict | None = No
     inits = [numpy_helper.from_array(np.array(QUANT, np.float32), "quant"), numpy_helper.from_array(weight, "w"),
              numpy_helper.from_array(bias, "b")]
     out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(CLASSES), size, size])
+    if argmax:
+        nodes.append(helper.make_node("ArgMax", ["logits"], ["classes"], axis=1, keepdims=0))
+        out = helper.make_tensor_value_info("classes", TensorProto.INT64, ["N", size, size])
     graph = helper.make_graph(nodes, "tiny_deliver", inputs, [out], inits)
     root.mkdir(parents=True, exist_ok=True)
     onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), root / "model.onnx")
@@ -92,7 +96,7 @@ def write_model(root: Path, size: int, seed: int = 0, manifest: dict | None = No
                         "preprocess": {"scale": 1 / 255, "mean": list(MEAN) if m == "rgb" else [0.0],
                                        "std": list(STD) if m == "rgb" else [1.0]},
                         "missing": {"fill": "zero_normalized"}} for m in MODALITIES],
-        "outputs": [{"name": "logits", "role": "logits", "layout": "NCHW"}],
+        "outputs": [{"name": "classes", "role": "class_map", "layout": "NHW"} if argmax else {"name": "logits", "role": "logits", "layout": "NCHW"}],
         "classes": list(CLASSES), "ignore_index": 255, "batch": {"dynamic": True, "max": 2}, "input_size": [size, size],
         **(manifest or {}),
     }
@@ -137,7 +141,8 @@ def _read(root: Path) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
     return frames
 
 
-def reference_cells(root: Path, size: int, weight: np.ndarray, bias: np.ndarray, convention: str) -> dict[frozenset[str], np.ndarray]:
+def reference_cells(root: Path, size: int, weight: np.ndarray, bias: np.ndarray, convention: str,
+                    class_map: bool = False) -> dict[frozenset[str], np.ndarray]:
     """Confusion matrix (rows = label, cols = prediction) per missing set."""
     torch.set_num_threads(1)  # a DataLoader worker's kernel choice, which harness.data.resize reproduces
     n = len(CLASSES)
@@ -161,9 +166,11 @@ def reference_cells(root: Path, size: int, weight: np.ndarray, bias: np.ndarray,
             hist = torch.zeros(n * n, dtype=torch.int64)
             for parts, label in shares:
                 logits = torch.from_numpy(bias)[None, :, None, None] + sum(parts[m] for m in MODALITIES if m not in missing)
-                if convention == "native":
+                if convention == "native" and not class_map:
                     logits = F.interpolate(logits, size=tuple(label.shape), mode="bilinear", align_corners=False)
                 pred = logits.argmax(1)[0]
+                if convention == "native" and class_map:  # no scores left: nearest
+                    pred = F.interpolate(pred[None, None].float(), size=tuple(label.shape), mode="nearest")[0, 0].long()
                 keep = label != 255
                 hist += torch.bincount(label[keep] * n + pred[keep], minlength=n * n)
             hists[frozenset(missing)] = hist.reshape(n, n).numpy()
@@ -239,6 +246,15 @@ def test_a_136_px_set_runs_on_a_128_px_model_with_no_flag(tmp_path: Path) -> Non
         expected = reference_cells(data, 128, weight, bias, convention)
         for cell_id, entry in doc["cells"].items():
             assert np.array_equal(_dense(entry["state"]), expected[_missing(cell_id)]), (convention, cell_id)
+
+
+def test_native_resizes_an_exported_class_map_with_nearest(tmp_path: Path) -> None:
+    data = write_set(tmp_path / "DELIVER", [136, 136], seed=6)
+    model, weight, bias = write_model(tmp_path / "model", 128, seed=6, argmax=True)
+    doc = _run(model, data, tmp_path / "out", "native")
+    expected = reference_cells(data, 128, weight, bias, "native", class_map=True)
+    for cell_id, entry in doc["cells"].items():
+        assert np.array_equal(_dense(entry["state"]), expected[_missing(cell_id)]), cell_id
 
 
 def test_reports_name_the_convention_and_merge_refuses_mixed_ones(tmp_path: Path) -> None:
