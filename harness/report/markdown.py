@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.report import view
-from harness.report.md_escape import md_code, md_text
+from harness.report.md_escape import md_code, md_text, md_title
 
 BAR_WIDTH = 24
 
 
 def markdown_table(table: view.Table) -> list[str]:
-    lines = [f"## {md_text(table.title)}", "", "| " + " | ".join(map(md_text, table.columns)) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines = [f"## {md_title(table.title)}", "", "| " + " | ".join(map(md_text, table.columns)) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
     lines += ["| " + " | ".join(md_text(cell) for cell in row) + " |" for row in table.rows]
     if table.note:
         lines += ["", f"_{table.note}_"]

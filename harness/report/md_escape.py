@@ -14,7 +14,7 @@ _SPECIAL = re.compile(r"[\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 def md_text(value: object) -> str:
     """``value`` as inline Markdown text: one line, everything Markdown or HTML would act on escaped."""
-    return _SPECIAL.sub(lambda match: "\\" + match.group(0), " ".join(str(value).split()))
+    return _escape(" ".join(str(value).split()))
 
 
 def md_code(value: object) -> str:
@@ -24,3 +24,16 @@ def md_code(value: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if longest else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_title(value: object) -> str:
+    """A table or section title: our own text whose `backticked` spans are code (variant labels,
+    cell ids) and everything else plain text; both parts escaped like ``md_text``/``md_code``."""
+    parts = " ".join(str(value).split()).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans, all text
+        return md_text(value)
+    return "".join(md_code(part) if i % 2 else _escape(part) for i, part in enumerate(parts))
+
+
+def _escape(text: str) -> str:
+    return _SPECIAL.sub(lambda match: "\\" + match.group(0), text)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hostile_cli import cli
 
-from harness.report.md_escape import md_code, md_text
+from harness.report.md_escape import md_code, md_text, md_title
 
 HOSTILE_MODEL = "<img src=x onerror=alert(1)> [click](http://example.invalid) *bold*"
 
@@ -39,3 +39,13 @@ def test_md_text(raw: str, shown: str) -> None:
 def test_md_code_cannot_be_closed_from_inside() -> None:
     assert md_code("a`b") == "`` a`b ``"
     assert md_code("emm/missing=rgb") == "`emm/missing=rgb`"
+
+
+@pytest.mark.parametrize(("title", "shown"), [
+    ("`int8` (ort:cpu, model.int8.onnx)", "`int8` (ort:cpu, model.int8.onnx)"),  # our code span stays code
+    ("`a` vs <b>", "`a` vs \\<b\\>"),  # text around it is still escaped
+    ("odd ` tick", "odd \\` tick"),  # an unpaired backtick is text
+    ("`x|y` [z]", "`x|y` \\[z\\]"),
+])
+def test_md_title_keeps_our_code_spans_and_escapes_the_rest(title: str, shown: str) -> None:
+    assert md_title(title) == shown
