@@ -63,12 +63,15 @@ def _processor_config(model_dir: Path) -> Path | None:
 @click.option("--parity/--no-parity", default=True, show_default=True,
               help="Compare greedy tokens and logits with transformers' generate; recorded in manifest.json.")
 @click.option("--parity-question", multiple=True, default=("what is in the image ?",), show_default=True)
+@click.option("--image-processor", type=click.Path(path_type=Path), default=None,
+              help="preprocessor_config.json to use (default: the model folder's, else the family's default processor).")
 def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
-            max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...]) -> int:
+            max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...],
+            image_processor: Path | None) -> int:
     """Export a vision-language model (a family of exporters/mllm/families/) to vision/embedding/decoder ONNX."""
     from exporters.mllm.preflight import check_export_inputs
 
-    check_export_inputs(model_dir, tokenizer, out)  # before torch loads: every input parses, the output can be written
+    check_export_inputs(model_dir, tokenizer, out, image_processor)  # before torch loads: every input parses, the output can be written
     try:
         from exporters.mllm.export import ExportOptions, export_mllm
     except ImportError as error:
@@ -77,7 +80,7 @@ def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, a
     options = ExportOptions(tokenizer=tokenizer, prompt_template=prompt_template, answer_mode=answer_mode,
                             max_new_tokens=max_new_tokens, transformersjs="transformersjs" in layouts,
                             source=str(model_dir), parity_questions=tuple(parity_question) if parity else (),
-                            image_processor=_processor_config(model_dir))
+                            image_processor=image_processor or _processor_config(model_dir))
     manifest = export_mllm(model, out, options)  # a parity mismatch raises: nothing is written
     if parity:
         result = manifest["parity"]

@@ -148,12 +148,11 @@ def image_processor(family: Family, model: Any, options: ExportOptions) -> Any:
     if options.image_processor is not None:
         from transformers import AutoImageProcessor
 
-        path = Path(options.image_processor)
-        folder = path if path.is_dir() else path.parent
+        path = Path(options.image_processor)  # a file, or a folder holding preprocessor_config.json
         try:
-            return AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+            return AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as error:
-            raise ConfigError(f"{folder / PREPROCESSOR_CONFIG}: transformers cannot read it "
+            raise ConfigError(f"{path}: transformers cannot read it as an image processor "
                               f"({str(error).splitlines()[0]}); save the processor with save_pretrained") from None
     if family.image_processor is None:
         raise ConfigError(f"family {family.name}: no default image processor; pass the model's {PREPROCESSOR_CONFIG}")

@@ -13,7 +13,7 @@ from harness.safeload import json_loads
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
-def check_export_inputs(model_dir: Path, tokenizer: Path, out: Path) -> None:
+def check_export_inputs(model_dir: Path, tokenizer: Path, out: Path, image_processor: Path | None = None) -> None:
     """One-line ``ConfigError`` for the first unusable input or output path."""
     output_dir(out, "--out", files=("manifest.json", "tokenizer.json", "tokenizer_config.json", "genai_config.json",
                                     "vision.onnx", "embedding.onnx", "decoder.onnx"))
@@ -38,3 +38,19 @@ def check_export_inputs(model_dir: Path, tokenizer: Path, out: Path) -> None:
     except Exception as error:  # noqa: BLE001  (tokenizers raises a bare Exception on malformed JSON)
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ConfigError(f"--tokenizer {tokenizer}: not a Hugging Face tokenizers JSON ({first}); pass the model's tokenizer.json") from None
+    processor = image_processor or model_dir / "preprocessor_config.json"
+    if image_processor is not None or processor.exists():
+        _check_processor_file(processor, "--image-processor" if image_processor is not None else f"--model {model_dir}:")
+
+
+def _check_processor_file(path: Path, flag: str) -> None:
+    """A preprocessor_config.json that is a readable JSON object (the hardened loader)."""
+    input_file(path, flag)
+    try:
+        doc = json_loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{flag} {path}: not a valid preprocessor_config.json ({str(error).splitlines()[0]}); "
+                          "save the image processor with save_pretrained") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{flag} {path}: expected a JSON object, got {type(doc).__name__}; "
+                          "save the image processor with save_pretrained")

@@ -134,3 +134,23 @@ def test_an_image_processor_the_runtime_cannot_reproduce_is_refused_before_traci
     with pytest.raises(ConfigError, match="do_image_splitting: true is not supported"):
         export_mllm(model, tmp_path / "m", ExportOptions(tokenizer=export / "tokenizer.json", image_processor=tmp_path / "p"))
     assert not (tmp_path / "m").exists()
+
+
+def test_cli_image_processor_flag(tmp_path, llava_export, capsys):  # type: ignore[no-untyped-def]
+    """--image-processor picks the processor file (any name); a broken one is refused before torch loads."""
+    from transformers import CLIPImageProcessor
+
+    model, export = llava_export
+    model.save_pretrained(tmp_path / "hf")
+    mine = tmp_path / "mine.json"
+    mine.write_text(CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16},
+                                       image_mean=[0.1, 0.2, 0.3]).to_json_string())
+    argv = ["export", "mllm", "--model", str(tmp_path / "hf"), "--tokenizer", str(export / "tokenizer.json"),
+            "--parity-question", "w1", "--image-processor", str(mine)]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == ExitCode.OK
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["vqa"]["image"]["mean"] == [0.1, 0.2, 0.3]
+    mine.write_text("[1, 2")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "b")]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "--image-processor" in err and "not a valid preprocessor_config.json" in err and len(err.splitlines()) == 1
