@@ -61,7 +61,6 @@ VQA_SCHEMA: dict[str, Any] = {
                 "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 3, "maxItems": 3},
                 "pixel_attention_mask": {"type": ["string", "null"]},
                 "processor": {"type": "string", "minLength": 1},
-                "window_size": {"type": "integer", "minimum": 1},  # Qwen2.5-VL window attention, pixels
             },
         },
         "kv_cache": {
@@ -98,7 +97,6 @@ class ImageSpec:
     std: tuple[float, float, float]
     pixel_attention_mask: str | None
     processor: dict[str, Any] | None = None  # preprocessor_config.json as exported (harness.mllm.processors)
-    window_size: int | None = None  # patches layout with window attention (Qwen2.5-VL)
 
 
 @dataclass(frozen=True)
@@ -254,7 +252,6 @@ def _image_spec(image: Mapping[str, Any], model_dir: Path, where: str) -> ImageS
         std=tuple(image["std"]),  # type: ignore[arg-type]
         pixel_attention_mask=image.get("pixel_attention_mask"),
         processor=_processor_config(model_dir, image.get("processor"), where),
-        window_size=image.get("window_size"),
     )
 
 
@@ -311,19 +308,15 @@ class TensorRule:
 
 
 def patch_rules(spec: VqaSpec) -> list[TensorRule]:
-    """Vision inputs of the ``patches`` layout (Qwen2-VL, docs/vlm-contract.md): flattened patches
-    and the index tensors the runtime computes from each image's grid."""
+    """Vision inputs of the ``patches`` layout (Qwen2-VL, docs/vlm-contract.md): flattened patch rows
+    and each image's ``(t, h, w)`` grid."""
     config = spec.image.processor or {}
     try:
         width = 3 * int(config.get("temporal_patch_size", 2)) * int(config.get("patch_size", 14)) ** 2
     except (TypeError, ValueError):
         raise ManifestError("preprocessor_config.json: patch_size/temporal_patch_size: not integers; re-export the model") from None
-    rules = [TensorRule("pixel_values", (spec.kv.dtype,), 2, ((1, width),), "vqa.image.processor"),
-             TensorRule("vision_position_ids", ("int64",), 2, ((1, 2),), "vqa.image.layout"),
-             TensorRule("image_segments", ("int64",), 1, (), "vqa.image.layout")]
-    if spec.image.window_size is not None:
-        rules.append(TensorRule("window_segments", ("int64",), 1, (), "vqa.image.window_size"))
-    return rules
+    return [TensorRule("pixel_values", (spec.kv.dtype,), 2, ((1, width),), "vqa.image.processor"),
+            TensorRule("image_grid_thw", ("int64",), 2, ((1, 3),), "vqa.image.layout")]
 
 
 def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[TensorRule, ...]]]:

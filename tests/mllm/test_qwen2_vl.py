@@ -139,6 +139,36 @@ def test_vision_features_equal_transformers_on_mixed_grids(qwen_export):  # type
     np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("grids", [[(1, 6, 4)], [(1, 4, 8), (1, 6, 4), (2, 8, 6)], [(1, 10, 14), (1, 4, 4)]])
+def test_grid_indices_equal_transformers(grids):  # type: ignore[no-untyped-def]
+    """The vision graph's per-patch indices (traced as element-wise ops) against transformers'
+    Python helpers: rotary (row, column), the cu_seqlens segments and Qwen2.5-VL's windows
+    (window_index + cu_window_seqlens, 2x2 merged tokens per window)."""
+    from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
+
+    from exporters.mllm.families.qwen2_vl import grid_indices
+
+    grid = torch.tensor(grids)
+    count = int(grid.prod(dim=1).sum())
+    positions, frame, window = grid_indices(grid, count, 2, 2)
+    assert torch.equal(positions, get_vision_position_ids(grid, 2))
+
+    def members(cuts):  # type: ignore[no-untyped-def]
+        ids = torch.zeros(count, dtype=torch.int64)
+        for number, (start, end) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
+            ids[start:end] = number
+        return ids
+
+    assert torch.equal(members(get_vision_cu_seqlens(grid)), frame)
+    order, cuts = get_vision_window_index(grid, 2, 56, 14)
+    hf_window = torch.empty(count, dtype=torch.int64)  # window number of each patch, in the processor's order
+    merged = members(cuts)  # window number in transformers' permuted order
+    patch_order = (order[:, None] * 4 + torch.arange(4)).reshape(-1)
+    hf_window[patch_order] = merged
+    ours = frame * 10_000 + window
+    assert torch.equal(hf_window[:, None] == hf_window[None, :], ours[:, None] == ours[None, :])
+
+
 def test_mrope_positions_equal_get_rope_index(qwen_export):  # type: ignore[no-untyped-def]
     model, export, _ = qwen_export
     from harness.mllm.manifest import load_vqa_spec
@@ -210,7 +240,8 @@ def test_manifest_genai_config_and_validate(qwen_export):  # type: ignore[no-unt
     model, export, manifest = qwen_export
     image = manifest["vqa"]["image"]
     assert image["layout"] == "patches" and image["size"] == [56, 56] and manifest["vqa"]["family"] == "qwen2_vl"
-    assert ("window_size" in image) == (type(model).__name__ == "Qwen2_5_VLForConditionalGeneration")
+    vision = onnx.load(str(export / "vision.onnx"))
+    assert [i.name for i in vision.graph.input] == ["pixel_values", "image_grid_thw"]  # what onnxruntime-genai feeds
     genai = json.loads((export / "genai_config.json").read_text())["model"]
     assert genai["type"] == "qwen2_5_vl" and genai["vision_start_token_id"] == 43 and genai["video_token_id"] == 45
     assert genai["vision"]["inputs"] == {"pixel_values": "pixel_values", "image_grid_thw": "image_grid_thw"}

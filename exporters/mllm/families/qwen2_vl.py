@@ -1,14 +1,15 @@
 """Qwen2-VL and Qwen2.5-VL: dynamic-resolution patches, a patch merger, 3-D mRoPE positions.
 
-One vision graph serves both: ``pixel_values [patches, C*tp*p*p]`` (the processor's rows, any
-number of images of any sizes) plus the index inputs the runtime computes from the grids
-(``harness.mllm.families.qwen2_vl``): ``vision_position_ids [patches, 2]`` for the rotary
-embedding, ``image_segments [patches]`` and, for Qwen2.5-VL, ``window_segments [patches]``.
-Attention is masked to equal segments, which is transformers' per-chunk attention over
-``cu_seqlens`` without its Python loop; Qwen2.5-VL's window layers attend within a window in
-the processor's patch order, which equals transformers' permute-attend-unpermute (the
-permutation moves whole merge blocks, and attention inside a window does not depend on order).
-The decoder takes ``position_ids [3, batch, seq]``.
+One vision graph serves both, with onnxruntime-genai's ``qwen2_5_vl`` inputs: ``pixel_values
+[patches, C*tp*p*p]`` (the processor's rows of any number of images of any sizes) and
+``image_grid_thw [images, 3]``. Everything transformers derives from the grid with Python loops
+(``cu_seqlens``, the rotary (row, column) of each patch, Qwen2.5-VL's ``window_index``) is
+computed here per patch with element-wise integer ops over ``arange(patches)`` (``grid_indices``),
+so the graph has no data-dependent control flow. Attention is masked to patches of the same
+image frame, which is transformers' per-chunk attention over ``cu_seqlens``; Qwen2.5-VL's window
+layers attend within a window in the processor's patch order, which equals transformers'
+permute-attend-unpermute (the permutation moves whole merge blocks, and attention inside a
+window does not depend on order). The decoder takes ``position_ids [3, batch, seq]``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,34 @@ from torch import nn
 from exporters.mllm.families.base import Family, normalisation
 from harness.errors import ConfigError
 
-VISION_INPUTS = ["pixel_values", "vision_position_ids", "image_segments"]
+VISION_INPUTS = ["pixel_values", "image_grid_thw"]
 
 
-def _segment_bias(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive ``[1, 1, N, N]`` mask: 0 where two patches share a segment, the dtype's minimum elsewhere."""
-    same = segments[:, None] == segments[None, :]
+def grid_indices(grid: torch.Tensor, patches: torch.Tensor, merge: int, side: int) -> tuple[torch.Tensor, ...]:
+    """Per patch of the processor's order: (row, column) in its image ``[P, 2]``, its frame number
+    over all images ``[P]`` and its window number within the frame ``[P]`` (``side`` merged tokens
+    per window side; 0 everywhere when ``side`` is 0). ``patches`` is ``pixel_values.shape[0]``."""
+    index = torch.arange(patches, dtype=torch.int64)
+    frames, height, width = grid[:, 0], grid[:, 1], grid[:, 2]
+    sizes = frames * height * width
+    ends = torch.cumsum(sizes, dim=0)
+    image = (index[:, None] >= ends[None, :]).sum(dim=1)  # which image each patch belongs to
+    local = index - (ends - sizes)[image]
+    plane = (height * width)[image]
+    frame = (torch.cumsum(frames, dim=0) - frames)[image] + local // plane
+    within = local % plane
+    columns = (width // merge)[image]  # merged tokens per row
+    block, inner = within // (merge * merge), within % (merge * merge)
+    block_row, block_col = block // columns, block % columns
+    positions = torch.stack([block_row * merge + inner // merge, block_col * merge + inner % merge], dim=-1)
+    if not side:
+        return positions, frame, torch.zeros_like(frame)
+    across = (columns + side - 1) // side
+    return positions, frame, (block_row // side) * across + block_col // side
+
+
+def _mask(same: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive ``[1, 1, N, N]`` mask: 0 where ``same``, the dtype's minimum elsewhere."""
     return torch.where(same, torch.zeros((), dtype=dtype), torch.full((), torch.finfo(dtype).min, dtype=dtype))[None, None]
 
 
@@ -52,17 +75,19 @@ class QwenVision(nn.Module):
         super().__init__()
         self.visual = model.model.visual
         vision = model.config.vision_config
-        self.windowed = getattr(vision, "window_size", None) is not None and hasattr(vision, "fullatt_block_indexes")
+        self.merge = int(vision.spatial_merge_size)
+        self.side = int(vision.window_size) // self.merge // int(vision.patch_size) if _windowed(model) else 0
         self.full_layers = set(getattr(vision, "fullatt_block_indexes", None) or range(len(self.visual.blocks)))
 
-    def forward(self, pixel_values: torch.Tensor, vision_position_ids: torch.Tensor, image_segments: torch.Tensor,
-                window_segments: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> torch.Tensor:
+        positions, frame, window = grid_indices(image_grid_thw, pixel_values.shape[0], self.merge, self.side)
         hidden = self.visual.patch_embed(pixel_values)
-        cos, sin = self.visual.rotary_pos_emb(hidden, vision_position_ids)
-        full = _segment_bias(image_segments, hidden.dtype)
-        window = _segment_bias(window_segments, hidden.dtype) if window_segments is not None else full
+        cos, sin = self.visual.rotary_pos_emb(hidden, positions)
+        same_frame = frame[:, None] == frame[None, :]
+        full = _mask(same_frame, hidden.dtype)
+        windowed = _mask(same_frame & (window[:, None] == window[None, :]), hidden.dtype) if self.side else full
         for index, block in enumerate(self.visual.blocks):
-            bias = full if not self.windowed or index in self.full_layers else window
+            bias = full if not self.side or index in self.full_layers else windowed
             hidden = hidden + _attention(block.attn, block.norm1(hidden), cos, sin, bias)
             hidden = hidden + block.mlp(block.norm2(hidden))
         return self.visual.merger(hidden)
@@ -76,30 +101,19 @@ def _windowed(model: Any) -> bool:
     return type(model).__name__.startswith("Qwen2_5_VL")
 
 
-def _example(model: Any) -> tuple[torch.Tensor, ...]:
-    """Two images of different grids (4x6 and 4x4 patches), so no axis is traced as a constant."""
-    import numpy as np
-
-    from harness.mllm.families.qwen2_vl import vision_inputs
+def _export_vision(model: Any, path: str, opset: int) -> None:
+    """Traced on two images of different grids (4x6 and 4x4 merge blocks), so no axis is a constant."""
+    from exporters.mllm.graphs import pin_output_dims
 
     vision = _vision_config(model)
     merge, patch = int(vision.spatial_merge_size), int(vision.patch_size)
-    grids = [(1, 2 * merge, 3 * merge), (1, 2 * merge, 2 * merge)]
+    grid = torch.tensor([[1, 4 * merge, 6 * merge], [1, 4 * merge, 4 * merge]], dtype=torch.int64)
     width = int(vision.in_channels) * int(vision.temporal_patch_size) * patch * patch
-    rows = sum(t * h * w for t, h, w in grids)
-    index = vision_inputs(grids, merge, patch, int(vision.window_size) if _windowed(model) else None)
-    tensors = [torch.randn(rows, width)] + [torch.from_numpy(np.asarray(index[name])) for name in index]
-    return tuple(tensors)
-
-
-def _export_vision(model: Any, path: str, opset: int) -> None:
-    from exporters.mllm.graphs import pin_output_dims
-
-    names = VISION_INPUTS + (["window_segments"] if _windowed(model) else [])
-    axes: dict[str, dict[int, str]] = {name: {0: "num_patches"} for name in names}
-    axes["image_features"] = {0: "num_image_tokens"}
-    torch.onnx.export(QwenVision(model).eval(), _example(model), path, input_names=names, output_names=["image_features"],
-                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    pixels = torch.randn(int(grid.prod(dim=1).sum()), width)
+    axes = {"pixel_values": {0: "num_patches"}, "image_grid_thw": {0: "num_images"},
+            "image_features": {0: "num_image_tokens"}}
+    torch.onnx.export(QwenVision(model).eval(), (pixels, grid), path, input_names=VISION_INPUTS,
+                      output_names=["image_features"], dynamic_axes=axes, opset_version=opset, dynamo=False)
     pin_output_dims(path, "image_features", {1: int(model.config.text_config.hidden_size)})
 
 
@@ -152,8 +166,6 @@ def _image_spec(model: Any, processor: Any) -> dict[str, Any]:
     side = math.ceil(math.sqrt(int(processor.size["shortest_edge"])) / factor) * factor
     spec = {"layout": "patches", "size": [side, side], **normalisation(processor, "qwen2-vl image processor"),
             "pixel_attention_mask": None}
-    if _windowed(model):
-        spec["window_size"] = int(vision.window_size)
     return spec
 
 
