@@ -75,6 +75,14 @@ def test_the_same_cells_with_other_states_are_refused_as_overlapping_shards(shar
              "with a different state; shards overlap — merge each shard once$")
 
 
+def test_the_same_cell_recorded_differently_is_an_overlap_even_with_equal_figures(shards, tmp_path):
+    def rebatched(doc: dict[str, Any]) -> None:
+        doc["cells"]["emm/missing=none"]["batch_size"] = 2  # same state, so the same figures
+
+    other = _resaved(shards["c1"], tmp_path / "rebatched", rebatched)
+    _refused([shards["c1"], other], rf"^{re.escape(str(other))}: cell 'emm/missing=none' is also in .* shards overlap")
+
+
 def test_the_same_shard_twice_counts_once_and_stays_partial(shards):
     doc, _ = merge_results([shards["c1"], shards["c1"]])
     alone, _ = load_results(shards["c1"])
