@@ -150,6 +150,18 @@ def test_sample_shards_covering_an_image_twice_are_refused(shards, tmp_path):
     _refused([shards["s1"], relabelled], r" and the other shards cover some images twice; merge each shard by samples once$")
 
 
+def test_a_cell_one_sample_shard_lacks_is_left_out_and_the_merge_is_partial(shards, tmp_path):
+    def drop_rgb(doc: dict[str, Any]) -> None:
+        del doc["cells"]["emm/missing=rgb"]
+        doc["plan"]["complete"] = False
+
+    lacking = _resaved(shards["s2"], tmp_path / "lacking", drop_rgb,
+                       images=lambda arrays: arrays.pop("emm/missing=rgb"))
+    doc, _ = merge_results([shards["s1"], lacking, shards["s3"]])
+    assert "emm/missing=rgb" not in doc["cells"] and len(doc["cells"]) == len(doc["plan"]["cells"]) - 1
+    assert doc["plan"]["complete"] is False
+
+
 def test_an_incomplete_set_of_sample_shards_merges_as_partial_and_all_of_them_as_complete(shards):
     partial, _ = merge_results([shards["s1"], shards["s3"]])
     assert partial["plan"]["complete"] is False
