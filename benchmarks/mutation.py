@@ -409,6 +409,10 @@ def mutate_module(name: str, limit: int | None = None, only: str | None = None) 
             results[outcome].append(site)
             if outcome in ("survived", "error"):
                 print(f"  {outcome}: {site.file}:{site.line} {site.scope} {site.change}", flush=True)
+        mine = {kind: sum(s.file == file for s in sites_) for kind, sites_ in results.items()}
+        dead, alive = mine["killed"] + mine["timeout"], mine["survived"] + mine["uncovered"]
+        print(f"{file}: {100.0 * dead / max(1, dead + alive):.1f} % killed ({dead} killed, {mine['survived']} survived, "
+              f"{mine['uncovered']} uncovered)", flush=True)
     return results
 
 
