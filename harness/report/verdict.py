@@ -123,6 +123,7 @@ def what_ran(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("dataset", f"{config['data']} ({doc['dataset']['name']})"),
         ("samples", f"{doc['dataset']['n_samples']}{span}"),
         ("seed", str(config["seed"])),
+        *([("evaluation", evaluation)] if (evaluation := view.evaluation_text(doc)) else []),
     ]
 
 

@@ -225,3 +225,11 @@ def test_sensor_frames_are_drawn_on_the_clean_frames_scale() -> None:
     assert np.array_equal(colormap.to_rgb(image, "image", colormap.display_range(image, "image")), image)
     thermal = colormap.to_rgb(ramp[..., :1], "thermal", span)
     assert thermal.shape == (1, 16, 3) and tuple(thermal[0, -1]) == (252, 255, 164)  # inferno's end
+
+
+def test_what_ran_names_the_evaluation_convention_before_any_figure(runs: tuple[Path, Path]) -> None:
+    a, _ = runs
+    html = _html(a)
+    ran = html.split('class="ran"', 1)[1].split("</dl>", 1)[0]
+    assert "<dt>evaluation</dt><dd>model (DELIVER/Liao): labels resized (nearest) to 32x32 and scored there; frames 32x32 -&gt; model input 32x32" in ran
+    assert html.index('class="ran"') < html.index("What the model saw")
