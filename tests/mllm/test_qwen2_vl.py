@@ -299,3 +299,92 @@ def test_bias_compare_fp16_variant(qwen_export, tmp_path):  # type: ignore[no-un
                  "--save-samples", "0", "--compare", "fp16", "--out", str(out)]) == ExitCode.OK
     parity = json.loads((out / "compare.json").read_text())["candidates"]["fp16"]["parity"]["summary"]
     assert parity["items"] == 3 and parity["vision_cosine"]["min"] > 0.999
+
+
+OG_CLIENT = '''
+import json, sys
+import numpy as np
+import onnxruntime_genai as og
+
+model = og.Model(sys.argv[1])
+cases = np.load(sys.argv[2])
+tokens, logits = [], []
+for index in range(int(cases["count"])):
+    ids = cases[f"ids{index}"]
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + int(cases["steps"]), do_sample=False)
+    generator = og.Generator(model, params)
+    inputs = og.NamedTensors()
+    inputs["input_ids"] = ids.astype(np.int32)[None]
+    inputs["pixel_values"] = cases[f"pixel_values{index}"]
+    inputs["image_grid_thw"] = cases[f"image_grid_thw{index}"]
+    inputs["num_image_tokens"] = cases[f"tokens{index}"]
+    generator.set_inputs(inputs)
+    out, steps = [], []
+    while not generator.is_done():
+        steps.append(np.asarray(generator.get_logits(), dtype=np.float64).reshape(-1).tolist())
+        generator.generate_next_token()
+        out.append(int(generator.get_next_tokens()[0]))
+    tokens.append(out)
+    logits.append(steps)
+print(json.dumps({"tokens": tokens, "logits": logits}))
+'''
+
+
+def _og_python():  # type: ignore[no-untyped-def]
+    """An interpreter with onnxruntime-genai: ``MMHARNESS_OG_PYTHON`` (a separate venv; og is never a
+    dependency), else this one when it has og; None when neither."""
+    import importlib.util
+    import os
+    import sys
+
+    if os.environ.get("MMHARNESS_OG_PYTHON"):
+        return os.environ["MMHARNESS_OG_PYTHON"]
+    return sys.executable if importlib.util.find_spec("onnxruntime_genai") else None
+
+
+def test_onnxruntime_genai_generates_the_same_tokens(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
+    """onnxruntime-genai 0.18's ``qwen2_5_vl`` type on the export as written (its 3-D positions from
+    vision_start + image_grid_thw, our vision graph fed pixel_values + image_grid_thw): the same
+    greedy tokens as the harness runtime, on three image sizes. og emits the image token when it
+    is the argmax (the harness never does): there, the image token must be our logits' argmax."""
+    import subprocess
+
+    from harness.mllm.families.qwen2_vl import vision_feeds
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.sessions import open_runtime
+
+    python = _og_python()
+    if python is None:
+        pytest.skip("onnxruntime-genai is not installed (set MMHARNESS_OG_PYTHON to a venv's python that has it)")
+    _, export, _ = qwen_export
+    steps, cases, ours = 8, {}, []
+    with open_runtime(export) as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        for index, (image, question) in enumerate(zip(_images(BRIEF_SIZES, seed=11), ("w1 w2", "w9", "w3 w4 w5"))):
+            features = runtime.image_features([image])
+            counts = runtime.image_tokens(features, 1)
+            ids = tokenizer.prompt_ids(question, image_tokens=counts)
+            stop = [runtime.spec.eos_token_id]  # og stops at EOS too
+            ours.append(runtime.generate(ids, features, max_new_tokens=steps, stop_token_ids=stop))
+            feeds, _ = vision_feeds([image], runtime.spec)
+            cases.update({f"ids{index}": ids, f"pixel_values{index}": feeds["pixel_values"],
+                          f"image_grid_thw{index}": feeds["image_grid_thw"], f"tokens{index}": np.array(counts, np.int64)})
+    np.savez(tmp_path / "cases.npz", count=len(ours), steps=steps, **cases)
+    (tmp_path / "client.py").write_text(OG_CLIENT)
+    done = subprocess.run([python, str(tmp_path / "client.py"), str(export), str(tmp_path / "cases.npz")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    compared = 0
+    for theirs, their_logits, generation in zip(result["tokens"], result["logits"], ours):
+        # og has no suppressed tokens: where it emits the image token, that token must be the argmax of
+        # our logits at that step (the harness takes the runner-up there); up to it, the tokens are equal
+        cut = theirs.index(4) if 4 in theirs else len(theirs)
+        assert theirs[:cut] == list(generation.tokens[:cut])
+        if cut < len(theirs):
+            assert int(np.argmax(generation.logits[cut])) == 4
+        # the same logits while the sequences agree (og's positions from vision_start + image_grid_thw)
+        np.testing.assert_allclose(np.asarray(their_logits[:cut + 1]), generation.logits[:cut + 1], atol=1e-4)
+        compared += cut
+    assert compared >= 12
