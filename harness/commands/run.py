@@ -99,10 +99,10 @@ def command(model_dir: Path | None, model_option: Path | None, data: str, split:
     if model_dir is not None and model_option is not None and model_dir != model_option:
         raise ConfigError(f"run: MODEL_DIR {model_dir} and --model {model_option} disagree; give one of them")
     model_dir = model_dir or model_option or default_model_dir()
+    check_run_paths(out, resume, overwrite, compare)  # before anything loads (harness/paths.py)
     selected = parse_scenarios(scenarios)
     shard_value = parse_shard(shard, shard_by)  # type: ignore[arg-type]
     manifest = load_manifest(model_dir)
-    check_run_paths(out, resume, overwrite, compare)  # before anything loads (harness/paths.py)
     suite, severities = resolve_suite(nm_suite, manifest) if "nm" in selected else ((), (1, 3, 5))
     plan = PlanSpec(scenarios=selected, rmm_rates=_floats(rmm_rates, "--rmm-rates"), rmm_seeds=rmm_seeds,
                     nm_suite=suite, nm_severities=severities)

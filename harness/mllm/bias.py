@@ -161,6 +161,11 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     """
     plan = bias_cells(config.plan)  # plan errors (severities, corruption names) before anything loads
     spec = load_vqa_spec(config.model)
+    if config.base_llm is not None:  # checked now, not after every probe cell has run
+        try:
+            load_vqa_spec(config.base_llm)
+        except ManifestError as error:
+            raise ManifestError(f"--base-llm {config.base_llm}: {error}") from None
     data = open_items(config, spec)
     mode = config.mode or spec.answer_mode
     if mode == "choices" and any(not item.choices for item in data):
@@ -169,11 +174,6 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
     if config.base_llm is not None:
         plan.append(Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records"))
     selected = select_shard(plan, config.shard)
-    if config.base_llm is not None:  # checked now, not after every probe cell has run
-        try:
-            load_vqa_spec(config.base_llm)
-        except ManifestError as error:
-            raise ManifestError(f"--base-llm {config.base_llm}: {error}") from None
     started = time.time()
     entries, seconds, provenance, where = _run_cells(config, data, selected, progress)
     doc = _document(config, spec, data, plan, entries, provenance)

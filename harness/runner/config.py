@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.executors.interface import ExecutorSpec
 from harness.manifest.model import Evaluation
+from harness.executors.interface import ExecutorSpec
 from harness.runner.clean_cache import CacheMode
 from harness.scenarios.plan import PlanSpec, Shard
 
