@@ -388,3 +388,34 @@ def test_onnxruntime_genai_generates_the_same_tokens(qwen_export, tmp_path):  # 
         np.testing.assert_allclose(np.asarray(their_logits[:cut + 1]), generation.logits[:cut + 1], atol=1e-4)
         compared += cut
     assert compared >= 12
+
+
+def test_cli_export_uses_the_model_folders_processor(tmp_path):  # type: ignore[no-untyped-def]
+    """``export mllm --model`` on a save_pretrained folder with its own processor (smaller pixel
+    bounds): that processor is exported and parity holds on it."""
+    from transformers import Qwen2VLImageProcessor
+
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    folder = tmp_path / "hf"
+    tiny_qwen2_5_vl().save_pretrained(folder)
+    Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=28 * 28 * 8).save_pretrained(folder)
+    build_word_tokenizer(WORDS, folder / "tokenizer.json")
+    code = main(["export", "mllm", "--model", str(folder), "--tokenizer", str(folder / "tokenizer.json"),
+                 "--out", str(tmp_path / "out"), "--prompt-template", TEMPLATE, "--parity-question", "w1 w2"])
+    assert code == ExitCode.OK
+    assert json.loads((tmp_path / "out" / "preprocessor_config.json").read_text())["size"] == \
+        {"longest_edge": 28 * 28 * 8, "shortest_edge": 28 * 28}
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["parity"]["greedy_tokens_equal"] is True
+
+
+def test_mrope_section_not_matching_head_dim_is_refused():  # type: ignore[no-untyped-def]
+    from exporters.mllm.families import family_of
+    from harness.errors import ConfigError
+
+    model = tiny_qwen2_vl()
+    model.config.text_config.rope_parameters["mrope_section"] = [4, 2, 1]
+    with pytest.raises(ConfigError, match=r"mrope_section \[4, 2, 1\]: sums to 7, expected head_dim / 2 = 8"):
+        family_of(model)
