@@ -55,10 +55,11 @@ def mrope_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Grid] = ()) -
         is_image = ids[row] == spec.image_token_id
         pending = list(grids)
         start, column = 0, 0
-        while column < total:
+        while column < total:  # one text run or one image per pass (vectorised within it)
             if not is_image[column]:
-                out[:, row, column] = start
-                start, column = start + 1, column + 1
+                run = np.argmax(is_image[column:]) if is_image[column:].any() else total - column
+                out[:, row, column:column + run] = np.arange(start, start + run)
+                start, column = start + run, column + run
                 continue
             if not pending:
                 raise DataError(f"the prompt holds more image tokens (id {spec.image_token_id}) than the images' grids "
