@@ -117,16 +117,18 @@ def _export_vision(model: Any, path: str, opset: int) -> None:
     pin_output_dims(path, "image_features", {1: int(model.config.text_config.hidden_size)})
 
 
+def _head_dim(text: Any) -> int:
+    return int(getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads)
+
+
 def _export_decoder(model: Any, path: str, opset: int) -> None:
     """The shared G3 with ``position_ids [3, batch, seq]`` (the text model reads them as mRoPE)."""
     from exporters.mllm.graphs import DecoderWithCache, export_decoder
 
     text = model.config.text_config
-    heads = int(text.num_attention_heads)
-    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
     decoder = DecoderWithCache(model.model.language_model, model.lm_head, text, int(text.num_hidden_layers))
-    export_decoder(decoder.eval(), int(text.hidden_size), int(text.num_key_value_heads or heads), head_dim, path, opset,
-                   position_rank=3)
+    export_decoder(decoder.eval(), int(text.hidden_size), int(text.num_key_value_heads or text.num_attention_heads),
+                   _head_dim(text), path, opset, position_rank=3)
 
 
 def _check(model: Any) -> None:
@@ -135,8 +137,7 @@ def _check(model: Any) -> None:
     if rope.get("rope_type", "default") not in ("default", "mrope"):
         raise ConfigError(f"text_config.rope_parameters.rope_type {rope.get('rope_type')!r}: only the default mRoPE is "
                           "exported; use a model with rope_type default")
-    heads = int(text.num_attention_heads)
-    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    head_dim = _head_dim(text)
     section = rope.get("mrope_section") or [16, 24, 24]
     if 2 * sum(section) != head_dim:
         raise ConfigError(f"text_config.rope_parameters.mrope_section {section}: sums to {sum(section)}, expected "
@@ -164,9 +165,8 @@ def _image_spec(model: Any, processor: Any) -> dict[str, Any]:
     # processor keeps as it is; every real image is sized by the processor (smart_resize)
     factor = int(processor.patch_size) * int(processor.merge_size)
     side = math.ceil(math.sqrt(int(processor.size["shortest_edge"])) / factor) * factor
-    spec = {"layout": "patches", "size": [side, side], **normalisation(processor, "qwen2-vl image processor"),
+    return {"layout": "patches", "size": [side, side], **normalisation(processor, "qwen2-vl image processor"),
             "pixel_attention_mask": None}
-    return spec
 
 
 def _genai_fields(model: Any) -> dict[str, Any]:
