@@ -134,6 +134,10 @@ class VlmRuntime:
     def embed(self, ids: Ids, features: Floats) -> Floats:
         """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot)."""
         count = int(np.count_nonzero(ids == self.spec.image_token_id))
+        if count != features.shape[0] and image_grids(features):  # dynamic resolution: counts from the grids
+            counts = self.image_tokens(features, len(image_grids(features)))
+            raise BadInputError(f"the prompt holds {count} image tokens (id {self.spec.image_token_id}) but the images' "
+                                f"grids give {counts} feature rows; expand {{image}} with VlmRuntime.image_tokens")
         if count != features.shape[0]:
             per_image = self.spec.tokens_per_image
             raise BadInputError(
@@ -176,9 +180,10 @@ class VlmRuntime:
         row = ids[np.newaxis]
         length = row.shape[1]
         mask = np.ones((1, length), dtype=np.int64)
+        embeds = self.embed(row, features)  # first: a wrong image-token count is refused by its own message
         positions, extra = self.inputs_for(row, length, length if prompt_length is None else prompt_length,
                                            image_grids(features))
-        return self.decode(self.embed(row, features), mask, positions, self.empty_past(1), extra)
+        return self.decode(embeds, mask, positions, self.empty_past(1), extra)
 
     def generate(
         self,

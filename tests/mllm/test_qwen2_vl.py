@@ -419,3 +419,16 @@ def test_mrope_section_not_matching_head_dim_is_refused():  # type: ignore[no-un
     model.config.text_config.rope_parameters["mrope_section"] = [4, 2, 1]
     with pytest.raises(ConfigError, match=r"mrope_section \[4, 2, 1\]: sums to 7, expected head_dim / 2 = 8"):
         family_of(model)
+
+
+def test_a_prompt_with_the_wrong_image_token_count_is_refused(qwen_export):  # type: ignore[no-untyped-def]
+    from harness.errors import BadInputError
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.sessions import open_runtime
+
+    _, export, _ = qwen_export
+    with open_runtime(export) as runtime:
+        features = runtime.image_features(_images([(84, 56)]))
+        ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w1")  # vqa.tokens_per_image (1), not the grid's 6
+        with pytest.raises(BadInputError, match=r"holds 1 image tokens .* grids give \[6\] feature rows"):
+            runtime.generate(ids, features)
