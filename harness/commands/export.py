@@ -19,7 +19,7 @@ from harness.errors import ConfigError, ExitCode
 # name -> ("module:attr" of a click command, one-line help shown without importing it)
 EXPORT_SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "mmss": ("harness.commands.export:mmss", "Multi-modal segmentation model (list/dict/kwargs of modalities) -> ONNX + manifest."),
-    "mllm": ("exporters.mllm.cli:command", "Vision-language model (Llava, Idefics3/SmolVLM, Gemma 3, PaliGemma, ...) -> vision/embedding/decoder ONNX + manifest."),
+    "mllm": ("exporters.mllm.cli:command", "Vision-language model (Llava, Idefics3/SmolVLM, Gemma 3, PaliGemma, Qwen2-VL, ...) -> vision/embedding/decoder ONNX + manifest."),
 }
 
 
