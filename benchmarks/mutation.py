@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _M = "tests/metrics/"
 MODULES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "metrics": (
-        ("harness/metrics/confusion.py", (_M + "test_confusion.py", _M + "test_accumulation.py", _M + "test_segmentation.py")),
+        ("harness/metrics/confusion.py", (_M + "test_confusion.py", _M + "test_confusion_edges.py", _M + "test_accumulation.py", _M + "test_segmentation.py")),
         ("harness/metrics/segmentation.py", (_M + "test_segmentation.py", _M + "test_confusion.py")),
         ("harness/metrics/robustness.py", (_M + "test_robustness.py",)),
         ("harness/metrics/stats.py", (_M + "test_stats.py",)),

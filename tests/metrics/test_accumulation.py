@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import DataError, ResultsError
+from harness.errors import ResultsError
 from harness.metrics.confusion import ConfusionMatrix
 from harness.metrics.parity import ParityState, Tolerance, parity
 from harness.report.states import state_kind
@@ -159,39 +159,3 @@ def test_tolerances_of_zero_are_allowed_and_negative_ones_refused():
         with pytest.raises(ValueError, match=r"^parity tolerances must be >= 0, got atol="):
             Tolerance(atol=atol, rtol=rtol)
 
-
-# ---- class ids at the edges of their ranges ------------------------------------------------------
-
-
-@pytest.mark.parametrize("ignore", [255, 3, -1, None])
-def test_class_ids_at_the_edges(ignore):
-    """C - 1 is a class and counts; C is refused (pred) or ignored only when it is ignore_index."""
-    cm = ConfusionMatrix(3, ignore)
-    cm.update([0, 2], [2, 0])
-    np.testing.assert_array_equal(cm.matrix, [[0, 0, 1], [0, 0, 0], [1, 0, 0]])
-    with pytest.raises(DataError, match=r"^pred holds class ids outside \[0, 3\): 3 \(1 pixel\); "):
-        cm.update([3, 0], [0, 0])
-    with pytest.raises(DataError, match=r"^pred holds class ids outside \[0, 3\): -1 \(1 pixel\); "):
-        cm.update([-1, 0], [0, 0])
-    if ignore == 3:
-        cm.update([1], [3])  # ignored
-    else:
-        with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\)"):
-            cm.update([1], [3])
-    if ignore != -1:
-        with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\).*: -1 \(1 pixel\); "):
-            cm.update([1], [-1])
-    assert cm.total == 2  # nothing refused was counted
-
-
-@pytest.mark.parametrize(("num_classes", "ignore", "message"), [
-    (0, 255, r"^num_classes must be a positive int, got 0$"),
-    (True, 255, r"^num_classes must be a positive int, got True$"),
-    (3, 2, r"^ignore_index 2 is a valid class id for num_classes=3; use a value outside \[0, 3\) \(e\.g\. 255\) or None$"),
-    (3, 0, r"^ignore_index 0 is a valid class id"),
-    (3, 2.0, r"^ignore_index must be an int or None, got 2\.0$"),
-])
-def test_bad_set_ups_are_refused(num_classes, ignore, message):
-    with pytest.raises(ValueError, match=message):
-        ConfusionMatrix(num_classes, ignore)
-    assert ConfusionMatrix(1, 1).num_classes == 1 and ConfusionMatrix(3, -1).ignore_index == -1
