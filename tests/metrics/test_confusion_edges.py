@@ -79,6 +79,16 @@ def test_bad_logits_are_refused_with_their_message(logits, axis, message):
     cm = ConfusionMatrix(3)
     cm.update_logits(np.eye(3)[[2, 0]], [2, 0], axis=-1)  # the last axis, given as -1
     np.testing.assert_array_equal(cm.matrix, [[1, 0, 0], [0, 0, 0], [0, 0, 1]])
+    cm.update_logits(np.eye(3)[[1, 1]].T, [0, 1], axis=-2)  # axis -ndim is the first axis
+    np.testing.assert_array_equal(cm.matrix, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+    one = ConfusionMatrix(2)
+    one.update_logits(np.array([0.1, 0.9]), np.array(1), axis=0)  # 1-D scores of one pixel
+    np.testing.assert_array_equal(one.matrix, [[0, 0], [0, 1]])
+
+
+def test_a_label_of_another_shape_than_the_logits_is_refused_naming_both():
+    with pytest.raises(DataError, match=r"^label shape \(2, 4\) does not match logits shape \(2, 3, 5\) without axis 1 \(expected \(2, 5\)\)$"):
+        ConfusionMatrix(3).update_logits(np.zeros((2, 3, 5)), np.zeros((2, 4), np.int64), axis=1)
 
 
 @pytest.mark.parametrize(("matrix", "message"), [
