@@ -50,6 +50,8 @@ def vision_feeds(images: Sequence[npt.NDArray[Any]], spec: ImageSpec) -> dict[st
         from harness.mllm.processors import preprocess
 
         processed = preprocess([_as_uint8(image) for image in images], spec.processor)
+        if processed.image_grid_thw is not None:  # dynamic resolution (layout patches): patch rows + grids
+            return {"pixel_values": processed.pixel_values, "image_grid_thw": processed.image_grid_thw}
         pixels, mask = processed.pixel_values, processed.pixel_attention_mask
         if pixels.shape[2:] != tuple(spec.size):
             raise ManifestError(f"preprocessor_config.json gives {pixels.shape[2]}x{pixels.shape[3]} pixels but "

@@ -282,9 +282,10 @@ def test_bias_runs_on_the_export(qwen_export, tmp_path):  # type: ignore[no-unty
     assert all(cell["status"] == "ok" and cell["n_samples"] == 4 for cell in cells.values())
 
 
-def test_bias_compare_fp16_variant(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
+def test_bias_compare_fp16_and_int8_variants(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
     """``bias --compare``'s per-graph parity feeds each image's token count and the 3-D positions:
-    the FP16 variant's vision cosine is ~1 and its greedy tokens agree."""
+    the FP16 variant's vision cosine is ~1; the INT8 vision graph calibrates (entropy, on patch
+    rows and grids; the attention masks are finite) and stays close."""
     import shutil
 
     from harness.cli import main
@@ -294,11 +295,14 @@ def test_bias_compare_fp16_variant(qwen_export, tmp_path):  # type: ignore[no-un
     model = tmp_path / "model"
     shutil.copytree(export, model)
     assert main(["build", str(model), "--precision", "fp16"]) == ExitCode.OK
+    assert main(["build", str(model), "--precision", "int8", "--calib-data", "synthetic-vqa", "--calib-samples", "8"]) == ExitCode.OK
     out = tmp_path / "bias"
     assert main(["bias", str(model), "--limit", "3", "--permutations", "1", "--corruptions", "", "--bootstrap", "0",
-                 "--save-samples", "0", "--compare", "fp16", "--out", str(out)]) == ExitCode.OK
-    parity = json.loads((out / "compare.json").read_text())["candidates"]["fp16"]["parity"]["summary"]
-    assert parity["items"] == 3 and parity["vision_cosine"]["min"] > 0.999
+                 "--save-samples", "0", "--compare", "fp16", "--compare", "int8", "--out", str(out)]) == ExitCode.OK
+    candidates = json.loads((out / "compare.json").read_text())["candidates"]
+    fp16, int8 = (candidates[label]["parity"]["summary"] for label in ("fp16", "int8"))
+    assert fp16["items"] == 3 and fp16["vision_cosine"]["min"] > 0.999
+    assert 0.98 < int8["vision_cosine"]["min"] < 1.0  # quantized, and still the same features
 
 
 OG_CLIENT = '''

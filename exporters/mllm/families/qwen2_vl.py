@@ -24,6 +24,7 @@ from exporters.mllm.families.base import Family, normalisation
 from harness.errors import ConfigError
 
 VISION_INPUTS = ["pixel_values", "image_grid_thw"]
+MASKED = -1e9  # exp underflows to exactly 0 as transformers' per-chunk attention; finite, so INT8 calibration histograms stay finite
 
 
 def grid_indices(grid: torch.Tensor, patches: torch.Tensor, merge: int, side: int) -> tuple[torch.Tensor, ...]:
@@ -51,7 +52,7 @@ def grid_indices(grid: torch.Tensor, patches: torch.Tensor, merge: int, side: in
 
 def _mask(same: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Additive ``[1, 1, N, N]`` mask: 0 where ``same``, the dtype's minimum elsewhere."""
-    return torch.where(same, torch.zeros((), dtype=dtype), torch.full((), torch.finfo(dtype).min, dtype=dtype))[None, None]
+    return torch.where(same, torch.zeros((), dtype=dtype), torch.full((), MASKED, dtype=dtype))[None, None]
 
 
 def _attention(attn: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -27,12 +27,10 @@ def vision_feeds(images: Sequence[npt.NDArray[Any]], spec: Any) -> tuple[dict[st
     if spec.image.processor is None:
         raise ManifestError("manifest.json: vqa.image.processor: missing; a Qwen2-VL export names its "
                             f"{CONFIG} (re-export with `mmharness export mllm`)")
-    from harness.mllm.preprocess import _as_uint8
-    from harness.mllm.processors import preprocess
+    from harness.mllm.preprocess import vision_feeds as feeds_of
 
-    processed = preprocess([_as_uint8(image) for image in images], spec.image.processor)
-    grid = np.asarray(processed.image_grid_thw, dtype=np.int64)
-    return {"pixel_values": processed.pixel_values, "image_grid_thw": grid}, [(int(t), int(h), int(w)) for t, h, w in grid]
+    feeds = feeds_of(images, spec.image)
+    return feeds, [(int(t), int(h), int(w)) for t, h, w in feeds["image_grid_thw"]]
 
 
 def tokens_per_grid(grids: Sequence[Grid], spec: Any) -> list[int]:
