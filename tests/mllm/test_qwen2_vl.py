@@ -139,18 +139,19 @@ def test_vision_features_equal_transformers_on_mixed_grids(qwen_export):  # type
     np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("grids", [[(1, 6, 4)], [(1, 4, 8), (1, 6, 4), (2, 8, 6)], [(1, 10, 14), (1, 4, 4)]])
-def test_grid_indices_equal_transformers(grids):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("window", [56, 112])  # 2x2 and 4x4 merged tokens per window (112: Qwen2.5-VL's own)
+@pytest.mark.parametrize("grids", [[(1, 6, 4)], [(1, 4, 8), (1, 6, 4), (2, 8, 6)], [(1, 10, 14), (1, 4, 4)], [(1, 18, 26)]])
+def test_grid_indices_equal_transformers(grids, window):  # type: ignore[no-untyped-def]
     """The vision graph's per-patch indices (traced as element-wise ops) against transformers'
     Python helpers: rotary (row, column), the cu_seqlens segments and Qwen2.5-VL's windows
-    (window_index + cu_window_seqlens, 2x2 merged tokens per window)."""
+    (window_index + cu_window_seqlens)."""
     from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
 
     from exporters.mllm.families.qwen2_vl import grid_indices
 
     grid = torch.tensor(grids)
     count = int(grid.prod(dim=1).sum())
-    positions, frame, window = grid_indices(grid, count, 2, 2)
+    positions, frame, windows = grid_indices(grid, count, 2, window // 2 // 14)
     assert torch.equal(positions, get_vision_position_ids(grid, 2))
 
     def members(cuts):  # type: ignore[no-untyped-def]
@@ -160,12 +161,14 @@ def test_grid_indices_equal_transformers(grids):  # type: ignore[no-untyped-def]
         return ids
 
     assert torch.equal(members(get_vision_cu_seqlens(grid)), frame)
-    order, cuts = get_vision_window_index(grid, 2, 56, 14)
+    order, cuts = get_vision_window_index(grid, 2, window, 14)
     hf_window = torch.empty(count, dtype=torch.int64)  # window number of each patch, in the processor's order
     merged = members(cuts)  # window number in transformers' permuted order
     patch_order = (order[:, None] * 4 + torch.arange(4)).reshape(-1)
     hf_window[patch_order] = merged
-    ours = frame * 10_000 + window
+    ours = frame * 10_000 + windows
+    if any(max(h, w) // 2 > window // 28 for _, h, w in grids):  # an image wider than a window: it is split
+        assert len(set(hf_window.tolist())) > len(grids)
     assert torch.equal(hf_window[:, None] == hf_window[None, :], ours[:, None] == ours[None, :])
 
 
