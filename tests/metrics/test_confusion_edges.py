@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import DataError
+from harness.errors import DataError, ResultsError
 from harness.metrics.confusion import ConfusionMatrix
 
 
@@ -112,3 +112,73 @@ def test_from_matrix_at_its_limits():
     assert cm.matrix.dtype == np.int64 and cm.ignore_index is None and cm.total == 6
     m[0, 0] = 9
     assert cm.total == 6  # copied
+
+
+def _dict(**changes):
+    base = {"format": "mmharness.confusion/1", "num_classes": 3, "ignore_index": 255, "index": [0, 8], "count": [1, 2]}
+    return {**base, **changes}
+
+
+@pytest.mark.parametrize("changes", [
+    {"num_classes": 1, "index": [0]}, {"ignore_index": 3}, {"ignore_index": -1}, {"ignore_index": None},
+    {"index": [0, 8]}, {"count": [1, 2**63 - 1]}, {"index": [], "count": []},
+])
+def test_from_dict_accepts_every_value_at_the_edge_of_its_range(changes):
+    data = _dict(**changes)
+    if "count" not in changes:
+        data["count"] = [1] * len(data["index"])
+    cm = ConfusionMatrix.from_dict(data)
+    assert cm.to_dict() == data
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"num_classes": 0}, r"field 'num_classes': expected a positive integer, got 0"),
+    ({"ignore_index": 2}, r"field 'ignore_index': expected null or an integer outside \[0, 3\), got 2"),
+    ({"ignore_index": 0}, r"field 'ignore_index': expected null or an integer outside \[0, 3\), got 0"),
+    ({"ignore_index": "255"}, r"field 'ignore_index': expected null or an integer outside \[0, 3\), got '255'"),
+    ({"index": [0, 9]}, r"field 'index': expected strictly increasing flat indices in \[0, 9\)"),
+    ({"index": [-1, 0]}, r"field 'index': expected strictly increasing flat indices in \[0, 9\)"),
+    ({"index": [4, 4]}, r"field 'index': expected strictly increasing flat indices in \[0, 9\)"),
+    ({"count": [1, 0]}, r"field 'count': expected positive counts, got 0"),
+    ({"count": [1, 2**63]}, r"field 'count': expected a list of 64-bit integers"),
+    ({"index": [-(2**63) - 1, 0]}, r"field 'index': expected a list of 64-bit integers"),
+])
+def test_from_dict_refuses_every_value_just_outside_its_range(changes, message):
+    with pytest.raises(ResultsError, match=r"^cell x: " + message + r"; the results file is corrupt or foreign — re-run the cell$"):
+        ConfusionMatrix.from_dict(_dict(**changes), where="cell x")
+
+
+def test_from_dict_refuses_a_non_object_and_equality_needs_the_same_set_up():
+    with pytest.raises(ResultsError, match=r"^confusion matrix: expected a JSON object, got list; the results file is corrupt$"):
+        ConfusionMatrix.from_dict([1, 2])
+    assert ConfusionMatrix(3, 255) != ConfusionMatrix(3, None)  # equal (zero) matrices, other set-up
+    assert ConfusionMatrix(3) != ConfusionMatrix(4) and ConfusionMatrix(3) == ConfusionMatrix(3)
+    assert (ConfusionMatrix(3) == "x") is False and ConfusionMatrix(3).__eq__("x") is NotImplemented
+
+
+def test_per_image_confusion_limits_and_messages_on_both_paths():
+    from harness.metrics.confusion import per_image_confusion
+
+    one_pixel = per_image_confusion(np.array([0, 1]), np.array([0, 1]), 2)  # 1-D: two images of one pixel
+    np.testing.assert_array_equal(one_pixel, [[[1, 0], [0, 0]], [[0, 0], [0, 1]]])
+    with pytest.raises(DataError, match=r"^per-image matrices need a leading batch axis, got a scalar$"):
+        per_image_confusion(np.int64(1), np.int64(1), 3)
+    with pytest.raises(ValueError, match=r"^num_classes must be a positive int, got 0$"):
+        per_image_confusion(np.zeros((1, 2), np.int64), np.zeros((1, 2), np.int64), 0)
+    # small batches: one pass over the batch; its errors name no image
+    small = (np.zeros((2, 4), np.int64), np.zeros((2, 4), np.int64))
+    for pred_value, label_value, message in ((3, 0, r"^pred holds class ids outside \[0, 3\): 3 \(1 pixel\)"),
+                                             (0, 254, r"^label holds values outside \[0, 3\) other than ignore_index 255: 254 \(1 pixel\)"),
+                                             (0, 256, r"^label holds values outside \[0, 3\) other than ignore_index 255: 256 \(1 pixel\)"),
+                                             (0, -1, r"^label holds values outside \[0, 3\) other than ignore_index 255: -1 \(1 pixel\)")):
+        pred, label = small[0].copy(), small[1].copy()
+        pred[1, 2], label[1, 3] = pred_value, label_value
+        with pytest.raises(DataError, match=message):
+            per_image_confusion(pred, label, 3)
+    # beyond the wide histogram (300 classes, ignore -1): one count per image, errors name it
+    pred, label = np.zeros((2, 4), np.int64), np.zeros((2, 4), np.int64)
+    pred[1, 0] = 300
+    with pytest.raises(DataError, match=r"^image 1: pred holds class ids outside \[0, 300\): 300 \(1 pixel\)"):
+        per_image_confusion(pred, label, 300, -1)
+    label[0, 0], pred[1, 0] = -1, 299
+    np.testing.assert_array_equal(per_image_confusion(pred, label, 300, -1).sum(axis=(1, 2)), [3, 4])
