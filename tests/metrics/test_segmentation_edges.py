@@ -5,6 +5,7 @@ a matrix whose figures are written out by hand."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -30,7 +31,10 @@ def test_figures_of_a_hand_computed_matrix_under_both_conventions():
 
 def test_the_smallest_and_batched_matrices():
     assert mean_iou(np.array([[5]])) == 100.0 and pixel_accuracy(np.array([[5]])) == 100.0
-    assert mean_iou(np.array([[0]])) == 0.0 and math.isnan(mean_iou(np.array([[0]]), absent="nan"))
+    assert mean_iou(np.array([[1]])) == 100.0 and mean_iou(np.array([[1, 0], [0, 0]])) == 50.0  # a union of exactly 1 pixel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every class absent: NaN is the answer, not a warning
+        assert mean_iou(np.array([[0]])) == 0.0 and math.isnan(mean_iou(np.array([[0]]), absent="nan"))
     assert math.isnan(pixel_accuracy(np.zeros((2, 2), np.int64)))
     batch = np.stack([M, np.eye(3, dtype=np.int64)])
     np.testing.assert_allclose(mean_iou(batch), [mean_iou(M), 100.0])
