@@ -69,3 +69,12 @@ def test_relative_robustness_needs_a_positive_clean_miou():
     with pytest.raises(ResultsError, match=r"^NM: no corrupted mIoU given \(expected one per severity\)$"):
         relative_robustness(50.0, [])
     assert relative_robustness(50.0, {1: 50.0, 5: 25.0}) == 0.75
+
+
+def test_paper_rounding_rounds_each_cell_before_aggregating():
+    """Cells 0.004, 0.004, 0.007 round to 0.00, 0.00, 0.01: mean 0.0033 -> 0.00 (unrounded: 0.005 -> 0.01)."""
+    table = {frozenset(): 0.004, frozenset({"rgb"}): 0.004, frozenset({"depth"}): 0.007}
+    assert aggregate(table, MODS, ps=(0.5,), paper_rounding=True) == {"avg": 0.0, "E": {0.5: 0.0}}
+    assert aggregate(table, MODS, ps=(0.5,)) == {"avg": pytest.approx(0.005), "E": {0.5: pytest.approx(0.005)}}
+    rounded_after = aggregate({frozenset(): 60.0, frozenset({"rgb"}): 20.0, frozenset({"depth"}): 40.01}, MODS, ps=(0.5,), paper_rounding=True)
+    assert rounded_after == {"avg": 40.0, "E": {0.5: 40.0}}  # 40.0033 and (0.25*60 + 0.25*60.01) / 0.75 = 40.0033, rounded
