@@ -69,6 +69,11 @@ def test_relative_robustness_needs_a_positive_clean_miou():
     with pytest.raises(ResultsError, match=r"^NM: no corrupted mIoU given \(expected one per severity\)$"):
         relative_robustness(50.0, [])
     assert relative_robustness(50.0, {1: 50.0, 5: 25.0}) == 0.75
+    from harness.metrics.robustness import mean_relative_robustness
+
+    with pytest.raises(ResultsError, match=r"^NM: no corruptions in the table$"):
+        mean_relative_robustness(50.0, {})
+    assert mean_relative_robustness(50.0, {"fog": [50.0, 25.0], "snow": [10.0]}) == {"per_corruption": {"fog": 0.75, "snow": 0.2}, "mean": 0.475}
 
 
 def test_paper_rounding_rounds_each_cell_before_aggregating():
