@@ -45,7 +45,7 @@ MODULES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("harness/metrics/confusion.py", (_M + "test_confusion.py", _M + "test_confusion_edges.py", _M + "test_accumulation.py", _M + "test_segmentation.py")),
         ("harness/metrics/segmentation.py", (_M + "test_segmentation.py", _M + "test_segmentation_edges.py", _M + "test_confusion.py")),
         ("harness/metrics/robustness.py", (_M + "test_robustness.py", _M + "test_robustness_edges.py")),
-        ("harness/metrics/stats.py", (_M + "test_stats.py",)),
+        ("harness/metrics/stats.py", (_M + "test_stats.py", _M + "test_stats_edges.py")),
         ("harness/metrics/parity.py", ("tests/precision/test_parity_metrics.py", _M + "test_accumulation.py")),
         ("harness/metrics/argmax.py", (_M + "test_argmax.py",)),
         ("harness/metrics/bias.py", (_M + "test_bias.py",)),

@@ -1,0 +1,50 @@
+"""Bootstrap arguments and intervals at their edges (issue 19): the smallest valid inputs,
+each invalid one refused by its message, a value exactly on an interval bound, undefined bounds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.metrics.stats import ConfidenceInterval, bootstrap_segmentation
+
+ONE_IMAGE = np.array([[[3, 1], [0, 2]]])  # one image, two classes
+
+
+def _ci(low: float, high: float) -> ConfidenceInterval:
+    return ConfidenceInterval(estimate=0.5, low=low, high=high, level=0.95, n_boot=10, seed=0)
+
+
+def test_a_value_on_a_bound_is_inside_and_undefined_intervals_exclude_nothing():
+    ci = _ci(0.0, 1.0)
+    assert ci.is_defined and not ci.excludes(0.0) and not ci.excludes(1.0)
+    assert ci.excludes(math.nextafter(1.0, 2.0)) and ci.excludes(math.nextafter(0.0, -1.0))
+    for low, high in ((math.nan, 1.0), (0.0, math.nan), (math.nan, math.nan)):
+        assert not _ci(low, high).is_defined and not _ci(low, high).excludes(5.0)
+
+
+def test_the_smallest_valid_bootstrap():
+    ci = bootstrap_segmentation(ONE_IMAGE, n_boot=1, level=math.nextafter(0.0, 1.0), seed=0)
+    assert ci.n_boot == 1 and ci.seed == 0 and ci.low == ci.high == ci.estimate  # one image: every resample is it
+    assert bootstrap_segmentation(ONE_IMAGE, n_boot=3, level=math.nextafter(1.0, 0.0), seed=0).to_dict()["method"] == "percentile"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"n_boot": 0}, r"^n_boot must be a positive int, got 0$"),
+    ({"n_boot": True}, r"^n_boot must be a positive int, got True$"),
+    ({"n_boot": 2.0}, r"^n_boot must be a positive int, got 2\.0$"),
+    ({"level": 0.0}, r"^level must be in \(0, 1\), e\.g\. 0\.95, got 0\.0$"),
+    ({"level": 1.0}, r"^level must be in \(0, 1\), e\.g\. 0\.95, got 1\.0$"),
+    ({"seed": -1}, r"^seed must be a non-negative int, got -1$"),
+    ({"seed": True}, r"^seed must be a non-negative int, got True$"),
+])
+def test_invalid_bootstrap_arguments_are_refused_with_their_message(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_segmentation(ONE_IMAGE, **kwargs)
+
+
+def test_no_image_is_refused():
+    with pytest.raises(ValueError, match=r"^bootstrap needs at least one image/sample, got 0$"):
+        bootstrap_segmentation(np.zeros((0, 2, 2), np.int64))
