@@ -48,3 +48,20 @@ def test_invalid_bootstrap_arguments_are_refused_with_their_message(kwargs, mess
 def test_no_image_is_refused():
     with pytest.raises(ValueError, match=r"^bootstrap needs at least one image/sample, got 0$"):
         bootstrap_segmentation(np.zeros((0, 2, 2), np.int64))
+
+
+def test_paired_and_joint_bootstraps_check_their_arguments_and_inputs():
+    from harness.metrics.stats import joint_bootstrap_replicates, paired_bootstrap_segmentation
+
+    with pytest.raises(ValueError, match=r"^n_boot must be a positive int, got 0$"):
+        paired_bootstrap_segmentation(ONE_IMAGE, ONE_IMAGE, n_boot=0)
+    with pytest.raises(ValueError, match=r"^seed must be a non-negative int, got -1$"):
+        joint_bootstrap_replicates({"a": ONE_IMAGE}, seed=-1)
+    assert joint_bootstrap_replicates({}) == {}
+    negative = np.array([[[1, -1], [0, 1]]])
+    with pytest.raises(ValueError, match=r"^per_image_a: confusion counts must be non-negative$"):
+        paired_bootstrap_segmentation(negative, ONE_IMAGE)
+    with pytest.raises(ValueError, match=r"^per_image_b: expected integer per-image confusion matrices of shape \(n_images, C, C\), got float64 \(1, 2, 2\)$"):
+        paired_bootstrap_segmentation(ONE_IMAGE, ONE_IMAGE.astype(float))
+    same = paired_bootstrap_segmentation(ONE_IMAGE, ONE_IMAGE, n_boot=5)
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
