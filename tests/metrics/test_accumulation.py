@@ -159,3 +159,19 @@ def test_tolerances_of_zero_are_allowed_and_negative_ones_refused():
         with pytest.raises(ValueError, match=r"^parity tolerances must be >= 0, got atol="):
             Tolerance(atol=atol, rtol=rtol)
 
+
+
+def test_parity_defaults_are_polygraphys_and_the_quantile_lies_strictly_inside_0_1():
+    from harness.metrics.parity import CHECK_STATS, DEFAULT_ATOL, DEFAULT_QUANTILE, DEFAULT_RTOL
+
+    # Polygraphy's comparator defaults: --atol 1e-5, --rtol 1e-5, --check-error-stat elemwise
+    assert (DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_QUANTILE) == (1e-5, 1e-5, 0.99)
+    assert Tolerance() == Tolerance(atol=1e-5, rtol=1e-5, check="elemwise", quantile=0.99)
+    assert CHECK_STATS == ("elemwise", "max", "mean", "median", "quantile")
+    for q in (math.nextafter(0.0, 1.0), math.nextafter(1.0, 0.0)):
+        assert Tolerance(quantile=q).quantile == q
+    for q in (0.0, 1.0):
+        with pytest.raises(ValueError, match=rf"^parity quantile must lie in \(0, 1\), got {q}$"):
+            Tolerance(quantile=q)
+    with pytest.raises(ValueError, match=r"^parity of 'batch': candidate shape \(3,\) differs from reference shape \(2,\)$"):
+        ParityState().update(np.zeros(3), np.zeros(2))

@@ -65,3 +65,20 @@ def test_paired_and_joint_bootstraps_check_their_arguments_and_inputs():
         paired_bootstrap_segmentation(ONE_IMAGE, ONE_IMAGE.astype(float))
     same = paired_bootstrap_segmentation(ONE_IMAGE, ONE_IMAGE, n_boot=5)
     assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_samples_refusals_and_paired_draws():
+    from harness.metrics.stats import bootstrap_samples
+
+    with pytest.raises(ValueError, match=r"^bootstrap_samples needs at least one column$"):
+        bootstrap_samples({}, lambda c: 0.0)
+    for columns in ({"a": [1, 0], "b": [1]}, {"a": [1, 0], "b": 1}):
+        with pytest.raises(ValueError, match=r"^every column must be an array over the same samples; lengths: "):
+            bootstrap_samples(columns, lambda c: 0.0)
+    with pytest.raises(ValueError, match=r"^n_boot must be a positive int, got 0$"):
+        bootstrap_samples({"a": [1, 0]}, lambda c: 0.0, n_boot=0)
+    # the same indices in every column: a - a is 0 in every resample
+    ci = bootstrap_samples({"a": [1.0, 0.0, 3.0], "b": [1.0, 0.0, 3.0]}, lambda c: float(np.mean(c["a"] - c["b"])), n_boot=50)
+    assert (ci.estimate, ci.low, ci.high, ci.n_boot) == (0.0, 0.0, 0.0, 50)
+    mean = bootstrap_samples({"a": [2.0, 2.0]}, lambda c: float(np.mean(c["a"])), n_boot=7)
+    assert (mean.estimate, mean.low, mean.high) == (2.0, 2.0, 2.0)
