@@ -107,7 +107,7 @@ def _floats(values: list[float]) -> str:
 
 
 @click.command("init")
-@click.argument("onnx_path", metavar="PATH.onnx", type=click.Path(path_type=str))
+@click.argument("onnx_path", metavar="PATH.onnx|DIR", type=click.Path(path_type=str))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Model directory to write (default: the ONNX file's folder; another folder gets a copy of the graph and its external data).")
 @click.option("--name", default=None, help="Manifest name (default: the file stem).")
@@ -136,12 +136,24 @@ def _floats(values: list[float]) -> str:
               help="Largest batch for a dynamic batch axis.")
 @click.option("--ignore-index", type=int, default=255, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing manifest.json (and differing copies in --out).")
+@click.option("--family", default=None, help="VLM folder: the vqa family (default: config.json model_type or genai_config.json model.type).")
+@click.option("--variant", default=None, metavar="fp32|fp16|q4|quantized|...",
+              help="transformers.js folder: the graphs onnx/<name>_<variant>.onnx (default fp32, no suffix).")
+@click.option("--prompt-template", default=None, help="VLM folder: the prompt, with {image} and {question} (default \"{image} {question}\").")
+@click.option("--answer-mode", type=click.Choice(["generate", "choices"]), default="generate", show_default=True,
+              help="VLM folder: greedy answers or ranked options.")
 def command(onnx_path: str, out_dir: str | None, name: str | None, modalities: tuple[str, ...], masks: tuple[str, ...],
             constants: tuple[str, ...], preset: str, classes: str | None, num_classes: int | None,
             input_size: str | None, evaluation: str | None, output: str | None, batch_max: int,
-            ignore_index: int, force: bool) -> int:
-    """Infer a manifest.json for a segmentation ONNX graph: inputs -> modalities, preprocessing, classes,
-    input size, batch. Prints every assumption to confirm."""
+            ignore_index: int, force: bool, family: str | None, variant: str | None, prompt_template: str | None,
+            answer_mode: str) -> int:
+    """Infer a manifest.json for a segmentation ONNX graph (inputs -> modalities, preprocessing, classes,
+    input size, batch), or for a VLM folder DIR (onnxruntime-genai or transformers.js layout).
+    Prints every assumption to confirm."""
+    from pathlib import Path
+
+    if Path(onnx_path).is_dir():
+        return _vlm_folder(onnx_path, out_dir, name, force, family, variant, prompt_template, answer_mode)
     from harness.commands.export import _size
     from harness.manifest.bootstrap import init_model_dir
     from harness.manifest.infer import InitOptions
@@ -163,5 +175,37 @@ def command(onnx_path: str, out_dir: str | None, name: str | None, modalities: t
     )
     result = init_model_dir(onnx_path, out_dir, options, name=name, force=force)
     click.echo(render(result), err=True)
+    click.echo(str(result.manifest_path))
+    return int(ExitCode.OK)
+
+
+def _vlm_folder(directory: str, out_dir: str | None, name: str | None, force: bool, family: str | None,
+                variant: str | None, prompt_template: str | None, answer_mode: str) -> int:
+    """``init DIR``: the manifest is written beside the graphs (they must be inside its folder)."""
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+
+    if out_dir is not None:
+        raise ConfigError(f"--out {out_dir}: a VLM folder's manifest is written in {directory} itself (its graphs must "
+                          "be inside the manifest's folder); drop --out")
+    result = init_vlm_folder(directory, FolderOptions(family=family, variant=variant, prompt_template=prompt_template,
+                                                      answer_mode=answer_mode, name=name, force=force))
+    vqa, graphs = result.manifest["vqa"], result.manifest["graphs"]
+    kv, image = vqa["kv_cache"], vqa["image"]
+    lines = [
+        f"mmharness init: {result.manifest_path.parent} ({result.layout} folder)",
+        *(f"  {role}: {file}" for role, file in graphs.items()),
+        f"family: {vqa['family']} (from {result.sources['family']}); attention {vqa['attention']}; "
+        f"image features merged by the {'embedding graph' if vqa['merge'] == 'graph' else 'runtime'}",
+        f"image: {image['layout']} {image['size'][0]}x{image['size'][1]} by {image['processor']}; "
+        f"{vqa['tokens_per_image']} tokens per image (the vision graph on one image); image token id {vqa['image_token_id']}",
+        f"decoder: {kv['num_layers']} layers, {kv['num_kv_heads']} kv heads x {kv['head_dim']}, hidden {vqa['hidden_size']}, "
+        f"{kv['dtype']}; bos {vqa['bos_token_id']}, stop {vqa['stop_token_ids']}",
+        *(f"  io.{role}: {', '.join(f'{ours} -> {theirs}' for ours, theirs in names.items())}"
+          for role, names in vqa.get("io", {}).items()),
+        f"answer mode: {vqa['answer_mode']}",
+        *(f"confirm: {note}" for note in result.confirm),
+        f"wrote {result.manifest_path}; check it with: mmharness validate {result.manifest_path.parent}",
+    ]
+    click.echo("\n".join(lines), err=True)
     click.echo(str(result.manifest_path))
     return int(ExitCode.OK)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,15 @@ VQA_SCHEMA: dict[str, Any] = {
         "hidden_size": {"type": "integer", "minimum": 1},
         "vocab_size": {"type": "integer", "minimum": 1},
         "chance_level": {"type": "number", "minimum": 0, "maximum": 1},
+        # a folder not exported by us (`mmharness init DIR`): where the image features are merged, and
+        # per role the folder's tensor name for each contract name that differs (docs/manifest.md)
+        "merge": {"enum": ["graph", "runtime"]},
+        "io": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {role: {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}}
+                           for role in ("vision", "embedding", "decoder")},
+        },
         "image": {
             "type": "object",
             "additionalProperties": False,
@@ -145,6 +154,8 @@ class VqaSpec:
     image: ImageSpec
     kv: KvSpec
     raw: dict[str, Any]
+    merge: str = "graph"  # "runtime": the embedding graph embeds tokens only; the runtime scatters the features
+    io: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # role -> contract name -> graph name
 
 
 def _schema_error(where: str, error: Any) -> ManifestError:
@@ -183,6 +194,8 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
         image=_image_spec(block["image"], model_dir, where),
         kv=_kv_spec(block["kv_cache"]),
         raw=dict(block),
+        merge=block.get("merge", "graph"),
+        io={role: dict(names) for role, names in block.get("io", {}).items()},
     )
 
 
@@ -346,7 +359,8 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
         "vision": (tuple(vision_in), (TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size"),)),
         "embedding": (
             (TensorRule("input_ids", ("int64",), 2, (), "graphs.embedding"),
-             TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size")),
+             *([TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size")]
+               if spec.merge == "graph" else [])),
             (TensorRule("inputs_embeds", float_dt, 3, ((2, hidden),), "vqa.hidden_size"),),
         ),
         "decoder": (
@@ -387,6 +401,11 @@ def _check_opsets(opsets: Mapping[str, int], file: str, role: str, where: str) -
                                 f"{OPSETS[0]}-{OPSETS[-1]}; re-export with `mmharness export mllm`")
 
 
+def _renamed(rules: tuple[TensorRule, ...], names: Mapping[str, str]) -> tuple[TensorRule, ...]:
+    return tuple(TensorRule(names.get(r.name, r.name), r.dtypes, r.rank, r.dims,
+                            "vqa.io" if r.name in names else r.field) for r in rules)
+
+
 def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> list[tuple[str, Any]]:
     """Every input of the three graphs is claimed by the contract and every claimed tensor exists
     with the declared dtype/rank/dims; returns the claimed ``(role, input TensorSpec)`` pairs.
@@ -401,6 +420,8 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
         if io is None:
             continue
         file = spec.raw_graphs[role]
+        names = spec.io.get(role, {})  # vqa.io: the folder's name for a contract tensor
+        inputs, outputs = _renamed(inputs, names), _renamed(outputs, names)
         if getattr(io, "opsets", None) is not None:  # graph files carry opsets; open sessions do not
             _check_opsets(io.opsets, file, role, where)
         wanted = {rule.name for rule in inputs}

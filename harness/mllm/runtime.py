@@ -145,6 +145,10 @@ class VlmRuntime:
                 f"(id {self.spec.image_token_id}) but {features.shape[0]} image feature rows were given "
                 f"({per_image} per image); expand the {{image}} placeholder to {per_image} tokens once per image"
             )
+        if self.spec.merge == "runtime":  # a token-only embedding (transformers.js): merge as masked_scatter does
+            embeds = np.array(self.embedding.run({"input_ids": ids})["inputs_embeds"])
+            embeds[ids == self.spec.image_token_id] = np.asarray(features, dtype=embeds.dtype)
+            return embeds
         return self.embedding.run({"input_ids": ids, "image_features": np.asarray(features)})["inputs_embeds"]
 
     def empty_past(self, batch: int) -> dict[str, Floats]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from harness.backends import backend_for, parse_backend
 from harness.mllm.manifest import VqaSpec, check_vqa_graphs, load_vqa_spec
@@ -37,4 +38,21 @@ def open_runtime(
         sessions = [stack.enter_context(backend_for(manifest, request, keys[role]).open()) for role in ROLES]
         # the contract against what really opened (any backend), before anything runs
         check_vqa_graphs(spec, dict(zip(ROLES, sessions)), str(spec.model_dir / "manifest.json"))
-        yield VlmRuntime(spec, *sessions)
+        yield VlmRuntime(spec, *(Renamed(s, spec.io[role]) if spec.io.get(role) else s
+                                 for role, s in zip(ROLES, sessions)))
+
+
+class Renamed:
+    """A session fed and read by contract names whose graph uses the folder's (``vqa.io``), so a
+    folder mmharness did not export runs as it is."""
+
+    def __init__(self, session: Any, names: Mapping[str, str]) -> None:
+        self.session, self.names = session, dict(names)
+        self.back = {graph: contract for contract, graph in self.names.items()}
+
+    def __getattr__(self, name: str) -> Any:  # provenance, inputs, ...: the wrapped session's
+        return getattr(self.session, name)
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        outputs = self.session.run({self.names.get(name, name): value for name, value in feeds.items()})
+        return {self.back.get(name, name): value for name, value in outputs.items()}

@@ -1,0 +1,352 @@
+"""``mmharness init DIR``: the manifest of a VLM folder mmharness did not export, so ``bias`` runs
+on it as it is (no graph renamed or rewritten).
+
+Two layouts: an onnxruntime-genai folder (``genai_config.json`` names the three graphs and their
+tensors) and an onnx-community / transformers.js folder (``onnx/vision_encoder*.onnx``,
+``embed_tokens*.onnx``, ``decoder_model_merged*.onnx`` plus the Hugging Face ``config.json``).
+What the configs say is cross-checked with the graphs' own I/O; what neither says (the family
+of a surrogate ``gemma3`` type, the prompt template) is printed for the user to confirm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, ManifestError
+from harness.safeload import json_loads
+
+PREPROCESSOR = "preprocessor_config.json"
+ROLES = ("vision", "embedding", "decoder")
+TJS_FILES = {"vision": "vision_encoder", "embedding": "embed_tokens", "decoder": "decoder_model_merged"}
+# Hugging Face model_type / onnxruntime-genai model.type -> vqa.family
+FAMILY_OF = {"llava": "llava", "idefics3": "idefics3", "smolvlm": "smolvlm", "gemma3": "gemma3",
+             "paligemma": "paligemma", "qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_vl"}
+# the decoder's attention beyond causal, when its graph takes attention_groups (docs/vlm-contract.md)
+ATTENTION_OF = {"gemma3": "image_blocks", "paligemma": "prefix"}
+DEFAULT_TEMPLATE = "{image} {question}"
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    family: str | None = None
+    variant: str | None = None
+    prompt_template: str | None = None
+    answer_mode: str = "generate"
+    name: str | None = None
+    force: bool = False
+
+
+@dataclass
+class FolderInit:
+    """The written manifest, where each inferred field came from, and what to confirm."""
+
+    manifest_path: Path
+    layout: str
+    manifest: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    confirm: list[str] = field(default_factory=list)
+
+
+def _json(path: Path, required: bool = True) -> dict[str, Any]:
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"{path}: not found; a VLM folder needs it beside the graphs")
+        return {}
+    try:
+        doc = json_loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path}: not valid JSON ({str(error).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: holds {type(doc).__name__}, expected an object")
+    return doc
+
+
+def _og_graphs(directory: Path, genai: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
+    """Graph files, ``vqa.io`` renames and KV name patterns from ``genai_config.json``'s model sections."""
+    model = genai.get("model", {})
+    graphs: dict[str, str] = {}
+    io: dict[str, dict[str, str]] = {}
+    for role in ROLES:
+        section = model.get(role)
+        if not isinstance(section, dict) or not isinstance(section.get("filename"), str):
+            raise ConfigError(f"{directory / 'genai_config.json'}: model.{role}.filename: missing; the folder needs "
+                              "vision, embedding and decoder graphs")
+        graphs[role] = section["filename"]
+        names = {**section.get("inputs", {}), **section.get("outputs", {})}
+        if role == "vision":  # og's attention_mask there is the pixel mask: vqa.image.pixel_attention_mask
+            names.pop("attention_mask", None)
+        io[role] = {ours: theirs for ours, theirs in names.items()
+                    if isinstance(theirs, str) and "%" not in theirs and ours != theirs}
+    decoder = model["decoder"]
+    kv = {field: decoder.get(section, {}).get(key) for field, section, key in (
+        ("past_key", "inputs", "past_key_names"), ("past_value", "inputs", "past_value_names"),
+        ("present_key", "outputs", "present_key_names"), ("present_value", "outputs", "present_value_names"))}
+    return graphs, io, {k: v for k, v in kv.items() if isinstance(v, str)}
+
+
+VARIANT = re.compile(r"^(?P<stem>vision_encoder|embed_tokens|decoder_model_merged)(?:_(?P<variant>[A-Za-z0-9]+))?\.onnx$")
+
+
+def _tjs_graphs(directory: Path, variant: str | None) -> dict[str, str]:
+    """``onnx/<stem>[_<variant>].onnx`` per role; fp32 (no suffix) unless ``--variant`` says otherwise."""
+    found: dict[str, set[str]] = {stem: set() for stem in TJS_FILES.values()}
+    for path in (directory / "onnx").glob("*.onnx"):
+        match = VARIANT.match(path.name)
+        if match:
+            found[match["stem"]].add(match["variant"] or "fp32")
+    wanted = variant or "fp32"
+    common = set.intersection(*found.values())
+    if wanted not in common:
+        choices = ", ".join(sorted(common)) or "none"
+        missing = [stem for stem, variants in found.items() if wanted not in variants]
+        raise ConfigError(f"{directory / 'onnx'}: no {wanted} graph for {', '.join(missing)} (variants with all three "
+                          f"graphs: {choices}); pass --variant with one of them")
+    suffix = "" if wanted == "fp32" else f"_{wanted}"
+    return {role: f"onnx/{stem}{suffix}.onnx" for role, stem in TJS_FILES.items()}
+
+
+def _family(options: FolderOptions, hf_type: str | None, og_type: str | None, where: str, result: FolderInit) -> str:
+    from harness.mllm.families import family_names
+
+    if options.family is not None:
+        if options.family not in family_names():
+            raise ConfigError(f"--family {options.family!r}: not a known family (known: {', '.join(family_names())})")
+        result.sources["family"] = "--family"
+        return options.family
+    for kind, source in ((hf_type, "config.json model_type"), (og_type, "genai_config.json model.type")):
+        if kind is not None:
+            if kind not in FAMILY_OF:
+                raise ConfigError(f"{where}: {source} {kind!r} has no runtime family (known: "
+                                  f"{', '.join(family_names())}); pass --family if the graphs follow one of them")
+            result.sources["family"] = f"{source} {kind!r}"
+            if source.startswith("genai") and kind == "gemma3":
+                result.confirm.append("family gemma3 from genai_config.json: mmharness's own exports write gemma3 "
+                                      "for every family; pass --family llava/idefics3/... if this is not Gemma 3")
+            return FAMILY_OF[kind]
+    raise ConfigError(f"{where}: no model type in config.json or genai_config.json; pass --family")
+
+
+def _token(config: Mapping[str, Any], *keys: str) -> Any:
+    """First of ``keys`` in ``config``, else in its ``text_config``."""
+    for scope in (config, config.get("text_config") or {}):
+        for key in keys:
+            if scope.get(key) is not None:
+                return scope[key]
+    return None
+
+
+def _static(tensor: Any, axis: int) -> int | None:
+    return tensor.static_dims().get(axis) if tensor is not None else None
+
+
+def _graph_io(directory: Path, graphs: Mapping[str, str]) -> dict[str, Any]:
+    from harness.manifest.onnx_io import read_graph_io
+
+    out = {}
+    for role in ROLES:
+        path = directory / graphs[role]
+        if not path.is_file():
+            raise ConfigError(f"{path}: the {role} graph is not there")
+        out[role] = read_graph_io(str(path), str(directory))
+    return out
+
+
+def _only_output(io: Any, contract: str, names: dict[str, str]) -> None:
+    """A graph with one output under another name than ours: map it (``vqa.io``)."""
+    if contract not in names and io.output(contract) is None and len(io.outputs) == 1:
+        names[contract] = io.outputs[0].name
+
+
+def _image_block(directory: Path, family: str, vision_io: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """``vqa.image`` from ``preprocessor_config.json`` (the runtime reproduces it) and the vision inputs."""
+    import numpy as np
+
+    from harness.mllm.processors import preprocess
+
+    config = _json(directory / PREPROCESSOR)
+    try:
+        probe = preprocess([np.zeros((64, 64, 3), dtype=np.uint8)], config)
+    except ManifestError as error:
+        raise ConfigError(f"{directory / PREPROCESSOR}: {error}") from None
+    scale = float(config.get("rescale_factor", 1 / 255)) if config.get("do_rescale", True) else 1.0
+    mean, std = config.get("image_mean"), config.get("image_std")
+    if not config.get("do_normalize", True):
+        mean, std = [0.0] * 3, [1.0] * 3
+    if not (isinstance(mean, list) and isinstance(std, list)):
+        raise ConfigError(f"{directory / PREPROCESSOR}: image_mean/image_std: missing; add the model's values")
+    mean, std = (mean * 3)[:3] if len(mean) == 1 else mean, (std * 3)[:3] if len(std) == 1 else std
+    pixels = vision_io.input(names.get("pixel_values", "pixel_values"))
+    if probe.image_grid_thw is not None:
+        factor = int(config.get("patch_size", 14)) * int(config.get("merge_size", 2))
+        shortest = int((config.get("size") or {}).get("shortest_edge", config.get("min_pixels", factor * factor)))
+        side = math.ceil(math.sqrt(shortest) / factor) * factor
+        layout, size = "patches", [side, side]
+    else:
+        layout = "1TCHW" if pixels is not None and pixels.rank == 5 else "NCHW"
+        size = [int(probe.pixel_values.shape[2]), int(probe.pixel_values.shape[3])]
+    known = {names.get(n, n) for n in ("pixel_values", "image_grid_thw")}
+    masks = [t.name for t in vision_io.inputs if t.name not in known]
+    return {"layout": layout, "size": size, "scale": scale, "mean": [float(v) for v in mean],
+            "std": [float(v) for v in std], "pixel_attention_mask": masks[0] if masks else None,
+            "processor": PREPROCESSOR}
+
+
+def _tokens_per_image(directory: Path, graphs: Mapping[str, str], image: Mapping[str, Any], names: Mapping[str, str]) -> int:
+    """Feature rows of one image: the vision graph run once on a black image (fixed-size families)."""
+    if image["layout"] == "patches":
+        return 1  # a lower bound: each image counts its own grid
+    import numpy as np
+    import onnxruntime as ort
+
+    from harness.mllm.manifest import _image_spec
+    from harness.mllm.preprocess import vision_feeds
+
+    spec = _image_spec(image, directory, str(directory / "manifest.json"))
+    feeds = vision_feeds([np.zeros((*spec.size, 3), dtype=np.uint8)], spec)
+    session = ort.InferenceSession(str(directory / graphs["vision"]), providers=["CPUExecutionProvider"])
+    output = names.get("image_features", "image_features")
+    rows = session.run([output], {names.get(k, k): v for k, v in feeds.items()})[0]
+    return int(np.asarray(rows).reshape(-1, rows.shape[-1]).shape[0])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit:
+    """Infer, write and validate ``DIR/manifest.json`` (task ``vqa``) for an existing VLM folder."""
+    directory = Path(directory).resolve()
+    target = directory / "manifest.json"
+    if target.exists() and not options.force:
+        raise ConfigError(f"{target}: exists; pass --force to replace it")
+    if options.answer_mode not in ("choices", "generate"):
+        raise ConfigError(f"--answer-mode {options.answer_mode!r}: expected choices or generate")
+    hf = _json(directory / "config.json", required=False)
+    genai = _json(directory / "genai_config.json", required=False)
+    kv_names: dict[str, str] = {}
+    if genai:
+        layout = "onnxruntime-genai"
+        if options.variant is not None:
+            raise ConfigError("--variant: only for transformers.js folders (onnx/*_<variant>.onnx); genai_config.json "
+                              "names one set of graphs")
+        graphs, io, kv_names = _og_graphs(directory, genai)
+    elif (directory / "onnx").is_dir():
+        layout, graphs, io = "transformers.js", _tjs_graphs(directory, options.variant), {role: {} for role in ROLES}
+    else:
+        raise ConfigError(f"{directory}: neither genai_config.json nor onnx/vision_encoder*.onnx; pass a folder of "
+                          "either layout, or PATH.onnx for a segmentation graph")
+    result = FolderInit(target, layout, {})
+    where = str(directory)
+    og_model = genai.get("model", {})
+    family = _family(options, hf.get("model_type"), og_model.get("type"), where, result)
+    graph_io = _graph_io(directory, graphs)
+    _only_output(graph_io["vision"], "image_features", io["vision"])
+    _only_output(graph_io["embedding"], "inputs_embeds", io["embedding"])
+    vqa_io = {role: names for role, names in io.items() if names}
+
+    decoder = graph_io["decoder"]
+    kv = {"past_key": "past_key_values.%d.key", "past_value": "past_key_values.%d.value",
+          "present_key": "present.%d.key", "present_value": "present.%d.value", **kv_names}
+    layers = 0
+    while decoder.input(kv["past_key"] % layers) is not None:
+        layers += 1
+    if layers == 0:
+        raise ConfigError(f"{directory / graphs['decoder']}: no KV-cache input {kv['past_key'] % 0!r}; the decoder "
+                          "needs an explicit past (docs/vlm-contract.md)")
+    past = decoder.input(kv["past_key"] % 0)
+    text = og_model.get("decoder", {}) if genai else (hf.get("text_config") or hf)
+    embeds = decoder.input(io["decoder"].get("inputs_embeds", "inputs_embeds"))
+    hidden = _static(embeds, 2) or text.get("hidden_size")
+    kv_heads = _static(past, 1) or text.get("num_key_value_heads")
+    head_dim = _static(past, 3) or text.get("head_size") or text.get("head_dim")
+    for value, what in ((hidden, "hidden_size"), (kv_heads, "num_key_value_heads"), (head_dim, "head_dim")):
+        if not isinstance(value, int):
+            raise ConfigError(f"{where}: {what}: neither the decoder graph nor the config fixes it; add it to the config")
+    logits = decoder.output(io["decoder"].get("logits", "logits"))
+    vocab = _static(logits, 2) or _token(hf, "vocab_size") or og_model.get("vocab_size")
+
+    ids_source = og_model if genai else hf
+    image_token_id = _token(ids_source, "image_token_id", "image_token_index")
+    bos, eos, pad = (_token(ids_source, key) for key in ("bos_token_id", "eos_token_id", "pad_token_id"))
+    generation = _json(directory / "generation_config.json", required=False)
+    bos = bos if bos is not None else generation.get("bos_token_id")
+    eos = eos if eos is not None else generation.get("eos_token_id")
+    config_name = "genai_config.json model" if genai else "config.json"
+    for value, key in ((image_token_id, "image_token_id"), (bos, "bos_token_id"), (eos, "eos_token_id")):
+        if value is None:
+            raise ConfigError(f"{where}: {config_name}: {key}: missing; add the model's {key}")
+    stops = sorted(set(eos if isinstance(eos, list) else [eos]))
+    if not (directory / "tokenizer.json").is_file():
+        raise ConfigError(f"{directory / 'tokenizer.json'}: not found; save the model's tokenizer (tokenizers JSON) beside the graphs")
+
+    image = _image_block(directory, family, graph_io["vision"], io["vision"])
+    merge = "graph" if graph_io["embedding"].input(io["embedding"].get("image_features", "image_features")) else "runtime"
+    attention = ATTENTION_OF.get(family, "causal") if decoder.input("attention_groups") is not None else "causal"
+    if attention == "causal" and family in ATTENTION_OF:
+        result.confirm.append(f"the decoder has no attention_groups input: image tokens attend causally, not by "
+                              f"{family}'s {ATTENTION_OF[family]} rule as transformers applies it")
+    template = options.prompt_template or DEFAULT_TEMPLATE
+    if options.prompt_template is None:
+        result.confirm.append(f"prompt template {template!r} (default): pass --prompt-template with the model's own")
+    vqa = {
+        "family": family,
+        "attention": attention,
+        **({"hf_model_type": hf["model_type"]} if isinstance(hf.get("model_type"), str) else {}),
+        "tokenizer": "tokenizer.json",
+        "image_token_id": int(image_token_id),
+        "tokens_per_image": _tokens_per_image(directory, graphs, image, io["vision"]),
+        "prompt_template": template,
+        "bos_token_id": int(bos),
+        "eos_token_id": int(stops[0]),
+        **({"pad_token_id": int(pad)} if pad is not None else {}),
+        "stop_token_ids": stops,
+        "answer_mode": options.answer_mode,
+        "image": image,
+        "hidden_size": int(hidden),
+        **({"vocab_size": int(vocab)} if isinstance(vocab, int) else {}),
+        "kv_cache": {"num_layers": layers, "num_kv_heads": int(kv_heads), "head_dim": int(head_dim),
+                     "dtype": "float16" if str(past.dtype) == "float16" else "float32",
+                     "layout": "batch,kv_heads,seq,head_dim", **kv},
+        "merge": merge,
+        **({"io": vqa_io} if vqa_io else {}),
+    }
+    result.sources.update({"graphs": layout, "tokens_per_image": "the vision graph on one image",
+                           "kv_cache/hidden/vocab": "the decoder graph", "merge": f"embedding graph ({merge})"})
+    checksums = {name: _sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", PREPROCESSOR)}
+    result.manifest = {
+        "schema_version": 1, "name": options.name or re.sub(r"[^A-Za-z0-9._+-]", "-", directory.name).lstrip("._+-") or "vlm",
+        "task": "vqa", "graphs": graphs, "vqa": vqa,
+        "provenance": {"exporter": f"mmharness init ({layout} folder)", "source": str(directory),
+                       "sha256": {role: checksums[name] for role, name in graphs.items()}},
+        "checksums": checksums, "parity": {},
+    }
+    _write_checked(result)
+    return result
+
+
+def _write_checked(result: FolderInit) -> None:
+    """Write the manifest, then hold it to the same checks as an export; nothing stays on failure."""
+    from harness.manifest import load_manifest
+    from harness.manifest.contract import validate_against_graph
+
+    previous = result.manifest_path.read_bytes() if result.manifest_path.exists() else None
+    result.manifest_path.write_text(json.dumps(result.manifest, indent=1) + "\n")
+    try:
+        validate_against_graph(load_manifest(result.manifest_path.parent))
+    except ManifestError:
+        if previous is None:
+            result.manifest_path.unlink()
+        else:
+            result.manifest_path.write_bytes(previous)
+        raise
