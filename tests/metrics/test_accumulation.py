@@ -175,3 +175,36 @@ def test_parity_defaults_are_polygraphys_and_the_quantile_lies_strictly_inside_0
             Tolerance(quantile=q)
     with pytest.raises(ValueError, match=r"^parity of 'batch': candidate shape \(3,\) differs from reference shape \(2,\)$"):
         ParityState().update(np.zeros(3), np.zeros(2))
+
+
+def test_parity_state_counts_non_finite_values_and_errors_exactly_at_the_tolerance():
+    state = ParityState(Tolerance(atol=0.5, rtol=0.5))
+    state.update([1.5, np.nan, np.inf, 2.0], [1.0, 1.0, 1.0, 2.0])  # abs/rel error exactly 0.5: not a mismatch
+    summary = state.summary()
+    assert (summary["nonfinite"], summary["mismatches"], summary["numel"], summary["passed"]) == (2, 1, 4, False)  # inf vs 1 mismatches
+    clean = ParityState(Tolerance(atol=0.5, rtol=0.5))
+    clean.update([1.5, 2.0], [1.0, 2.0])
+    assert clean.summary()["passed"] is True and clean.summary()["mismatches"] == 0
+
+
+def test_cosine_of_zero_outputs_and_histogram_quantiles_by_hand():
+    from harness.metrics.parity import HIST_MAX, HIST_REL_WIDTH, cosine_similarity
+
+    assert cosine_similarity(np.zeros(3), np.zeros(3)) == 1.0  # both all zero: identical
+    assert cosine_similarity(np.zeros(3), np.ones(3)) == 0.0 and cosine_similarity(np.ones(3), np.zeros(3)) == 0.0
+    assert cosine_similarity([1.0, 0.0], [1.0, 1.0]) == pytest.approx(1 / math.sqrt(2))
+    state = ParityState(Tolerance(check="median", quantile=0.99))
+    state.update(np.zeros(5), np.zeros(5))
+    assert state.summary()["abs"]["median"] == 0.0  # every error is exactly 0: the zero bin
+    errors = np.array([0.0, 0.0, 1e-3, 1e-3, 1e-3])
+    state = ParityState(Tolerance(quantile=0.2))
+    state.update(errors, np.zeros(5))
+    abs_stats = state.summary()["abs"]
+    assert abs_stats["quantile"] == 0.0  # rank 0.2 * 4 = 0.8 -> the second value: 0
+    assert abs_stats["median"] == pytest.approx(1e-3, rel=HIST_REL_WIDTH)  # rank 2: a 1e-3 error, within one bin
+    assert abs_stats["max"] == 1e-3 and abs_stats["mean"] == pytest.approx(6e-4)
+    huge = ParityState()
+    huge.update([1e9], [0.0])
+    assert huge.summary()["abs"]["median"] == HIST_MAX  # beyond the histogram: its upper end
+    empty = ParityState()
+    assert math.isnan(empty.summary()["abs"]["median"]) and math.isnan(empty.summary()["abs"]["max"])
