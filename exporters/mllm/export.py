@@ -23,6 +23,7 @@ from exporters.mllm.graphs import (
     export_decoder,
     export_embedding,
 )
+from exporters.mllm.tokenizer import export_tokenizer
 from harness.errors import ConfigError
 
 OPSET = 17
@@ -129,7 +130,7 @@ def _export_into(family: Family, model: Any, out: Path, name: str, options: Expo
             export_decoder(decoder.eval(), text_config.hidden_size, _kv_heads(text_config), _head_dim(text_config),
                            str(out / "decoder.onnx"), OPSET)
         timings["decoder"] = time.perf_counter() - start
-    _copy_tokenizer(options.tokenizer, out)
+    export_tokenizer(options.tokenizer, out)  # og reads it as shipped
     processor.to_json_file(str(out / PREPROCESSOR_CONFIG))
     image = {**family.image_spec(model, processor), "processor": PREPROCESSOR_CONFIG}
     (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, image), indent=1) + "\n")
@@ -231,18 +232,6 @@ def _kv_heads(config: Any) -> int:
 
 def _head_dim(config: Any) -> int:
     return int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
-
-
-def _copy_tokenizer(tokenizer: Path, out: Path) -> None:
-    """og.Tokenizer needs tokenizer.json and tokenizer_config.json side by side (measured)."""
-    target = out / "tokenizer.json"
-    if Path(tokenizer).resolve() != target.resolve():
-        shutil.copyfile(tokenizer, target)
-    config = Path(tokenizer).with_name("tokenizer_config.json")
-    if config.is_file() and config.resolve() != (out / "tokenizer_config.json").resolve():
-        shutil.copyfile(config, out / "tokenizer_config.json")
-    elif not (out / "tokenizer_config.json").exists():
-        (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}) + "\n")
 
 
 def _token_ids(model: Any) -> dict[str, int]:
