@@ -158,6 +158,12 @@ def _graph_io(directory: Path, graphs: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _alias(io: Any, contract: str, theirs: str, names: dict[str, str]) -> None:
+    """An input another project names differently (transformers.js' Qwen2-VL ``grid_thw``): map it."""
+    if contract not in names and io.input(contract) is None and io.input(theirs) is not None:
+        names[contract] = theirs
+
+
 def _only_output(io: Any, contract: str, names: dict[str, str]) -> None:
     """A graph with one output under another name than ours: map it (``vqa.io``)."""
     if contract not in names and io.output(contract) is None and len(io.outputs) == 1:
@@ -251,6 +257,7 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
     og_model = genai.get("model", {})
     family = _family(options, hf.get("model_type"), og_model.get("type"), where, result)
     graph_io = _graph_io(directory, graphs)
+    _alias(graph_io["vision"], "image_grid_thw", "grid_thw", io["vision"])
     _only_output(graph_io["vision"], "image_features", io["vision"])
     _only_output(graph_io["embedding"], "inputs_embeds", io["embedding"])
     vqa_io = {role: names for role, names in io.items() if names}

@@ -1,7 +1,7 @@
 """``mmharness init DIR`` on VLM folders mmharness did not lay out: an onnxruntime-genai folder
 (files and tensors renamed, named by its genai_config.json) and a transformers.js folder (a
 token-only embed_tokens graph, so the runtime merges the image features). Both are built from
-one tiny llava export; ``bias`` must answer on them exactly as on the export itself."""
+the tiny llava export; ``bias`` must answer on them exactly as on the export itself."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.errors import ConfigError, ExitCode
-from tests.mllm.conftest import WORDS, tiny_llava
+from harness.errors import ConfigError, ExitCode, ManifestError
 
 OG_FILES = {"vision": "phi-vision.onnx", "embedding": "embeds.onnx", "decoder": "model.onnx"}
 # contract name -> the og folder's, per role (what genai_config.json declares)
-OG_NAMES = {"vision": {"image_features": "image_embeds"}, "embedding": {"inputs_embeds": "embeds"},
+OG_NAMES = {"vision": {"image_features": "image_embeds"},
+            "embedding": {"image_features": "image_embeds", "inputs_embeds": "embeds"},
             "decoder": {"inputs_embeds": "embeds", "logits": "lm_logits"}}
 
 
@@ -35,16 +35,35 @@ def _rename_io(path: Path, names: dict[str, str], target: Path) -> None:
     onnx.save(model, str(target))
 
 
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from exporters.mllm import ExportOptions, export_mllm
-    from exporters.mllm.tokenizer import build_word_tokenizer
+def _tjs_layout(export: Path, folder: Path) -> Path:
+    """The transformers.js layout of an export: graphs under onnx/ by its names, a token-only
+    embed_tokens (the merged embedding's table, one Gather), the Hugging Face config.json."""
+    import onnx
+    from onnx import TensorProto, helper
 
-    root = tmp_path_factory.mktemp("llava_folders")
-    build_word_tokenizer(WORDS, root / "src" / "tokenizer.json")
-    export_mllm(tiny_llava(), root / "export",
-                ExportOptions(tokenizer=root / "src" / "tokenizer.json", transformersjs=True))
-    return root / "export"
+    (folder / "onnx").mkdir(parents=True)
+    shutil.copyfile(export / "vision.onnx", folder / "onnx" / "vision_encoder.onnx")
+    shutil.copyfile(export / "decoder.onnx", folder / "onnx" / "decoder_model_merged.onnx")
+    vqa = json.loads((export / "manifest.json").read_text())["vqa"]
+    (table,) = onnx.load(str(export / "embedding.onnx")).graph.initializer
+    graph = helper.make_graph(
+        [helper.make_node("Gather", [table.name, "input_ids"], ["inputs_embeds"])], "embed_tokens",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])],
+        [helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, ["batch_size", "sequence_length", table.dims[1]])],
+        [table])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(folder / "onnx" / "embed_tokens.onnx"))
+    config = {"model_type": vqa["hf_model_type"], "image_token_index": vqa["image_token_id"],
+              "text_config": {key: vqa[key] for key in ("bos_token_id", "eos_token_id", "pad_token_id")}}
+    (folder / "config.json").write_text(json.dumps(config))
+    for name in ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"):
+        shutil.copyfile(export / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def export(llava_export):  # type: ignore[no-untyped-def]
+    return llava_export[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +77,6 @@ def og_folder(export, tmp_path_factory):  # type: ignore[no-untyped-def]
         section["filename"] = file
         for kind in ("inputs", "outputs"):
             section[kind] = {ours: OG_NAMES[role].get(ours, theirs) for ours, theirs in section[kind].items()}
-    genai["model"]["embedding"]["inputs"]["image_features"] = "image_embeds"
-    _rename_io(folder / OG_FILES["embedding"], {"image_features": "image_embeds"}, folder / OG_FILES["embedding"])
     (folder / "genai_config.json").write_text(json.dumps(genai))
     for name in ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"):
         shutil.copyfile(export / name, folder / name)
@@ -68,18 +85,34 @@ def og_folder(export, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def tjs_folder(export, tmp_path_factory):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("tjs") / "llava-tjs"
-    shutil.copytree(export / "tjs", folder)
+    folder = _tjs_layout(export, tmp_path_factory.mktemp("tjs") / "llava-tjs")
     shutil.copyfile(folder / "onnx" / "vision_encoder.onnx", folder / "onnx" / "vision_encoder_fp16.onnx")
     return folder
 
 
-def _clean_answers(model_dir: Path, out: Path) -> list[object]:
+def _clean_answers(model_dir: Path, out: Path) -> dict[str, list[object]]:
     code = main(["bias", str(model_dir), "--limit", "8", "--permutations", "1", "--corruptions", "gaussian_noise",
                  "--severities", "1", "--bootstrap", "0", "--out", str(out)])
     assert code == ExitCode.OK
     state = json.loads((out / "results.json").read_text())["cells"]["bias/clean"]["state"]
-    return state["answer"] if "answer" in state else state["choice"]
+    return {key: state[key] for key in ("prediction", "choice", "correct")}
+
+
+def _same_logits(export: Path, folder: Path) -> None:
+    """The folder's prompt logits equal the export's on one image, and the image moves them (so
+    equal answers are not equal by accident: the tiny model's choices barely vary)."""
+    import numpy as np
+
+    from harness.mllm.sessions import open_runtime
+
+    vqa = json.loads((export / "manifest.json").read_text())["vqa"]
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    ids = np.asarray([1, *[vqa["image_token_id"]] * vqa["tokens_per_image"], 5, 6], dtype=np.int64)
+    with open_runtime(export) as ref, open_runtime(folder) as other:
+        logits = [rt.prefill(ids, rt.image_features([image]))[0] for rt in (ref, other)]
+        blank = other.prefill(ids, other.image_features([np.zeros_like(image)]))[0]
+    np.testing.assert_allclose(logits[1], logits[0], atol=1e-5)
+    assert np.abs(blank - logits[1]).max() > 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +120,8 @@ def reference(export, tmp_path_factory):  # type: ignore[no-untyped-def]
     return _clean_answers(export, tmp_path_factory.mktemp("ref"))
 
 
-def test_og_folder_init_validate_bias_match_the_export(og_folder, reference, tmp_path, capsys):  # type: ignore[no-untyped-def]
-    assert main(["init", str(og_folder), "--family", "llava"]) == ExitCode.OK
+def test_og_folder_init_validate_bias_match_the_export(og_folder, export, reference, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    assert main(["init", str(og_folder), "--family", "llava", "--answer-mode", "choices"]) == ExitCode.OK
     err = capsys.readouterr().err
     assert "onnxruntime-genai folder" in err and "io.decoder: inputs_embeds -> embeds, logits -> lm_logits" in err
     vqa = json.loads((og_folder / "manifest.json").read_text())["vqa"]
@@ -97,10 +130,11 @@ def test_og_folder_init_validate_bias_match_the_export(og_folder, reference, tmp
     assert vqa["io"]["embedding"] == {"image_features": "image_embeds", "inputs_embeds": "embeds"}
     assert main(["validate", str(og_folder)]) == ExitCode.OK
     assert _clean_answers(og_folder, tmp_path / "bias") == reference
+    _same_logits(export, og_folder)
 
 
 def test_tjs_folder_init_validate_bias_match_the_export(tjs_folder, export, reference, tmp_path, capsys):  # type: ignore[no-untyped-def]
-    assert main(["init", str(tjs_folder)]) == ExitCode.OK
+    assert main(["init", str(tjs_folder), "--answer-mode", "choices"]) == ExitCode.OK
     err = capsys.readouterr().err
     assert "transformers.js folder" in err and "merged by the runtime" in err and "confirm: prompt template" in err
     written = json.loads((tjs_folder / "manifest.json").read_text())
@@ -113,18 +147,7 @@ def test_tjs_folder_init_validate_bias_match_the_export(tjs_folder, export, refe
         {k: ours["image"][k] for k in ("layout", "size", "mean", "std")}
     assert main(["validate", str(tjs_folder)]) == ExitCode.OK
     assert _clean_answers(tjs_folder, tmp_path / "bias") == reference
-    # the runtime's merge is the embedding graph's: equal logits, and the image does move them
-    import numpy as np
-
-    from harness.mllm.sessions import open_runtime
-
-    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    ids = np.asarray([1, *[ours["image_token_id"]] * ours["tokens_per_image"], 5, 6], dtype=np.int64)
-    with open_runtime(export) as ref, open_runtime(tjs_folder) as tjs:
-        logits = [rt.prefill(ids, rt.image_features([image]))[0] for rt in (ref, tjs)]
-        blank = tjs.prefill(ids, tjs.image_features([np.zeros_like(image)]))[0]
-    np.testing.assert_allclose(logits[1], logits[0], atol=1e-5)
-    assert np.abs(blank - logits[1]).max() > 1e-3
+    _same_logits(export, tjs_folder)  # the runtime's merge is the embedding graph's
 
 
 def test_refusals_name_the_flag(tjs_folder, og_folder, tmp_path):  # type: ignore[no-untyped-def]
@@ -149,6 +172,34 @@ def test_refusals_name_the_flag(tjs_folder, og_folder, tmp_path):  # type: ignor
     (phi / "genai_config.json").write_text(json.dumps(genai))
     with pytest.raises(ConfigError, match=r"model.type 'phi3v' has no runtime family .*pass --family"):
         init_vlm_folder(phi, FolderOptions())
+    genai["model"]["decoder"]["outputs"]["logits"] = "scores"  # a name the graph does not have
+    (phi / "genai_config.json").write_text(json.dumps(genai))
+    with pytest.raises(ManifestError, match=r"vqa.io: model.onnx has no output 'scores'"):
+        init_vlm_folder(phi, FolderOptions(family="llava"))
+    assert not (phi / "manifest.json").exists()  # a manifest that fails validation is not left behind
     with pytest.raises(ConfigError, match=r"neither genai_config.json nor onnx/vision_encoder"):
         init_vlm_folder(tmp_path, FolderOptions())
     assert main(["init", str(og_folder), "--out", str(tmp_path / "x")]) == ExitCode.BAD_INPUT
+
+
+def test_idefics3_tjs_folder_runs_as_its_export(idefics3_export, tmp_path):  # type: ignore[no-untyped-def]
+    """A second family through the runtime merge: tiles (1TCHW) and the pixel mask input."""
+    import numpy as np
+
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+    from harness.mllm.sessions import open_runtime
+
+    export = idefics3_export[1]
+    folder = _tjs_layout(export, tmp_path / "idefics3-tjs")
+    vqa = init_vlm_folder(folder, FolderOptions()).manifest["vqa"]
+    ours = json.loads((export / "manifest.json").read_text())["vqa"]
+    assert (vqa["family"], vqa["merge"], vqa["image"]["layout"], vqa["image"]["pixel_attention_mask"]) == \
+        ("idefics3", "runtime", "1TCHW", "pixel_attention_mask")
+    assert (vqa["tokens_per_image"], vqa["image"]["size"]) == (ours["tokens_per_image"], ours["image"]["size"])
+    image = np.random.default_rng(1).integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    ids = np.asarray([1, *[ours["image_token_id"]] * ours["tokens_per_image"], 7, 8], dtype=np.int64)
+    with open_runtime(export) as ref, open_runtime(folder) as tjs:
+        expected = ref.generate(ids, ref.image_features([image]), max_new_tokens=6)
+        got = tjs.generate(ids, tjs.image_features([image]), max_new_tokens=6)
+    assert got.tokens == expected.tokens
+    np.testing.assert_allclose(got.logits, expected.logits, atol=1e-5)
