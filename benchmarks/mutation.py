@@ -48,7 +48,7 @@ MODULES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("harness/metrics/stats.py", (_M + "test_stats.py", _M + "test_stats_edges.py")),
         ("harness/metrics/parity.py", ("tests/precision/test_parity_metrics.py", _M + "test_accumulation.py")),
         ("harness/metrics/argmax.py", (_M + "test_argmax.py",)),
-        ("harness/metrics/bias.py", (_M + "test_bias.py",)),
+        ("harness/metrics/bias.py", (_M + "test_bias.py", _M + "test_bias_edges.py")),
     ),
     "gate": (("harness/gate.py", ("tests/test_gate_limits.py",)),),
     "merge": (("harness/report/merge.py", ("tests/report/test_merge_refusals.py", "tests/runner/test_sweep.py::test_shards_merge_to_the_full_run",
