@@ -170,6 +170,11 @@ def _only_output(io: Any, contract: str, names: dict[str, str]) -> None:
         names[contract] = io.outputs[0].name
 
 
+def _features_rank(vision_io: Any, names: Mapping[str, str]) -> int | None:
+    output = vision_io.output(names.get("image_features", "image_features"))
+    return output.rank if output is not None else None
+
+
 def _image_block(directory: Path, family: str, vision_io: Any, names: Mapping[str, str]) -> dict[str, Any]:
     """``vqa.image`` from ``preprocessor_config.json`` (the runtime reproduces it) and the vision inputs."""
     import numpy as np
@@ -326,6 +331,8 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
                      "dtype": "float16" if str(past.dtype) == "float16" else "float32",
                      "layout": "batch,kv_heads,seq,head_dim", **kv},
         "merge": merge,
+        "origin": "init",
+        **({"features_rank": 3} if _features_rank(graph_io["vision"], io["vision"]) == 3 else {}),
         **({"io": vqa_io} if vqa_io else {}),
     }
     result.sources.update({"graphs": layout, "tokens_per_image": "the vision graph on one image",

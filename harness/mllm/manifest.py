@@ -50,6 +50,9 @@ VQA_SCHEMA: dict[str, Any] = {
         # a folder not exported by us (`mmharness init DIR`): where the image features are merged, and
         # per role the folder's tensor name for each contract name that differs (docs/manifest.md)
         "merge": {"enum": ["graph", "runtime"]},
+        # init: the graphs run on ONNX Runtime as they are (any opset, com.microsoft ops allowed)
+        "origin": {"enum": ["export", "init"]},
+        "features_rank": {"enum": [2, 3]},  # 3: the vision graph gives [images, tokens, hidden] (transformers.js)
         "io": {
             "type": "object",
             "additionalProperties": False,
@@ -354,9 +357,11 @@ def graph_rules(spec: VqaSpec) -> dict[str, tuple[tuple[TensorRule, ...], tuple[
     present = [TensorRule(name, float_dt, 4, cache, "vqa.kv_cache") for name in kv.present_names()]
     groups = [] if spec.attention == "causal" else [TensorRule("attention_groups", ("int64",), 2, (), "vqa.attention")]
     vocab = spec.raw.get("vocab_size")
+    rank_out = spec.raw.get("features_rank", 2)
     logits_dims = ((2, vocab),) if isinstance(vocab, int) else ()
     return {
-        "vision": (tuple(vision_in), (TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size"),)),
+        "vision": (tuple(vision_in), (TensorRule("image_features", float_dt, rank_out, ((rank_out - 1, hidden),),
+                                                 "vqa.hidden_size"),)),
         "embedding": (
             (TensorRule("input_ids", ("int64",), 2, (), "graphs.embedding"),
              *([TensorRule("image_features", float_dt, 2, ((1, hidden),), "vqa.hidden_size")]
@@ -422,7 +427,7 @@ def check_vqa_graphs(spec: VqaSpec, graphs: Mapping[str, Any], where: str) -> li
         file = spec.raw_graphs[role]
         names = spec.io.get(role, {})  # vqa.io: the folder's name for a contract tensor
         inputs, outputs = _renamed(inputs, names), _renamed(outputs, names)
-        if getattr(io, "opsets", None) is not None:  # graph files carry opsets; open sessions do not
+        if getattr(io, "opsets", None) is not None and spec.raw.get("origin", "export") == "export":  # files carry opsets
             _check_opsets(io.opsets, file, role, where)
         wanted = {rule.name for rule in inputs}
         extra = [t.name for t in io.inputs if t.name not in wanted]

@@ -98,6 +98,8 @@ class VlmRuntime:
         if self.family.vision_feeds is not None:
             return self._grid_features(images)
         features = self.vision.run(vision_feeds(images, self.spec.image))["image_features"]
+        if features.ndim == 3:  # vqa.features_rank 3: [images, tokens, hidden], flattened as transformers.js does
+            features = features.reshape(-1, features.shape[-1])
         expected = len(images) * self.spec.tokens_per_image
         if features.shape != (expected, self.spec.hidden_size):
             field = "vqa.hidden_size" if features.ndim == 2 and features.shape[0] == expected else "vqa.tokens_per_image"

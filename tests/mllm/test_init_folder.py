@@ -203,3 +203,39 @@ def test_idefics3_tjs_folder_runs_as_its_export(idefics3_export, tmp_path):  # t
         got = tjs.generate(ids, tjs.image_features([image]), max_new_tokens=6)
     assert got.tokens == expected.tokens
     np.testing.assert_allclose(got.logits, expected.logits, atol=1e-5)
+
+
+def _q4_like(source: Path, target: Path, rank3: bool) -> None:
+    """A graph as a quantized transformers.js one looks to the checks: it imports com.microsoft;
+    ``rank3``: its output gains a leading axis ([images, tokens, hidden] for one image)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    if rank3:
+        graph, output = model.graph, model.graph.output[0]
+        for node in graph.node:
+            node.output[:] = ["flat" if n == output.name else n for n in node.output]
+        graph.initializer.append(numpy_helper.from_array(np.asarray([0], dtype=np.int64), "axis0"))
+        graph.node.append(helper.make_node("Unsqueeze", ["flat", "axis0"], [output.name]))
+        hidden = output.type.tensor_type.shape.dim[1].dim_value
+        graph.output[0].CopyFrom(helper.make_tensor_value_info(output.name, TensorProto.FLOAT, [1, "tokens", hidden]))
+    onnx.save(model, str(target))
+
+
+def test_tjs_variant_with_rank3_features_and_ms_domain(tjs_folder, export):  # type: ignore[no-untyped-def]
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+
+    onnx_dir = tjs_folder / "onnx"
+    for stem in ("vision_encoder", "embed_tokens", "decoder_model_merged"):
+        _q4_like(onnx_dir / f"{stem}.onnx", onnx_dir / f"{stem}_q4.onnx", rank3=stem == "vision_encoder")
+    try:
+        written = init_vlm_folder(tjs_folder, FolderOptions(variant="q4", answer_mode="choices", force=True)).manifest
+        assert written["graphs"]["decoder"] == "onnx/decoder_model_merged_q4.onnx"
+        assert (written["vqa"]["features_rank"], written["vqa"]["origin"]) == (3, "init")
+        assert main(["validate", str(tjs_folder)]) == ExitCode.OK
+        _same_logits(export, tjs_folder)
+    finally:
+        (tjs_folder / "manifest.json").unlink(missing_ok=True)
