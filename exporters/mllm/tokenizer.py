@@ -6,7 +6,9 @@ GPT2Tokenizer, LlamaTokenizer, Qwen2Tokenizer, ...; PreTrainedTokenizerFast is n
 pre-tokenizes with the regex of a top-level ``Split`` and looks each piece up whole before
 merging. So a word-level tokenizer becomes a BPE with no merges (``ignore_merges``), the same
 vocabulary and ids, split by a regex that is the word-level pre-tokenizer on ASCII text; both
-readers then give the word-level ids (out-of-vocabulary words: ``[UNK]`` here, -1 in og).
+readers then give the word-level ids (out-of-vocabulary words: ``[UNK]`` here, -1 in og; og
+also gives -1 for whitespace that ends a piece of text, e.g. right before ``<image>``: its regex
+splitter returns unmatched trailing characters as tokens, so og prompts put none there).
 """
 
 from __future__ import annotations

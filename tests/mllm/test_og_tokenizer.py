@@ -25,7 +25,7 @@ import onnxruntime_genai as og
 model = og.Model(sys.argv[1])
 tokenizer = og.Tokenizer(model)
 cases = json.loads(open(sys.argv[2]).read())
-pixels = np.load(sys.argv[3])
+arrays = np.load(sys.argv[3])
 out = []
 for index, case in enumerate(cases):
     ids = tokenizer.encode(case["prompt"])
@@ -34,8 +34,9 @@ for index, case in enumerate(cases):
     generator = og.Generator(model, params)
     inputs = og.NamedTensors()
     inputs["input_ids"] = np.asarray(ids, dtype=np.int32)[None]
-    inputs["pixel_values"] = pixels[f"p{index}"]
-    inputs["num_image_tokens"] = np.array([case["image_tokens"]], dtype=np.int64)
+    for name in case["vision_inputs"]:
+        inputs[name] = arrays[f"{index}.{name}"]
+    inputs["num_image_tokens"] = np.array(case["image_tokens"], dtype=np.int64)
     generator.set_inputs(inputs)
     tokens = []
     while not generator.is_done():
@@ -55,33 +56,48 @@ def _og_python():  # type: ignore[no-untyped-def]
     return python
 
 
-def _prompt_text(spec, question: str) -> str:  # type: ignore[no-untyped-def]
-    """The prompt as text, the way an og user writes it: BOS and the image tokens spelled out."""
-    image = "<image>" * spec.tokens_per_image
-    text = spec.prompt_template.replace("{image}", image).replace("{question}", question)
-    return ("<s>" if spec.add_bos else "") + text
+def _prompt_text(spec, question: str, image_tokens: int) -> str:  # type: ignore[no-untyped-def]
+    """The prompt as text, the way an og user writes it: BOS and the image tokens spelled out, no
+    whitespace right before them (og 0.18 encodes a piece's trailing whitespace as -1; a word-level
+    tokenizer ignores whitespace, so the ids are the template's)."""
+    head, _, tail = spec.prompt_template.replace("{question}", question).partition("{image}")
+    return ("<s>" if spec.add_bos else "") + head.rstrip() + "<image>" * image_tokens + tail
 
 
-def _compare(export, questions, tmp_path, model=None, steps: int = 6):  # type: ignore[no-untyped-def]
-    """og (own tokenizer) vs the harness (and ``model`` through transformers): ids and greedy tokens."""
-    from harness.mllm.preprocess import normalize, vision_feeds
+def _vision_inputs(runtime, image):  # type: ignore[no-untyped-def]
+    """The vision graph's feeds (og passes them to it as they are): the family's, else pixels."""
+    from harness.mllm.preprocess import vision_feeds
+
+    if runtime.family.vision_feeds is not None:
+        return runtime.family.vision_feeds([image], runtime.spec)[0]
+    return vision_feeds([image], runtime.spec.image)
+
+
+def _compare(export, questions, tmp_path, model=None, steps: int = 6, size=None):  # type: ignore[no-untyped-def]
+    """og (own tokenizer) vs the harness (and ``model`` through transformers): ids and greedy tokens.
+    og has no suppressed tokens: where it emits the image token (the harness never does), that
+    token must be the argmax of the harness's logits there, and the tokens before it equal."""
+    from harness.mllm.preprocess import normalize
     from harness.mllm.prompt import PromptTokenizer
     from harness.mllm.sessions import open_runtime
 
     python = _og_python()
     rng = np.random.default_rng(5)
-    cases, pixels, ours, hf = [], {}, [], []
+    cases, arrays, ours, hf = [], {}, [], []
     with open_runtime(export) as runtime:
         spec = runtime.spec
         tokenizer = PromptTokenizer.from_spec(spec)
         for index, question in enumerate(questions):
-            image = rng.integers(0, 256, (*spec.image.size, 3), dtype=np.uint8)
-            ids = tokenizer.prompt_ids(question)
-            # og has no stop-token override and no suppressed image token: compare up to EOS
-            ours.append((ids, runtime.generate(ids, runtime.image_features([image]), max_new_tokens=steps,
-                                               stop_token_ids=[spec.eos_token_id]).tokens))
-            pixels[f"p{index}"] = vision_feeds([image], spec.image)["pixel_values"]
-            cases.append({"prompt": _prompt_text(spec, question), "steps": steps, "image_tokens": spec.tokens_per_image})
+            image = rng.integers(0, 256, (*(size or spec.image.size), 3), dtype=np.uint8)
+            features = runtime.image_features([image])
+            counts = runtime.image_tokens(features, 1)
+            ids = tokenizer.prompt_ids(question, image_tokens=counts)
+            # og stops at EOS: so does the harness here
+            ours.append((ids, runtime.generate(ids, features, max_new_tokens=steps, stop_token_ids=[spec.eos_token_id])))
+            feeds = _vision_inputs(runtime, image)
+            arrays.update({f"{index}.{name}": value for name, value in feeds.items()})
+            cases.append({"prompt": _prompt_text(spec, question, sum(counts)), "steps": steps,
+                          "image_tokens": list(counts), "vision_inputs": sorted(feeds)})
             if model is not None:
                 with torch.no_grad():
                     out = model.generate(input_ids=torch.from_numpy(ids)[None], pixel_values=torch.from_numpy(normalize([image], spec.image)),
@@ -89,17 +105,23 @@ def _compare(export, questions, tmp_path, model=None, steps: int = 6):  # type: 
                                          suppress_tokens=[spec.image_token_id])
                 hf.append(tuple(out[0, len(ids):].tolist()))
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    np.savez(tmp_path / "pixels.npz", **pixels)
+    np.savez(tmp_path / "arrays.npz", **arrays)
     (tmp_path / "client.py").write_text(OG_CLIENT)
     done = subprocess.run([python, str(tmp_path / "client.py"), str(export), str(tmp_path / "cases.json"),
-                           str(tmp_path / "pixels.npz")], capture_output=True, text=True, timeout=600)
+                           str(tmp_path / "arrays.npz")], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    for (ids, tokens), result in zip(ours, theirs):
+    for (ids, generation), result in zip(ours, theirs):
         assert result["ids"] == ids.tolist()  # og's own tokenizer, the harness's ids
-        assert tuple(result["tokens"]) == tokens
+        tokens = result["tokens"]
+        cut = tokens.index(spec.image_token_id) if spec.image_token_id in tokens else len(tokens)
+        assert tuple(tokens[:cut]) == generation.tokens[:cut]
+        if cut < len(tokens):
+            assert int(np.argmax(generation.logits[cut])) == spec.image_token_id
+        else:
+            assert tuple(tokens) == generation.tokens
     if model is not None:
-        assert hf == [tokens for _, tokens in ours]
+        assert hf == [generation.tokens for _, generation in ours]
     return theirs
 
 
@@ -168,3 +190,18 @@ def test_og_reads_a_bpe_export(tmp_path):  # type: ignore[no-untyped-def]
                       tmp_path, model)
     vocab = json.loads((tmp_path / "export" / "tokenizer.json").read_text())["model"]["vocab"]
     assert vocab["Ġred"] in theirs[0]["ids"] and vocab["Ġblue"] in theirs[1]["ids"]  # merged pieces, not bytes
+
+
+def test_og_reads_a_qwen2_5_vl_export(tmp_path):  # type: ignore[no-untyped-def]
+    """og's ``qwen2_5_vl`` type (3-D positions from vision_start + image_grid_thw) with its own
+    tokenizer on a word-level export; transformers' tokens are the export's parity."""
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from tests.mllm.test_qwen2_vl import QUESTIONS, TEMPLATE, tiny_qwen2_5_vl
+
+    build_word_tokenizer(WORDS, tmp_path / "src" / "tokenizer.json")
+    manifest = export_mllm(tiny_qwen2_5_vl(), tmp_path / "export", ExportOptions(
+        tokenizer=tmp_path / "src" / "tokenizer.json", prompt_template=TEMPLATE, parity_questions=QUESTIONS))
+    assert manifest["parity"]["greedy_tokens_equal"] is True
+    theirs = _compare(tmp_path / "export", ("w1 w2", "w9", "w3 w4 w5"), tmp_path, size=(56, 84))
+    assert all(result["ids"].count(4) == 6 for result in theirs)  # 56x84 px: 6 merged image tokens
