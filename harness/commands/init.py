@@ -152,7 +152,17 @@ def command(onnx_path: str, out_dir: str | None, name: str | None, modalities: t
     Prints every assumption to confirm."""
     from pathlib import Path
 
-    if Path(onnx_path).is_dir():
+    folder = Path(onnx_path).is_dir()
+    flags = {"--modality": modalities, "--mask": masks, "--constant": constants, "--preset": preset != "deliver",
+             "--classes": classes, "--num-classes": num_classes, "--input-size": input_size, "--evaluation": evaluation,
+             "--output": output, "--batch-max": batch_max != 16, "--ignore-index": ignore_index != 255} if folder else \
+        {"--family": family, "--variant": variant, "--prompt-template": prompt_template,
+         "--answer-mode": answer_mode != "generate"}
+    given = [flag for flag, value in flags.items() if value]
+    if given:
+        raise ConfigError(f"{given[0]}: only for {'a segmentation PATH.onnx' if folder else 'a VLM folder DIR'}; "
+                          f"drop it for {onnx_path}")
+    if folder:
         return _vlm_folder(onnx_path, out_dir, name, force, family, variant, prompt_template, answer_mode)
     from harness.commands.export import _size
     from harness.manifest.bootstrap import init_model_dir

@@ -181,6 +181,9 @@ def _image_block(directory: Path, family: str, vision_io: Any, names: Mapping[st
 
     from harness.mllm.processors import preprocess
 
+    if not (directory / PREPROCESSOR).is_file():
+        raise ConfigError(f"{directory / PREPROCESSOR}: not found; save the model's transformers image processor "
+                          "there (onnxruntime-extensions' processor_config.json is not read)")
     config = _json(directory / PREPROCESSOR)
     try:
         probe = preprocess([np.zeros((64, 64, 3), dtype=np.uint8)], config)

@@ -180,6 +180,11 @@ def test_refusals_name_the_flag(tjs_folder, og_folder, tmp_path):  # type: ignor
     with pytest.raises(ConfigError, match=r"neither genai_config.json nor onnx/vision_encoder"):
         init_vlm_folder(tmp_path, FolderOptions())
     assert main(["init", str(og_folder), "--out", str(tmp_path / "x")]) == ExitCode.BAD_INPUT
+    assert main(["init", str(og_folder), "--classes", "deliver"]) == ExitCode.BAD_INPUT
+    assert main(["init", str(og_folder / "model.onnx"), "--family", "llava"]) == ExitCode.BAD_INPUT
+    (phi / "preprocessor_config.json").unlink()
+    with pytest.raises(ConfigError, match=r"preprocessor_config.json: not found; .*processor_config.json is not read"):
+        init_vlm_folder(phi, FolderOptions(family="llava"))
 
 
 def test_idefics3_tjs_folder_runs_as_its_export(idefics3_export, tmp_path):  # type: ignore[no-untyped-def]
