@@ -439,3 +439,20 @@ def test_a_prompt_with_the_wrong_image_token_count_is_refused(qwen_export):  # t
         ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w1")  # vqa.tokens_per_image (1), not the grid's 6
         with pytest.raises(BadInputError, match=r"holds 1 image tokens .* grids give \[6\] feature rows"):
             runtime.generate(ids, features)
+
+
+def test_transformersjs_folder_of_the_export_runs_as_it(qwen_export, tmp_path):  # type: ignore[no-untyped-def]
+    """`mmharness init DIR` on the transformers.js layout of the export (its vision input named
+    `grid_thw`, as transformers.js feeds it): patches layout, mRoPE family, equal prompt logits."""
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+    from tests.mllm.test_init_folder import _rename_io, _same_logits, _tjs_layout
+
+    _, export, _ = qwen_export
+    folder = _tjs_layout(export, tmp_path / "tjs")
+    vision = folder / "onnx" / "vision_encoder.onnx"
+    _rename_io(vision, {"image_grid_thw": "grid_thw"}, vision)
+    vqa = init_vlm_folder(folder, FolderOptions(prompt_template=TEMPLATE)).manifest["vqa"]
+    assert (vqa["family"], vqa["image"]["layout"], vqa["merge"]) == ("qwen2_vl", "patches", "runtime")
+    assert vqa["io"]["vision"] == {"image_grid_thw": "grid_thw"}
+    assert vqa["image"]["size"] == json.loads((export / "manifest.json").read_text())["vqa"]["image"]["size"]
+    _same_logits(export, folder)
