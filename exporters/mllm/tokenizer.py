@@ -14,6 +14,7 @@ splitter returns unmatched trailing characters as tokens, so og prompts put none
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,9 +26,12 @@ SPECIALS = ("[PAD]", "<s>", "</s>", "[UNK]", "<image>")  # ids 0..4
 WORD_REGEX = r"[^\s!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]"
 _WORD_PRE_TOKENIZER = {"type": "Sequence", "pretokenizers": [
     {"type": "WhitespaceSplit"}, {"type": "Punctuation", "behavior": "Isolated"}]}
-# tokenizer_class values onnxruntime-extensions maps to its BPE reader (ours: the first)
-OG_BPE_CLASSES = ("GPT2Tokenizer", "LlamaTokenizer", "Qwen2Tokenizer", "GemmaTokenizer", "Phi3Tokenizer",
-                  "CLIPTokenizer", "CodeGenTokenizer", "GPTNeoXTokenizer", "PreTrainedTokenizer")
+# tokenizer_class values onnxruntime-extensions maps to its BPE and Unigram readers (ours: the first)
+OG_CLASSES = {
+    "BPE": ("GPT2Tokenizer", "LlamaTokenizer", "Qwen2Tokenizer", "GemmaTokenizer", "Phi3Tokenizer", "CLIPTokenizer",
+            "CodeGenTokenizer", "GPTNeoXTokenizer", "PreTrainedTokenizer"),
+    "Unigram": ("T5Tokenizer", "XLMRobertaTokenizer", "MarianTokenizer", "DebertaV2Tokenizer"),
+}
 
 
 def build_word_tokenizer(words: Iterable[str], path: str | Path) -> dict[str, int]:
@@ -69,22 +73,23 @@ def og_readable(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_ascii_piece(word: str) -> bool:
-    """A word the regex keeps whole: printable ASCII, and either one punctuation mark or none."""
-    import re
-
-    return bool(re.fullmatch(WORD_REGEX, word))
+    """A word the regex keeps whole and og looks up as it is: ASCII (og byte-encodes a piece before
+    the lookup), and either one punctuation mark or none."""
+    return word.isascii() and re.fullmatch(WORD_REGEX, word) is not None
 
 
 def write_tokenizer_config(doc: dict[str, Any], path: Path, given: dict[str, Any] | None = None) -> None:
-    """``tokenizer_config.json`` og can read: the given one when its class is one og reads, else a
-    BPE class for a BPE model; the special tokens from the given config or the tokenizer's own."""
+    """``tokenizer_config.json`` og can read: the given one when its class is one og reads, else
+    og's first class for the model type (BPE, Unigram); the special tokens from the given config
+    or the tokenizer's own. og's Unigram reader puts its ``▁`` prefix before a leading special
+    token (measured), so there a prompt should not start with one."""
     config = dict(given or {})
     # og 0.18's encode adds no BOS whatever this says (measured); the prompt text carries it, as the
     # harness's prompt_ids does (the manifest's add_bos), so no reader adds a second one
     config["add_bos_token"] = False
-    model_type = (doc.get("model") or {}).get("type")
-    if model_type == "BPE" and config.get("tokenizer_class") not in OG_BPE_CLASSES:
-        config["tokenizer_class"] = OG_BPE_CLASSES[0]
+    classes = OG_CLASSES.get((doc.get("model") or {}).get("type", ""), ())
+    if classes and config.get("tokenizer_class") not in classes:
+        config["tokenizer_class"] = classes[0]
         config.setdefault("add_eos_token", False)
         config.update({key: value for key, value in _special_tokens(doc).items() if not config.get(key)})
     config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")

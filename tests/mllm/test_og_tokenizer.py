@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,15 @@ for index, case in enumerate(cases):
         tokens.append(int(generator.get_next_tokens()[0]))
     out.append({"ids": [int(i) for i in ids], "tokens": tokens})
 print(json.dumps(out))
+'''
+
+
+OG_ENCODE = '''
+import json, sys
+import onnxruntime_genai as og
+
+tokenizer = og.Tokenizer(og.Model(sys.argv[1]))
+print(json.dumps([[int(i) for i in tokenizer.encode(text)] for text in json.loads(sys.argv[2])]))
 '''
 
 
@@ -205,3 +215,33 @@ def test_og_reads_a_qwen2_5_vl_export(tmp_path):  # type: ignore[no-untyped-def]
     assert manifest["parity"]["greedy_tokens_equal"] is True
     theirs = _compare(tmp_path / "export", ("w1 w2", "w9", "w3 w4 w5"), tmp_path, size=(56, 84))
     assert all(result["ids"].count(4) == 6 for result in theirs)  # 56x84 px: 6 merged image tokens
+
+
+def test_og_reads_a_unigram_tokenizer(tmp_path):  # type: ignore[no-untyped-def]
+    """A Unigram tokenizer.json (SentencePiece style, trained here) given no tokenizer_config.json:
+    the export names a Unigram class og reads, and og's ids equal HF tokenizers' on plain text."""
+    import shutil
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from exporters.mllm.tokenizer import SPECIALS, export_tokenizer
+
+    python = _og_python()
+    if not (SHIPPED / "manifest.json").is_file():
+        pytest.skip("shipped VLM not built")
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    corpus = ["the red circle is on the left", "a blue square on the right", "question: what is it", "red or blue"] * 20
+    tokenizer.train_from_iterator(corpus, trainers.UnigramTrainer(vocab_size=48, special_tokens=list(SPECIALS),
+                                                                  unk_token="[UNK]", show_progress=False))
+    (tmp_path / "src").mkdir()
+    tokenizer.save(str(tmp_path / "src" / "tokenizer.json"))
+    model = Path(shutil.copytree(SHIPPED, tmp_path / "model", ignore=shutil.ignore_patterns("tokenizer*")))
+    export_tokenizer(tmp_path / "src" / "tokenizer.json", model)
+    assert json.loads((model / "tokenizer_config.json").read_text())["tokenizer_class"] == "T5Tokenizer"
+    texts = ["the blue square on the left", "question: is it red", "what is red<image><image> or blue"]
+    done = subprocess.run([python, "-c", OG_ENCODE, str(model), json.dumps(texts)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = [Tokenizer.from_file(str(model / "tokenizer.json")).encode(text, add_special_tokens=False).ids for text in texts]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ours
