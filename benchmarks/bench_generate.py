@@ -16,7 +16,9 @@ unchanged (ORT returns them as views, no copy); the one copy per step is the gra
 as in og with ``past_present_share_buffer: false`` (what our genai_config declares). Measured
 2026-12-02, 2 cores, load average ~4.4 (other jobs running), 268 M params, prompt 75 tokens,
 32 new tokens, 2 threads each: harness decode 4.44 tokens/s (prefill 1.32 s), og 2.57 tokens/s
-(prefill 2.36 s): 1.73x og's decode speed.
+(prefill 2.36 s): 1.73x og's decode speed. Caveat: each side keeps its ORT defaults beyond the
+thread count; the harness turns intra-op spinning off (``CPU_SESSION_DEFAULTS``), og keeps ORT's
+spinning pool, which loses more on a loaded 2-core box, so part of the gap may be the load.
 
 Run: ``python benchmarks/bench_generate.py [--prompts 20] [--new-tokens 16] [--probe-items 100] [--og]``
 """
