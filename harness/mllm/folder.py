@@ -175,7 +175,7 @@ def _features_rank(vision_io: Any, names: Mapping[str, str]) -> int | None:
     return output.rank if output is not None else None
 
 
-def _image_block(directory: Path, family: str, vision_io: Any, names: Mapping[str, str]) -> dict[str, Any]:
+def _image_block(directory: Path, vision_io: Any, names: Mapping[str, str]) -> dict[str, Any]:
     """``vqa.image`` from ``preprocessor_config.json`` (the runtime reproduces it) and the vision inputs."""
     import numpy as np
 
@@ -238,6 +238,62 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _layout(directory: Path, options: FolderOptions, genai: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
+    """Layout name, graph files, ``vqa.io`` renames and KV name patterns of the folder."""
+    if genai:
+        if options.variant is not None:
+            raise ConfigError("--variant: only for transformers.js folders (onnx/*_<variant>.onnx); genai_config.json "
+                              "names one set of graphs")
+        return ("onnxruntime-genai", *_og_graphs(directory, genai))
+    if (directory / "onnx").is_dir():
+        return "transformers.js", _tjs_graphs(directory, options.variant), {role: {} for role in ROLES}, {}
+    raise ConfigError(f"{directory}: neither genai_config.json nor onnx/vision_encoder*.onnx; pass a folder of "
+                      "either layout, or PATH.onnx for a segmentation graph")
+
+
+def _decoder_fields(decoder: Any, file: Path, names: Mapping[str, str], kv_names: Mapping[str, str],
+                    text: Mapping[str, Any], vocab: Any) -> dict[str, Any]:
+    """``kv_cache``, ``hidden_size`` and ``vocab_size`` from the decoder graph (the config for a dynamic axis)."""
+    kv = {"past_key": "past_key_values.%d.key", "past_value": "past_key_values.%d.value",
+          "present_key": "present.%d.key", "present_value": "present.%d.value", **kv_names}
+    layers = 0
+    while decoder.input(kv["past_key"] % layers) is not None:
+        layers += 1
+    if layers == 0:
+        raise ConfigError(f"{file}: no KV-cache input {kv['past_key'] % 0!r}; the decoder needs an explicit past "
+                          "(docs/vlm-contract.md)")
+    past = decoder.input(kv["past_key"] % 0)
+    hidden = _static(decoder.input(names.get("inputs_embeds", "inputs_embeds")), 2) or text.get("hidden_size")
+    kv_heads = _static(past, 1) or text.get("num_key_value_heads")
+    head_dim = _static(past, 3) or text.get("head_size") or text.get("head_dim")
+    for value, what in ((hidden, "hidden_size"), (kv_heads, "num_key_value_heads"), (head_dim, "head_dim")):
+        if not isinstance(value, int):
+            raise ConfigError(f"{file}: {what}: neither the decoder graph nor the config fixes it; add it to the config")
+    vocab = _static(decoder.output(names.get("logits", "logits")), 2) or vocab
+    return {
+        "hidden_size": int(hidden),  # type: ignore[arg-type]
+        **({"vocab_size": int(vocab)} if isinstance(vocab, int) else {}),
+        "kv_cache": {"num_layers": layers, "num_kv_heads": int(kv_heads), "head_dim": int(head_dim),  # type: ignore[arg-type]
+                     "dtype": "float16" if str(past.dtype) == "float16" else "float32",
+                     "layout": "batch,kv_heads,seq,head_dim", **kv},
+    }
+
+
+def _token_fields(directory: Path, config: Mapping[str, Any], config_name: str) -> dict[str, Any]:
+    """Image token, BOS, EOS (every EOS id stops) and pad ids: the config, then ``generation_config.json``."""
+    generation = _json(directory / "generation_config.json", required=False)
+    image, bos, eos, pad = (_token(config, *keys) for keys in (("image_token_id", "image_token_index"),
+                                                               ("bos_token_id",), ("eos_token_id",), ("pad_token_id",)))
+    bos = bos if bos is not None else generation.get("bos_token_id")
+    eos = eos if eos is not None else generation.get("eos_token_id")
+    for value, key in ((image, "image_token_id"), (bos, "bos_token_id"), (eos, "eos_token_id")):
+        if value is None:
+            raise ConfigError(f"{directory}: {config_name}: {key}: missing; add the model's {key}")
+    stops = sorted({int(v) for v in (eos if isinstance(eos, list) else [eos])})
+    return {"image_token_id": int(image), "bos_token_id": int(bos), "eos_token_id": stops[0],
+            **({"pad_token_id": int(pad)} if pad is not None else {}), "stop_token_ids": stops}
+
+
 def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit:
     """Infer, write and validate ``DIR/manifest.json`` (task ``vqa``) for an existing VLM folder."""
     directory = Path(directory).resolve()
@@ -248,64 +304,20 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
         raise ConfigError(f"--answer-mode {options.answer_mode!r}: expected choices or generate")
     hf = _json(directory / "config.json", required=False)
     genai = _json(directory / "genai_config.json", required=False)
-    kv_names: dict[str, str] = {}
-    if genai:
-        layout = "onnxruntime-genai"
-        if options.variant is not None:
-            raise ConfigError("--variant: only for transformers.js folders (onnx/*_<variant>.onnx); genai_config.json "
-                              "names one set of graphs")
-        graphs, io, kv_names = _og_graphs(directory, genai)
-    elif (directory / "onnx").is_dir():
-        layout, graphs, io = "transformers.js", _tjs_graphs(directory, options.variant), {role: {} for role in ROLES}
-    else:
-        raise ConfigError(f"{directory}: neither genai_config.json nor onnx/vision_encoder*.onnx; pass a folder of "
-                          "either layout, or PATH.onnx for a segmentation graph")
+    layout, graphs, io, kv_names = _layout(directory, options, genai)
     result = FolderInit(target, layout, {})
-    where = str(directory)
     og_model = genai.get("model", {})
-    family = _family(options, hf.get("model_type"), og_model.get("type"), where, result)
+    family = _family(options, hf.get("model_type"), og_model.get("type"), str(directory), result)
     graph_io = _graph_io(directory, graphs)
     _alias(graph_io["vision"], "image_grid_thw", "grid_thw", io["vision"])
     _only_output(graph_io["vision"], "image_features", io["vision"])
     _only_output(graph_io["embedding"], "inputs_embeds", io["embedding"])
-    vqa_io = {role: names for role, names in io.items() if names}
-
-    decoder = graph_io["decoder"]
-    kv = {"past_key": "past_key_values.%d.key", "past_value": "past_key_values.%d.value",
-          "present_key": "present.%d.key", "present_value": "present.%d.value", **kv_names}
-    layers = 0
-    while decoder.input(kv["past_key"] % layers) is not None:
-        layers += 1
-    if layers == 0:
-        raise ConfigError(f"{directory / graphs['decoder']}: no KV-cache input {kv['past_key'] % 0!r}; the decoder "
-                          "needs an explicit past (docs/vlm-contract.md)")
-    past = decoder.input(kv["past_key"] % 0)
-    text = og_model.get("decoder", {}) if genai else (hf.get("text_config") or hf)
-    embeds = decoder.input(io["decoder"].get("inputs_embeds", "inputs_embeds"))
-    hidden = _static(embeds, 2) or text.get("hidden_size")
-    kv_heads = _static(past, 1) or text.get("num_key_value_heads")
-    head_dim = _static(past, 3) or text.get("head_size") or text.get("head_dim")
-    for value, what in ((hidden, "hidden_size"), (kv_heads, "num_key_value_heads"), (head_dim, "head_dim")):
-        if not isinstance(value, int):
-            raise ConfigError(f"{where}: {what}: neither the decoder graph nor the config fixes it; add it to the config")
-    logits = decoder.output(io["decoder"].get("logits", "logits"))
-    vocab = _static(logits, 2) or _token(hf, "vocab_size") or og_model.get("vocab_size")
-
-    ids_source = og_model if genai else hf
-    image_token_id = _token(ids_source, "image_token_id", "image_token_index")
-    bos, eos, pad = (_token(ids_source, key) for key in ("bos_token_id", "eos_token_id", "pad_token_id"))
-    generation = _json(directory / "generation_config.json", required=False)
-    bos = bos if bos is not None else generation.get("bos_token_id")
-    eos = eos if eos is not None else generation.get("eos_token_id")
-    config_name = "genai_config.json model" if genai else "config.json"
-    for value, key in ((image_token_id, "image_token_id"), (bos, "bos_token_id"), (eos, "eos_token_id")):
-        if value is None:
-            raise ConfigError(f"{where}: {config_name}: {key}: missing; add the model's {key}")
-    stops = sorted(set(eos if isinstance(eos, list) else [eos]))
     if not (directory / "tokenizer.json").is_file():
         raise ConfigError(f"{directory / 'tokenizer.json'}: not found; save the model's tokenizer (tokenizers JSON) beside the graphs")
 
-    image = _image_block(directory, family, graph_io["vision"], io["vision"])
+    decoder = graph_io["decoder"]
+    text = og_model.get("decoder", {}) if genai else (hf.get("text_config") or hf)
+    image = _image_block(directory, graph_io["vision"], io["vision"])
     merge = "graph" if graph_io["embedding"].input(io["embedding"].get("image_features", "image_features")) else "runtime"
     attention = ATTENTION_OF.get(family, "causal") if decoder.input("attention_groups") is not None else "causal"
     if attention == "causal" and family in ATTENTION_OF:
@@ -314,32 +326,24 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
     template = options.prompt_template or DEFAULT_TEMPLATE
     if options.prompt_template is None:
         result.confirm.append(f"prompt template {template!r} (default): pass --prompt-template with the model's own")
+    vqa_io = {role: names for role, names in io.items() if names}
     vqa = {
         "family": family,
         "attention": attention,
         **({"hf_model_type": hf["model_type"]} if isinstance(hf.get("model_type"), str) else {}),
         "tokenizer": "tokenizer.json",
-        "image_token_id": int(image_token_id),
+        **_token_fields(directory, og_model if genai else hf, "genai_config.json model" if genai else "config.json"),
         "tokens_per_image": _tokens_per_image(directory, graphs, image, io["vision"]),
         "prompt_template": template,
-        "bos_token_id": int(bos),
-        "eos_token_id": int(stops[0]),
-        **({"pad_token_id": int(pad)} if pad is not None else {}),
-        "stop_token_ids": stops,
         "answer_mode": options.answer_mode,
         "image": image,
-        "hidden_size": int(hidden),
-        **({"vocab_size": int(vocab)} if isinstance(vocab, int) else {}),
-        "kv_cache": {"num_layers": layers, "num_kv_heads": int(kv_heads), "head_dim": int(head_dim),
-                     "dtype": "float16" if str(past.dtype) == "float16" else "float32",
-                     "layout": "batch,kv_heads,seq,head_dim", **kv},
+        **_decoder_fields(decoder, directory / graphs["decoder"], io["decoder"], kv_names, text,
+                          _token(hf, "vocab_size") or og_model.get("vocab_size")),
         "merge": merge,
         "origin": "init",
         **({"features_rank": 3} if _features_rank(graph_io["vision"], io["vision"]) == 3 else {}),
         **({"io": vqa_io} if vqa_io else {}),
     }
-    result.sources.update({"graphs": layout, "tokens_per_image": "the vision graph on one image",
-                           "kv_cache/hidden/vocab": "the decoder graph", "merge": f"embedding graph ({merge})"})
     checksums = {name: _sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", PREPROCESSOR)}
     result.manifest = {
         "schema_version": 1, "name": options.name or re.sub(r"[^A-Za-z0-9._+-]", "-", directory.name).lstrip("._+-") or "vlm",
