@@ -290,7 +290,8 @@ def load_vqa_spec(model_dir: str | Path) -> VqaSpec:
     directory = Path(model_dir)
     path = directory / "manifest.json"
     if not path.is_file():
-        raise ManifestError(f"{path}: not found; a model directory needs a manifest.json (see `mmharness export mllm`)")
+        raise ManifestError(f"{path}: not found; a model directory needs a manifest.json: `mmharness export mllm`, or "
+                            f"`mmharness init {directory}` for an onnxruntime-genai or transformers.js folder")
     try:
         manifest = json_loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
