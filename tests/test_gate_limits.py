@@ -211,6 +211,33 @@ def test_significant_only_with_both_sidecars_uses_the_paired_bootstrap_of_the_dr
     assert fallback.detail == "drop 10.00 > 1; no CI available: counted as significant"
 
 
+def test_a_run_without_bootstrap_is_judged_on_a_thousand_paired_resamples(docs, monkeypatch):
+    import harness.metrics.stats as stats
+
+    asked = []
+    real = stats.paired_bootstrap_segmentation
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["n_boot"])
+        return real(*args, **{**kwargs, "n_boot": 5})
+
+    monkeypatch.setattr(stats, "paired_bootstrap_segmentation", spy)
+    images = {k: np.asarray(docs["full_images"][k]) for k in docs["full_images"]}
+    run = _set_clean(docs["full"], 40.0)
+    run["config"]["bootstrap"] = 0
+    evaluate(run, _drop(1.0, significant_only=True), _set_clean(docs["full"], 50.0), images, images)
+    assert asked == [1000]
+
+
+def test_a_baseline_of_exactly_zero_is_a_threshold_of_minus_the_limit(docs):
+    """A metric that may be negative (e.g. a Shapley value): baseline 0, max drop 1, so the
+    value's CI must lie entirely below -1 for the drop to count."""
+    base, rules = _set_clean(docs["full"], 0.0), _drop(1.0, significant_only=True)
+    inside = _one(evaluate(_set_clean(docs["full"], -2.0, (-3.0, -0.5)), rules, base), "clean")
+    below = _one(evaluate(_set_clean(docs["full"], -2.0, (-3.0, -1.5)), rules, base), "clean")
+    assert (inside.status, below.status) == ("pass", "fail")
+
+
 # ---- refusals: each with its own message --------------------------------------------------------
 
 
@@ -267,6 +294,8 @@ def test_unknown_metrics_are_refused_when_strict_and_ignored_by_the_defaults(doc
 def test_a_glob_matches_by_pattern_and_a_plain_name_only_itself(docs):
     report = evaluate(docs["full"], Thresholds((Rule("floor", "emm.e@0.?", 0.0), Rule("floor", "emm.shapley.[rd]*", -100.0), Rule("floor", "emm.avg", 0.0))))
     assert [c.metric for c in report.checks] == ["failed_cells", "emm.e@0.2", "emm.e@0.1", "emm.shapley.rgb", "emm.shapley.depth", "emm.avg"]
+    every_wildcard = evaluate(docs["full"], Thresholds((Rule("floor", "emm.e@0.?[0-9]*", 0.0),)))  # ?, [...] and * in one pattern
+    assert [c.metric for c in every_wildcard.checks] == ["failed_cells", "emm.e@0.05"]
 
 
 def test_max_drop_without_a_baseline_is_refused(docs):
