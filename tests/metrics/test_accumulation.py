@@ -208,3 +208,33 @@ def test_cosine_of_zero_outputs_and_histogram_quantiles_by_hand():
     assert huge.summary()["abs"]["median"] == HIST_MAX  # beyond the histogram: its upper end
     empty = ParityState()
     assert math.isnan(empty.summary()["abs"]["median"]) and math.isnan(empty.summary()["abs"]["max"])
+
+
+def test_the_histogram_bins_and_their_centres_are_pinned_by_hand():
+    """Saved states hold bin indices, so shards of one version merge with another's only while the
+    bins stay put: bin 0 holds exact zeros, bin k = floor(4000 ln(x / 1e-12) / ln(1e20)) + 1
+    clipped to [1, 4001]; a bin's value is its geometric centre, 1.158 % wide."""
+    from harness.metrics.parity import HIST_BINS, HIST_MAX, HIST_MIN, HIST_REL_WIDTH
+
+    assert (HIST_MIN, HIST_MAX, HIST_BINS) == (1e-12, 1e8, 4000)
+    assert HIST_REL_WIDTH == pytest.approx(0.0115794542599, rel=1e-10)  # 10 ** (20 / 4000) - 1
+    state = ParityState(Tolerance(quantile=0.6))
+    state.update([0.0, 1e-13, 1e-12, 2.0, 1e8, np.inf], np.zeros(6))
+    # 2.0: 4000 * ln(2e12) / ln(1e20) = 4000 * 28.3242 / 46.0517 = 2460.2 -> bin 2461; 1e-13 below the range -> bin 1
+    assert state.to_dict()["abs_hist"] == [[0, 1], [1, 2], [2461, 1], [4001, 2]]
+    width = math.sqrt(1.0115794542599)  # centre = lower edge * sqrt(1 + width)
+    abs_stats = state.summary()["abs"]
+    assert abs_stats["median"] == pytest.approx(1e-12 * width, rel=1e-9)  # rank 2.5 -> the 3rd value, bin 1
+    assert abs_stats["quantile"] == pytest.approx(10**0.3 * width, rel=1e-9)  # rank 3 -> the 4th value: bin 2461 from 1e-12 * 10 ** (20 * 2460 / 4000)
+    top = ParityState()
+    top.update([1e8], [0.0])
+    assert top.summary()["abs"]["median"] == 1e8  # exactly 1e8 falls in the last bin, which reads as its lower edge
+
+
+def test_parity_statistics_of_one_element_and_of_no_defined_relative_error():
+    one = parity([3.0], [2.0], Tolerance(check="median"))
+    assert one["abs"] == {"max": 1.0, "mean": 1.0, "median": 1.0, "quantile": 1.0}
+    assert one["rel"] == {"max": 0.5, "mean": 0.5, "median": 0.5, "quantile": 0.5}
+    zeros = parity(np.zeros(3), np.zeros(3), Tolerance(check="median"))  # 0 / 0 everywhere: no relative error is defined
+    assert all(math.isnan(v) for v in zeros["rel"].values()) and zeros["abs"]["max"] == 0.0
+    assert zeros["passed"] is True  # an absolute error of 0 is within atol whatever the relative one
