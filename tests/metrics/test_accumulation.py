@@ -229,6 +229,9 @@ def test_the_histogram_bins_and_their_centres_are_pinned_by_hand():
     top = ParityState()
     top.update([1e8], [0.0])
     assert top.summary()["abs"]["median"] == 1e8  # exactly 1e8 falls in the last bin, which reads as its lower edge
+    below_top = ParityState()
+    below_top.update([0.995e8], [0.0])  # the last bin of the range, 4000: its centre, not the upper end
+    assert below_top.summary()["abs"]["median"] == pytest.approx(10**7.995 * width, rel=1e-9)
 
 
 def test_parity_statistics_of_one_element_and_of_no_defined_relative_error():
