@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from harness.errors import ResultsError
 from harness.metrics.confusion import ConfusionMatrix
-from harness.metrics.parity import ParityState, Tolerance, parity
+from harness.metrics.parity import ParityState, Tolerance, class_map_agreement, parity
 from harness.report.states import state_kind
 
 # ---- ConfusionMatrix ---------------------------------------------------------------------------
@@ -241,3 +241,35 @@ def test_parity_statistics_of_one_element_and_of_no_defined_relative_error():
     zeros = parity(np.zeros(3), np.zeros(3), Tolerance(check="median"))  # 0 / 0 everywhere: no relative error is defined
     assert all(math.isnan(v) for v in zeros["rel"].values()) and zeros["abs"]["max"] == 0.0
     assert zeros["passed"] is True  # an absolute error of 0 is within atol whatever the relative one
+
+
+def _updated(tolerance: Tolerance, candidate, reference) -> ParityState:
+    state = ParityState(tolerance)
+    state.update(candidate, reference)
+    return state
+
+
+def test_parity_state_tolerances_each_exactly_at_their_limit_and_its_statistic_checks():
+    # abs error 0.5 and rel error 0.5: exactly at one tolerance (not exceeded) with the other at 0
+    for atol, rtol in ((0.5, 0.0), (0.0, 0.5)):
+        assert _updated(Tolerance(atol=atol, rtol=rtol), [1.5], [1.0]).summary()["mismatches"] == 0
+    assert _updated(Tolerance(atol=0.4, rtol=0.4), [1.5], [1.0]).summary()["mismatches"] == 1
+    within = _updated(Tolerance(atol=0.5, rtol=0.5, check="max"), [1.5, 2.0], [1.0, 2.0]).summary()
+    beyond = _updated(Tolerance(atol=0.4, rtol=0.4, check="max"), [1.5, 2.0], [1.0, 2.0]).summary()
+    assert (within["passed"], beyond["passed"]) == (True, False)
+    # rel errors 0 and 0.5: the median (rank 0.5 * 1 -> the 1st value) is 0 (the zero bin), the max 0.5
+    assert (within["rel"]["median"], within["rel"]["max"]) == (0.0, 0.5)
+
+
+def test_parity_state_cosine_leaves_non_finite_positions_out_and_merges_non_finite_counts():
+    for cand, ref in (([1.0, np.nan], [1.0, 5.0]), ([1.0, 5.0], [1.0, np.inf])):
+        state = _updated(Tolerance(), cand, ref)
+        assert (state.dot, state.aa, state.bb) == (1.0, 1.0, 1.0)  # position 2 counts as 0 on both sides
+        assert state.summary()["cosine"] == 1.0
+    merged = _updated(Tolerance(), [np.nan], [1.0]) + _updated(Tolerance(), [1.0, np.inf], [1.0, 1.0])
+    assert (merged.nonfinite, merged.numel) == (2, 3)
+
+
+def test_class_maps_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match=r"^class maps differ in shape: candidate \(2,\), reference \(1,\)$"):
+        class_map_agreement(np.array([1, 1]), np.array([1]))
