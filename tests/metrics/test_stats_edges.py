@@ -82,3 +82,22 @@ def test_bootstrap_samples_refusals_and_paired_draws():
     assert (ci.estimate, ci.low, ci.high, ci.n_boot) == (0.0, 0.0, 0.0, 50)
     mean = bootstrap_samples({"a": [2.0, 2.0]}, lambda c: float(np.mean(c["a"])), n_boot=7)
     assert (mean.estimate, mean.low, mean.high) == (2.0, 2.0, 2.0)
+
+
+def test_non_square_matrices_are_refused():
+    with pytest.raises(ValueError, match=r"^per_image: expected integer per-image confusion matrices of shape \(n_images, C, C\), got int64 \(1, 2, 3\)$"):
+        bootstrap_segmentation(np.zeros((1, 2, 3), np.int64))
+
+
+def test_resampled_sums_just_beyond_float_precision_stay_exact():
+    """n * total = 3 * (2^52 + 2^50 + 1) lies between 2^53 and 2^54: a resample drawing image 0
+    three times sums to an odd number above 2^53, which float64 cannot hold; its parity shows it."""
+    from harness.metrics.stats import joint_bootstrap_replicates
+
+    x0 = 2**52 + 2**50 + 1
+    images = np.array([[[x0]], [[0]], [[0]]], np.int64)
+    reps = joint_bootstrap_replicates({"a": images}, lambda s: np.asarray(s)[:, 0, 0] % 2, n_boot=200, seed=4)["a"]
+    draws = np.random.default_rng(4).integers(0, 3, size=(200, 3))  # the documented draws, in one block
+    expected = [sum(int(images[i, 0, 0]) for i in row) % 2 for row in draws]  # Python integers: exact
+    assert 3 in {int(np.count_nonzero(row == 0)) for row in draws}  # some resample holds image 0 three times
+    assert reps.tolist() == expected
