@@ -101,3 +101,11 @@ def test_resampled_sums_just_beyond_float_precision_stay_exact():
     expected = [sum(int(images[i, 0, 0]) for i in row) % 2 for row in draws]  # Python integers: exact
     assert 3 in {int(np.count_nonzero(row == 0)) for row in draws}  # some resample holds image 0 three times
     assert reps.tolist() == expected
+
+
+@pytest.mark.parametrize("columns", [{"a": 1.0}, {"a": [1.0], "b": 1.0}])
+def test_scalar_columns_are_refused(columns):
+    from harness.metrics.stats import bootstrap_samples
+
+    with pytest.raises(ValueError, match=r"^every column must be an array over the same samples; lengths: \{'a': "):
+        bootstrap_samples(columns, lambda c: 0.0)
