@@ -60,6 +60,9 @@ def test_missing_sets_are_listed_up_to_four():
                                                                   ("b", "c"), ("b", "d"), ("c", "d"))]}
     with pytest.raises(ResultsError, match=r"no mIoU for missing set \{a\+b\+c\}, \{a\+b\+d\}, \{a\+c\+d\}, \{b\+c\+d\}; all"):
         aggregate(four_left, mods)
+    five_left = {k: v for k, v in four_left.items() if k != frozenset(("c", "d"))}
+    with pytest.raises(ResultsError, match=r"no mIoU for missing set \{c\+d\}, \{a\+b\+c\}, \{a\+b\+d\}, \{a\+c\+d\} and 1 more; all"):
+        aggregate(five_left, mods)
 
 
 def test_relative_robustness_needs_a_positive_clean_miou():
