@@ -40,3 +40,19 @@ def test_perceptual_score_of_a_model_never_right_and_swap_sensitivity_refusals()
         swap_sensitivity([["a", "b"]], [["a", "b"]])
     with pytest.raises(DataError, match=r"^probe 'image=permuted': no seed given; run at least one permutation seed$"):
         swap_sensitivity(["a"], [])
+
+
+def test_relative_perceptual_score_at_a_clean_accuracy_of_0_and_of_1_percent():
+    blind_luck = perceptual_score([0, 0], [[1, 0]])  # never right on clean images, right once when permuted
+    assert blind_luck.absolute == -50.0 and math.isnan(blind_luck.relative)
+    one_in_100 = perceptual_score([1] + [0] * 99, [[0] * 100])  # clean accuracy exactly 1 %
+    assert (one_in_100.absolute, one_in_100.relative) == (1.0, 1.0)
+
+
+def test_vision_reliance_one_point_above_chance_and_swap_sensitivity_only_with_both_answer_sets():
+    from harness.metrics.bias import summarize
+
+    assert vision_reliance([1, 1, 1, 0], [1, 1, 0, 0], chance=74.0) == 25.0  # (75 - 50) / (75 - 74)
+    answers_only = summarize([1, 0], [0, 0], chance=50.0, clean_answers=["a", "b"])  # no permuted answers
+    seeds_only = summarize([1, 0], [0, 0], chance=50.0, permuted_answers=[["a", "b"]])  # no clean answers
+    assert answers_only.swap_sensitivity is None and seeds_only.swap_sensitivity is None
