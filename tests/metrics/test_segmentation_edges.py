@@ -55,3 +55,10 @@ def test_malformed_matrices_are_refused_with_their_message(matrix, message):
 def test_an_unknown_absent_convention_is_refused():
     with pytest.raises(ValueError, match=r"^absent must be 'zero' \(DELIVER/Liao\) or 'nan' \(mmsegmentation\), got 'skip'$"):
         mean_iou(M, absent="skip")  # type: ignore[arg-type]
+
+
+def test_deeper_batches_equal_their_matrices_and_an_empty_class_axis_is_refused():
+    stack = np.random.default_rng(5).integers(0, 9, (1, 2, 3, 4, 4))  # batch axes of lengths 2 and 3 differ from C = 4
+    np.testing.assert_allclose(mean_iou(stack), [[[mean_iou(m) for m in row] for row in stack[0]]])
+    with pytest.raises(ValueError, match=r"^expected a ConfusionMatrix or an array of shape \(\.\.\., C, C\), got shape \(1, 2, 0, 0\)$"):
+        mean_iou(np.zeros((1, 2, 0, 0), np.int64))
