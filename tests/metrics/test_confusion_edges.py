@@ -142,6 +142,7 @@ def test_from_dict_accepts_every_value_at_the_edge_of_its_range(changes):
     ({"count": [1, 0]}, r"field 'count': expected positive counts, got 0"),
     ({"count": [1, 2**63]}, r"field 'count': expected a list of 64-bit integers"),
     ({"index": [-(2**63) - 1, 0]}, r"field 'index': expected a list of 64-bit integers"),
+    ({"index": [-(2**63), 0]}, r"field 'index': expected strictly increasing flat indices in \[0, 9\)"),  # a 64-bit integer, out of range
 ])
 def test_from_dict_refuses_every_value_just_outside_its_range(changes, message):
     with pytest.raises(ResultsError, match=r"^cell x: " + message + r"; the results file is corrupt or foreign — re-run the cell$"):
@@ -182,3 +183,20 @@ def test_per_image_confusion_limits_and_messages_on_both_paths():
         per_image_confusion(pred, label, 300, -1)
     label[0, 0], pred[1, 0] = -1, 299
     np.testing.assert_array_equal(per_image_confusion(pred, label, 300, -1).sum(axis=(1, 2)), [3, 4])
+
+
+def test_a_label_below_a_negative_ignore_index_in_a_later_image_is_refused_not_counted_in_an_earlier_one():
+    from harness.metrics.confusion import per_image_confusion
+
+    label = np.array([[0, 1], [-2, 0]])  # ignore_index -1: -2 lies below even the wide histogram's rows
+    with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\) other than ignore_index -1: -2 \(1 pixel\)"):
+        per_image_confusion(np.zeros((2, 2), np.int64), label, 3, -1)
+    beyond = np.array([[256, 0], [0, 1]])  # ignore_index 255: 256 is one past the wide histogram's last row
+    with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\) other than ignore_index 255: 256 \(1 pixel\)"):
+        per_image_confusion(np.zeros((2, 2), np.int64), beyond, 3)
+
+
+def test_repr_names_the_set_up_and_the_total():
+    cm = ConfusionMatrix(3, 255)
+    cm.update(np.array([0, 1]), np.array([0, 2]))
+    assert repr(cm) == "ConfusionMatrix(num_classes=3, ignore_index=255, total=2)"
