@@ -194,6 +194,9 @@ def test_a_label_below_a_negative_ignore_index_in_a_later_image_is_refused_not_c
     beyond = np.array([[256, 0], [0, 1]])  # ignore_index 255: 256 is one past the wide histogram's last row
     with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\) other than ignore_index 255: 256 \(1 pixel\)"):
         per_image_confusion(np.zeros((2, 2), np.int64), beyond, 3)
+    above = np.array([[3, 0], [0, 1]])  # ignore_index -1: rows -1..2, so 3 is one past the last row
+    with pytest.raises(DataError, match=r"^label holds values outside \[0, 3\) other than ignore_index -1: 3 \(1 pixel\)"):
+        per_image_confusion(np.zeros((2, 2), np.int64), above, 3, -1)
 
 
 def test_repr_names_the_set_up_and_the_total():
