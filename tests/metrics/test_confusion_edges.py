@@ -4,6 +4,8 @@ set-up and bad input by its message, and from_matrix's refusals."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,15 @@ def test_repr_names_the_set_up_and_the_total():
     cm = ConfusionMatrix(3, 255)
     cm.update(np.array([0, 1]), np.array([0, 2]))
     assert repr(cm) == "ConfusionMatrix(num_classes=3, ignore_index=255, total=2)"
+
+
+@pytest.mark.parametrize(("images", "prefix"), [(1024, ""), (1025, "image 3: ")])
+def test_per_image_batches_up_to_2_to_the_20_bins_are_counted_in_one_pass(images, prefix):
+    """4 classes, ignore 255: 256 label rows x 4 = 1024 bins per image, so 1024 images fill
+    2^20 bins (one pass, whose errors name no image) and 1025 go image by image (errors name it)."""
+    from harness.metrics.confusion import per_image_confusion
+
+    pred, label = np.zeros((images, 1), np.int64), np.zeros((images, 1), np.int64)
+    pred[3, 0] = 4
+    with pytest.raises(DataError, match="^" + re.escape(prefix) + r"pred holds class ids outside \[0, 4\): 4 \(1 pixel\)"):
+        per_image_confusion(pred, label, 4)
