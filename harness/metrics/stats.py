@@ -33,7 +33,7 @@ __all__ = [
     "paired_bootstrap_segmentation",
 ]
 
-_BLOCK = 100  # resamples drawn (and scored) per block; part of the determinism contract
+_BLOCK = 100  # resamples drawn (and scored) per block: bounds memory; the draws are one stream, so results do not depend on it
 _EXACT = float(2**53)  # float64 sums of integers below this are exact
 
 MatrixMetric = Callable[[NDArray[np.int64]], Any]
