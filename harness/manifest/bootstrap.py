@@ -9,7 +9,6 @@ write the manifest through ``write_manifest`` (which checks it against the copie
 from __future__ import annotations
 
 import filecmp
-import hashlib
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from harness.manifest.infer import Inference, InitOptions, infer_manifest
 from harness.manifest.loader import MANIFEST_NAME, write_manifest
 from harness.manifest.onnx_io import GraphIO, read_graph_io
 from harness.manifest.schema import validate_document
+from harness.report.io import file_sha256
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -32,15 +32,6 @@ class InitResult:
     graph: GraphIO
     inference: Inference
     copied: tuple[str, ...]  # files copied into the model directory (relative names)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (graphs and weights can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_name(onnx_path: Path) -> str:

@@ -10,7 +10,6 @@ of a surrogate ``gemma3`` type, the prompt template) is printed for the user to 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ManifestError
+from harness.report.io import file_sha256
 from harness.safeload import json_loads
 
 PREPROCESSOR = "preprocessor_config.json"
@@ -230,14 +230,6 @@ def _tokens_per_image(directory: Path, graphs: Mapping[str, str], image: Mapping
     return int(np.asarray(rows).reshape(-1, rows.shape[-1]).shape[0])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _layout(directory: Path, options: FolderOptions, genai: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
     """Layout name, graph files, ``vqa.io`` renames and KV name patterns of the folder."""
     if genai:
@@ -344,7 +336,7 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
         **({"features_rank": 3} if _features_rank(graph_io["vision"], io["vision"]) == 3 else {}),
         **({"io": vqa_io} if vqa_io else {}),
     }
-    checksums = {name: _sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", PREPROCESSOR)}
+    checksums = {name: file_sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", PREPROCESSOR)}
     result.manifest = {
         "schema_version": 1, "name": options.name or re.sub(r"[^A-Za-z0-9._+-]", "-", directory.name).lstrip("._+-") or "vlm",
         "task": "vqa", "graphs": graphs, "vqa": vqa,

@@ -161,6 +161,16 @@ def sha256_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of one file, read in 1 MiB blocks (graphs and weights can be large): the
+    ``checksums`` value of a manifest."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_files(paths: list[Path], root: Path) -> str:
     """One digest over files (names relative to ``root`` + contents), in sorted name order."""
     digest = hashlib.sha256()
