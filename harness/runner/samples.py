@@ -70,7 +70,7 @@ def gallery_cells(plan: Sequence[Cell], records: Mapping[str, CellRecord]) -> li
 
 def choose_samples(n: int, k: int, seed: int, hurt: int | None) -> list[tuple[int, str]]:
     """``(position, role)``: up to ``k - 1`` seeded picks in order, then the most-hurt sample."""
-    rest = np.array([i for i in range(n) if i != hurt], dtype=np.int64)
+    rest = np.arange(n, dtype=np.int64) if hurt is None else np.delete(np.arange(n, dtype=np.int64), hurt)
     picks = k - (1 if hurt is not None else 0)
     rng = rng_for(seed, "samples", 0, "gallery")
     chosen = np.sort(rng.choice(rest, size=min(picks, len(rest)), replace=False)) if picks > 0 and len(rest) else rest[:0]
