@@ -64,7 +64,7 @@ class CleanInputs:
 
 
 def check_dataset(manifest: Manifest, dataset: SegmentationDataset, where: str, evaluation: Evaluation | None = None) -> None:
-    """The dataset must provide every manifest modality and the model's class count, in
+    """The dataset must provide every manifest modality and the model's class names in order, in
     frames the resolution rules accept (``evaluation`` overrides the manifest's)."""
     missing = [m for m in manifest.modality_names if m not in dataset.modalities]
     if missing:
