@@ -14,7 +14,6 @@ random inputs and with each modality missing, before the manifest is written thr
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -45,6 +44,7 @@ from exporters.verify import (
 from harness.errors import BadInputError, ConfigError
 from harness.manifest.presets import IMAGENET_MEAN, IMAGENET_STD, KIND_TOKENS
 from harness.metrics.parity import Tolerance
+from harness.report.io import file_sha256
 
 Call = Literal["list", "dict", "kwargs"]
 Exporter = Literal["dynamo", "torchscript"]
@@ -200,7 +200,7 @@ def weights_provenance(path: Path | None, seed: int) -> str:
     """What the manifest records about the weights: the file's sha256, or the seed of a random init."""
     if path is None:
         return f"random init, seed {seed}"
-    return f"sha256:{_sha256(path)} ({path.name})"
+    return f"sha256:{file_sha256(path)} ({path.name})"
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
@@ -456,14 +456,6 @@ def _preprocess(modality: Mapping[str, Any]) -> Any:
     return Preprocess(float(pre.get("scale", 1.0)), tuple(pre.get("mean", [0.0])), tuple(pre.get("std", [1.0])))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build_manifest(config: MmssExportConfig, onnx_file: str, provenance: Mapping[str, Any], report: ParityReport) -> dict[str, Any]:
     batch: dict[str, Any] = {"dynamic": True, "max": config.batch_max} if config.dynamic_batch else {"dynamic": False, "size": config.static_batch}
     output = {"name": config.output, "role": "class_map" if config.argmax else "logits", "layout": "NHW" if config.argmax else "NCHW"}
@@ -581,7 +573,7 @@ def export_mmss(model: nn.Module, out_dir: str | Path, config: MmssExportConfig,
         scratch.unlink(missing_ok=True)
     provenance = _provenance(path, model, config, example_batch)
     doc = build_manifest(config, onnx_file, provenance, report)
-    doc["checksums"] = {onnx_file: _sha256(path)}
+    doc["checksums"] = {onnx_file: file_sha256(path)}
     manifest_path = out / "manifest.json"
     write_manifest(manifest_path, doc)
     return ExportResult(onnx_path=path, manifest_path=manifest_path, parity=report, provenance=provenance)

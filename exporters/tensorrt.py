@@ -30,7 +30,6 @@ from exporters.variants.cache import (
     CACHE_DIR,
     calibration_cache_path,
     calibration_key,
-    file_sha256,
     timing_cache_path,
 )
 from exporters.variants.features import TrtFeatures, detect_features, import_tensorrt
@@ -38,6 +37,7 @@ from exporters.variants.plan import BuildPlan, check_int8_support, plan_build
 from exporters.variants.profiles import ShapeRange, derive_profiles, profiles_as_json
 from harness.backends.cuda_memory import DeviceMemory
 from harness.backends.engine_sidecar import EngineSidecar, write_sidecar
+from harness.report.io import file_sha256
 from harness.variants.calibration import CalibrationReader, describe, make_entropy_calibrator
 from harness.errors import BackendUnavailable, ConfigError, InfrastructureError
 from harness.manifest.contract import ResolvedContract

@@ -15,16 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 CACHE_DIR = ".mmharness-cache"
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks (ONNX files can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _key(parts: Mapping[str, object]) -> str:

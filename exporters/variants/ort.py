@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters.variants.cache import file_sha256
+from harness.report.io import file_sha256
 from exporters.variants.plan import BuildPlan, plan_build
 from harness.variants.calibration import CalibrationReader
 from harness.errors import ConfigError, InfrastructureError

@@ -87,7 +87,7 @@ def build_vlm_variant(model_dir: str | os.PathLike[str], precision: str, graph: 
                       calibration: Callable[[Any], VisionCalibration] | None = None, calib_method: str = "entropy",
                       int4_block_size: int = 32) -> list[VlmVariant]:
     """Write and register the ``precision`` variants of a VLM's graphs; returns what was written."""
-    from exporters.variants.cache import file_sha256
+    from harness.report.io import file_sha256
     from exporters.variants.quantize import convert_fp16, quantize_int4, quantize_int8
     from exporters.variants.ort import register_graph
     from harness.mllm.manifest import load_vqa_spec

@@ -10,7 +10,6 @@ engine (FP16 I/O is fed as float16: see ``cast_feeds_to``) and buffers/streams f
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from harness.errors import (
     InfrastructureError,
     ManifestError,
 )
+from harness.report.io import file_sha256
 
 OPTIONS = ("device_id", "memory", "check_sidecar")
 
@@ -65,14 +65,6 @@ def trt_dtype_to_numpy(dtype: Any) -> np.dtype:
         ) from None
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_engine_files(
     engine_path: str, *, trt_version: str | None, sm: str | None, model_dir: str | None = None
 ) -> EngineSidecar:
@@ -85,7 +77,7 @@ def check_engine_files(
     sidecar = read_sidecar(engine_path)
     folder = model_dir or os.path.dirname(os.path.abspath(engine_path))
     source = os.path.join(folder, sidecar.source_onnx)
-    onnx_sha = sha256_file(source) if os.path.isfile(source) else None
+    onnx_sha = file_sha256(source) if os.path.isfile(source) else None
     check_sidecar(
         sidecar,
         trt_version=trt_version if trt_version is not None else sidecar.trt_version,

@@ -161,7 +161,7 @@ def sha256_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of one file, read in 1 MiB blocks (graphs and weights can be large): the
     ``checksums`` value of a manifest."""
     digest = hashlib.sha256()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fake_trt import make_trt
 
-from exporters.variants.cache import calibration_key, file_sha256, timing_cache_path
+from exporters.variants.cache import calibration_key, timing_cache_path
+from harness.report.io import file_sha256
 from exporters.variants.features import detect_features
 from exporters.variants.plan import check_int8_support, parse_precision, plan_build
 from exporters.variants.profiles import ShapeRange, derive_profiles
