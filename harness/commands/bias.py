@@ -13,7 +13,7 @@ import click
 
 from harness.errors import ConfigError, ExitCode
 from harness.executors.flags import executor_options, executor_spec
-from harness.paths import output_dir
+from harness.paths import check_run_paths
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
@@ -46,7 +46,9 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--shard", default="1/1", show_default=True,
               help="Run shard I of N of the probe cells (round-robin); combine with `mmharness merge`.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("mmharness-results/bias"), show_default=True,
-              help="Folder for results.json.")
+              help="Folder for results.json (finished probe cells are kept in OUT/cells as they end).")
+@click.option("--resume", is_flag=True, help="skip probe cells already finished in --out (refused if config/model/data changed)")
+@click.option("--overwrite", is_flag=True, help="start fresh even where --out holds cells of an unfinished run (they are deleted)")
 @click.option("--save-samples", "save_samples", type=int, default=4, show_default=True,
               help="items whose image, question and answers under every probe the HTML report shows (0 = off); OUT/samples.npz")
 @click.option("--compare", "compare", multiple=True,
@@ -57,7 +59,8 @@ def _names(text: str) -> tuple[str, ...]:
 @executor_options
 def command(model_dir: Path | None, data: str, limit: int, backend: str, backend_opts: tuple[str, ...], seed: int,
             permutations: int, corruptions: str, severities: str, bootstrap: int, base_llm: Path | None,
-            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = (), save_samples: int = 4, units: str = "cells", **executor_flags: str | None) -> int:
+            mode: str | None, shard: str, out: Path, compare: tuple[str, ...] = (), save_samples: int = 4, units: str = "cells",
+            resume: bool = False, overwrite: bool = False, **executor_flags: str | None) -> int:
     """Probe a VLM for modality bias: does it use the image? (clean, image removed/blank/noise/permuted/
     corrupted, text removed/misleading; MG, perceptual score, swap sensitivity, Shapley shares, CIs)."""
     from harness.mllm.bias import DEFAULT_MODEL, BiasConfig, run_bias
@@ -66,7 +69,9 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
     from harness.scenarios.bias import BiasPlan
     from harness.scenarios.plan import parse_shard
 
-    output_dir(out, "--out", files=("results.json",))  # before any probe runs (harness/paths.py)
+    check_run_paths(out, resume, overwrite)  # before any probe runs (harness/paths.py)
+    if compare and (resume or overwrite):
+        raise ConfigError("--compare runs the reference and every variant afresh and keeps no cells; drop --resume/--overwrite")
     names = _names(corruptions)
     if names == ("all",):
         from harness.corruptions import names as corruption_names
@@ -85,7 +90,7 @@ def command(model_dir: Path | None, data: str, limit: int, backend: str, backend
 
     if compare:
         return _compare(config, compare, out, progress)
-    doc = run_bias(config, progress)
+    doc = run_bias(config, progress, out=out, resume=resume, overwrite=overwrite)
     path = write_results(out, doc)
     from harness.mllm.gallery import save_for_run
     from harness.runner.samples import check_count

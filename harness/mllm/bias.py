@@ -31,6 +31,7 @@ from harness.metrics.stats import bootstrap_samples
 from harness.mllm.answer import Answerer
 from harness.mllm.manifest import load_vqa_spec
 from harness.mllm.records import figures as record_figures
+from harness.runner.store import CellRecord, RunStore
 from harness.scenarios.bias import (
     CLEAN_ID,
     REMOVED_ID,
@@ -99,13 +100,17 @@ def _records(answerer: Answerer, prober: Prober, cell: Cell, data: Sequence[VqaI
     return state
 
 
-def _run_cells(config: BiasConfig, data: VqaDataset, selected: list[Cell], progress: Progress | None
+def _run_cells(config: BiasConfig, data: VqaDataset, selected: list[Cell], progress: Progress | None,
+               store: RunStore | None, done: Mapping[str, CellRecord]
                ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any], dict[str, Any]]:
     """Every cell's entry (ok, skipped with the reason, or failed on NaN/Inf), its seconds, the
     model's session provenance and the workers that ran each cell. The cells run as units on
-    ``config.executor`` (harness/mllm/probes.py); skipped ones never leave this process."""
+    ``config.executor`` (harness/mllm/probes.py); skipped ones never leave this process. With a
+    ``store``, each finished cell is written at once and ``done`` (a resumed run's) are reused;
+    SIGINT/SIGTERM stop after the cell in flight with the finished ones kept."""
     from harness.executors import executor_for
     from harness.mllm.probes import ProbeWorker, item_blocks, run_probes
+    from harness.signals import graceful
 
     entries: dict[str, Any] = {}
     seconds: dict[str, float] = {}
@@ -116,18 +121,33 @@ def _run_cells(config: BiasConfig, data: VqaDataset, selected: list[Cell], progr
         if reason is not None:
             entries[cell.id] = {**cell.to_dict(), "status": "skipped", "reason": reason, "state": None, "figures": None}
             seconds[cell.id] = 0.0
+        elif cell.id in done:
+            entries[cell.id], seconds[cell.id], where[cell.id] = _stored(done[cell.id][0])
         else:
             runnable.append((cell, config.base_llm if cell.id == BASE_LLM_ID and config.base_llm else config.model))
     provenance: dict[str, Any] = {"sessions": {}}
     with executor_for(config.executor).open(functools.partial(ProbeWorker, config), config.backend, most=max(1, len(runnable))) as pool:
         if any(cell.id != BASE_LLM_ID for cell in selected):
             provenance = pool.ask("provenance")
-        for cell, (status, reason, state, took), ran_on in run_probes(pool, runnable, item_blocks(config.units, len(data), pool.workers)):
-            entries[cell.id] = _entry(cell, state) if status == "ok" else {**cell.to_dict(), "status": "failed", "reason": reason, "state": None, "figures": None}
-            seconds[cell.id], where[cell.id] = took, ran_on
-            if progress:
-                progress(cell.id, len(entries), len(selected), took)
+        with graceful() as stop:
+            for cell, (status, reason, state, took), ran_on in run_probes(pool, runnable, item_blocks(config.units, len(data), pool.workers)):
+                entries[cell.id] = _entry(cell, state) if status == "ok" else {**cell.to_dict(), "status": "failed", "reason": reason, "state": None, "figures": None}
+                seconds[cell.id], where[cell.id] = took, ran_on
+                if store is not None:
+                    store.save_cell({"id": cell.id, **entries[cell.id], "seconds": took, "workers": ran_on}, None)
+                if progress:
+                    progress(cell.id, len(entries), len(selected), took)
+                if store is not None:
+                    stop.check(f"{len(entries)} of {len(selected)} probe cells are finished and kept in {store.cells}; "
+                               "continue with the same command and --resume")
     return entries, seconds, provenance, where
+
+
+def _stored(record: Mapping[str, Any]) -> tuple[dict[str, Any], float, Any]:
+    """A stored cell record as (its results.json entry, its seconds, where it ran): the entry is
+    the one the cell gave when it ran, so a resumed run's results equal an uninterrupted one's."""
+    entry = {key: value for key, value in record.items() if key not in ("id", "seconds", "workers")}
+    return entry, float(record.get("seconds") or 0.0), record.get("workers")
 
 
 def _model_hash(model_dir: Path, graphs: Mapping[str, Path]) -> str:
@@ -152,12 +172,15 @@ def open_items(config: BiasConfig, spec: Any) -> VqaDataset:
     return data
 
 
-def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, Any]:
+def run_bias(config: BiasConfig, progress: Progress | None = None, out: Path | None = None, resume: bool = False,
+             overwrite: bool = False) -> dict[str, Any]:
     """Evaluate the probe cells of ``config.shard`` and return the results document (not yet written).
 
     Shards split the plan's cells round-robin (``harness.scenarios.plan.select_shard``); the bias
     figures of a shard that lacks a cell they need say so, and ``mmharness merge`` recomputes
-    them on the union (``harness.report.derive`` calls ``bias_block``).
+    them on the union (``harness.report.derive`` calls ``bias_block``). With ``out``, finished
+    cells are kept in ``out/cells`` as they end (``harness.runner.store``, as ``mmharness run``
+    does), so a run stopped half-way continues with ``resume``.
     """
     plan = bias_cells(config.plan)  # plan errors (severities, corruption names) before anything loads
     spec = load_vqa_spec(config.model)
@@ -175,8 +198,11 @@ def run_bias(config: BiasConfig, progress: Progress | None = None) -> dict[str, 
         plan.append(Cell(id=BASE_LLM_ID, scenario="bias", params=(("probe", "base_llm"),), kind="records"))
     selected = select_shard(plan, config.shard)
     started = time.time()
-    entries, seconds, provenance, where = _run_cells(config, data, selected, progress)
-    doc = _document(config, spec, data, plan, entries, provenance)
+    header = _header(config, spec, data)
+    store = None if out is None else RunStore(out)
+    done = {} if store is None else store.start(header, resume, overwrite)
+    entries, seconds, provenance, where = _run_cells(config, data, selected, progress, store, done)
+    doc = _document(config, header, data, plan, entries, provenance)
     doc["aggregates"] = {"bias": bias_block(doc)}
     doc["timing"] = {"started": started, "seconds": round(time.time() - started, 3),
                      "cell_seconds": {k: round(v, 4) for k, v in seconds.items()},
@@ -190,23 +216,30 @@ def _entry(cell: Cell, state: dict[str, Any]) -> dict[str, Any]:
             "state": state, "figures": record_figures(state, {})}
 
 
-def _document(config: BiasConfig, spec: Any, data: VqaDataset, cells: list[Cell], entries: dict[str, Any],
-              provenance: dict[str, Any]) -> dict[str, Any]:
-    from harness import __version__
-
+def _header(config: BiasConfig, spec: Any, data: VqaDataset) -> dict[str, Any]:
+    """What identifies this run (``run.json``): ``--resume`` refuses a change of any of these."""
     config_dict = config.to_dict()
     config_dict["chance_level"] = spec.chance_level  # the manifest's, for open-ended items (vqa.chance_level)
     canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":")).encode()
+    return {"config": config_dict, "config_hash": "sha256:" + hashlib.sha256(canonical).hexdigest(),
+            "model_hash": _model_hash(config.model, _graph_files(config, spec)),
+            "dataset_fingerprint": data.fingerprint(), "shard": config.shard.to_dict()}
+
+
+def _document(config: BiasConfig, header: Mapping[str, Any], data: VqaDataset, cells: list[Cell],
+              entries: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
+    from harness import __version__
+
     answers = sorted({choice for item in data for choice in item.choices} | {item.answer for item in data})
     return {
         "format": "mmharness.results",
         "schema_version": 1,
         "tool": {"name": "mmharness", "version": __version__},
         "task": "vqa",
-        "config": config_dict,
-        "config_hash": "sha256:" + hashlib.sha256(canonical).hexdigest(),
-        "model": {"name": config.model.name, "hash": _model_hash(config.model, _graph_files(config, spec))},
-        "dataset": {"name": data.name, "fingerprint": data.fingerprint(), "n_samples": len(data),
+        "config": header["config"],
+        "config_hash": header["config_hash"],
+        "model": {"name": config.model.name, "hash": header["model_hash"]},
+        "dataset": {"name": data.name, "fingerprint": header["dataset_fingerprint"], "n_samples": len(data),
                     "classes": answers, "ignore_index": -1, "modalities": ["image", "text"], "meta": data.meta,
                     "tags": {tag: [item.index for item in data if tag in item.tags]
                              for tag in sorted({tag for item in data for tag in item.tags})}},

@@ -101,7 +101,7 @@ class RunStore:
             if not isinstance(entry, dict) or "id" not in entry or "status" not in entry:
                 raise ResultsError(f"{path}: not a cell record of this run; delete it to re-run that cell")
             matrices = None
-            if entry["status"] == "ok":
+            if entry["status"] == "ok" and entry.get("kind", "confusion") == "confusion":  # probe records keep none
                 matrices = path.parent / (path.name.removesuffix(".json") + ".npz")
                 try:
                     read_npz(matrices, "per-image matrices")
