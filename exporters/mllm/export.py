@@ -18,8 +18,10 @@ import torch
 
 from exporters.mllm.families import Family, family_of
 from exporters.mllm.graphs import (
+    GENAI_DECODER,
     DecoderWithCache,
     MergedEmbedding,
+    causal_decoder_graph,
     export_decoder,
     export_embedding,
 )
@@ -28,6 +30,14 @@ from harness.errors import ConfigError
 
 OPSET = 17
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
+OG_PROCESSOR_CONFIG = "processor_config.json"  # onnxruntime-genai's own image pipeline (onnxruntime-extensions)
+# the prompt tokens onnxruntime-genai 0.18's processors insert, per genai type: (image marker the
+# user writes, image token, end token), and the image-token count gemma3's hard-codes
+OG_PROMPT_TOKENS = {"gemma3": ("<start_of_image>", "<image_soft_token>", "<end_of_image>"),
+                    "qwen2_5_vl": ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>")}
+OG_GEMMA3_IMAGE_TOKENS = 256
+# PIL filter ids (transformers' ``resample``) -> onnxruntime-extensions Resize ``interpolation``
+OG_INTERPOLATION = {0: "NEAREST", 2: "LINEAR", 3: "CUBIC"}
 
 
 @dataclass(frozen=True)
@@ -129,10 +139,15 @@ def _export_into(family: Family, model: Any, out: Path, name: str, options: Expo
                                        _layers(text_config), family.attention, family.position_offset)
             export_decoder(decoder.eval(), text_config.hidden_size, _kv_heads(text_config), _head_dim(text_config),
                            str(out / "decoder.onnx"), OPSET)
+        if family.attention != "causal":  # onnxruntime-genai never feeds attention_groups: its own decoder graph
+            causal_decoder_graph(str(out / "decoder.onnx"), str(out / GENAI_DECODER))
         timings["decoder"] = time.perf_counter() - start
     export_tokenizer(options.tokenizer, out)  # og reads it as shipped
     processor.to_json_file(str(out / PREPROCESSOR_CONFIG))
     image = {**family.image_spec(model, processor), "processor": PREPROCESSOR_CONFIG}
+    og_processor = og_processor_config(family, model, json.loads(processor.to_json_string()), out / "tokenizer.json")
+    if og_processor is not None:
+        (out / OG_PROCESSOR_CONFIG).write_text(json.dumps(og_processor, indent=1) + "\n")
     (out / "genai_config.json").write_text(json.dumps(genai_config(model, family, image), indent=1) + "\n")
     if options.transformersjs:
         write_transformersjs(model, family, out)
@@ -260,7 +275,7 @@ def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str,
             "context_length": context,
             "image_token_id": int(model.config.image_token_id),
             "decoder": {
-                "filename": "decoder.onnx",
+                "filename": genai_decoder_file(family),
                 "hidden_size": int(text.hidden_size),
                 "head_size": _head_dim(text),
                 "num_attention_heads": int(text.num_attention_heads),
@@ -303,6 +318,12 @@ def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str,
     return config
 
 
+def genai_decoder_file(family: Family) -> str:
+    """The decoder graph ``genai_config.json`` names: ours, or with an attention rule (which needs
+    ``attention_groups``, an input onnxruntime-genai does not feed) the causal copy of it."""
+    return "decoder.onnx" if family.attention == "causal" else GENAI_DECODER
+
+
 def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
     """``extra`` into ``target`` key by key (nested objects merged, other values replaced)."""
     for key, value in extra.items():
@@ -314,6 +335,64 @@ def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _genai_files(family: Family, out: Path) -> tuple[str, ...]:
+    """Files written for onnxruntime-genai only (checksummed like the graphs)."""
+    names = () if family.attention == "causal" else (GENAI_DECODER,)
+    return (*names, *((OG_PROCESSOR_CONFIG,) if (out / OG_PROCESSOR_CONFIG).is_file() else ()))
+
+
+def og_processor_config(family: Family, model: Any, config: dict[str, Any], tokenizer: Path) -> dict[str, Any] | None:
+    """onnxruntime-genai's ``processor_config.json`` (docs/vlm-contract.md), derived from the
+    export's ``preprocessor_config.json`` (``config``), or None where og's own processor would not
+    give our prompt: og 0.18 picks the processor by ``model.type`` and inserts fixed token
+    strings, so it is written only for Gemma 3 with 256 tokens per image and Qwen2-VL/2.5-VL,
+    each when ``tokenizer`` holds those strings with the export's image token id. Llava,
+    Idefics3 and PaliGemma (run under the gemma3 type by surrogate) get none: og's gemma3
+    processor would expand the prompt with Gemma 3's tokens; they run from ``NamedTensors``."""
+    marks = OG_PROMPT_TOKENS.get(family.genai_type)
+    if marks is None or (family.genai_type == "gemma3" and family.name != "gemma3"):
+        return None
+    if family.genai_type == "gemma3" and int(family.tokens_per_image(model)) != OG_GEMMA3_IMAGE_TOKENS:
+        return None
+    added = {token["content"]: token["id"] for token in json.loads(tokenizer.read_text(encoding="utf-8")).get("added_tokens", [])}
+    if any(mark not in added for mark in marks) or added[marks[1]] != int(model.config.image_token_id):
+        return None
+    resample = int(config.get("resample", 3 if family.genai_type == "qwen2_5_vl" else 2))
+    if resample not in OG_INTERPOLATION:
+        raise ConfigError(f"{PREPROCESSOR_CONFIG}: resample {resample}: onnxruntime-extensions resizes with "
+                          f"{sorted(OG_INTERPOLATION)} only (nearest, bilinear, bicubic); export with one of them")
+    ops: list[dict[str, Any]] = [{"name": "decode_image", "type": "DecodeImage", "attrs": {"color_space": "RGB"}}]
+    if family.genai_type == "qwen2_5_vl":
+        patch, merge = int(config.get("patch_size", 14)), int(config.get("merge_size", 2))
+        bounds = config.get("size") or {}
+        ops.append({"name": "resize", "type": "Resize", "attrs": {
+            "interpolation": OG_INTERPOLATION[resample], "smart_resize": 1,
+            "min_pixels": int(bounds.get("shortest_edge", config.get("min_pixels", 56 * 56))),
+            "max_pixels": int(bounds.get("longest_edge", config.get("max_pixels", 28 * 28 * 1280))),
+            "patch_size": patch, "merge_size": merge}})
+    else:
+        size = config["size"]
+        ops.append({"name": "resize", "type": "Resize", "attrs": {
+            "height": int(size["height"]), "width": int(size["width"]), "interpolation": OG_INTERPOLATION[resample],
+            "keep_aspect_ratio": 0}})
+    if config.get("do_rescale", True):
+        ops.append({"name": "rescale", "type": "Rescale", "attrs": {"rescale_factor": float(config.get("rescale_factor", 1 / 255))}})
+    if config.get("do_normalize", True):
+        normalize: dict[str, Any] = {"mean": [float(v) for v in config["image_mean"]],
+                                     "std": [float(v) for v in config["image_std"]]}
+        if family.genai_type == "qwen2_5_vl":
+            normalize["qwen2_5_vl"] = 1
+        ops.append({"name": "normalize", "type": "Normalize", "attrs": normalize})
+    if family.genai_type == "qwen2_5_vl":
+        ops.append({"name": "patch_image", "type": "PatchImage", "attrs": {
+            "patch_size": int(config.get("patch_size", 14)), "temporal_patch_size": int(config.get("temporal_patch_size", 2)),
+            "merge_size": int(config.get("merge_size", 2))}})
+    else:
+        ops.append({"name": "to_channel_first", "type": "Permute3D", "attrs": {"dims": [2, 0, 1]}})
+    return {"processor": {"name": f"{family.genai_type}_image_processor",
+                          "transforms": [{"operation": op} for op in ops]}}
 
 
 def build_manifest(
@@ -378,6 +457,6 @@ def build_manifest(
         },
         # validate (and the runtime's loader) refuse a graph or processor file changed after export
         "checksums": {name: _sha256(out / name) for name in
-                      (*graphs.values(), "tokenizer.json", PREPROCESSOR_CONFIG)},
+                      (*graphs.values(), *_genai_files(family, out), "tokenizer.json", PREPROCESSOR_CONFIG)},
         "parity": {},
     }

@@ -7,6 +7,7 @@ any decoder-only language model of transformers that accepts ``inputs_embeds``, 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -217,3 +218,59 @@ def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_di
         opset_version=opset,
         dynamo=False,
     )
+
+
+GENAI_DECODER = "genai_decoder.onnx"
+
+
+def causal_decoder_graph(decoder: str, target: str, min_shared_bytes: int = 1024) -> None:
+    """Write ``target``: the decoder graph at ``decoder`` with its ``attention_groups`` input
+    replaced by an in-graph ``[B, T]`` of -1 (``ConstantOfShape`` of ``attention_mask``'s shape),
+    i.e. plain causal attention (docs/vlm-contract.md, onnxruntime-genai section). This is the
+    decoder ``genai_config.json`` names: onnxruntime-genai 0.18 feeds only ``inputs_embeds``,
+    ``attention_mask``, ``position_ids`` and the past, so a graph that requires the groups does
+    not run there.
+
+    The weights are stored once: every initializer of ``decoder`` held as ``raw_data`` of at least
+    ``min_shared_bytes`` becomes an external-data reference (location ``decoder``'s file name,
+    offset, length) to the very bytes of that raw_data inside ``decoder``; smaller ones stay in
+    ``target``, and initializers already external keep their reference. ``target`` therefore
+    reads ``decoder`` at load time (both sit in the export folder, both under ``checksums``).
+    """
+    import mmap
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(decoder, load_external_data=False)
+    graph = model.graph
+    if not any(value.name == "attention_groups" for value in graph.input):
+        raise RuntimeError(f"{decoder}: no attention_groups input to replace")
+    kept = [value for value in graph.input if value.name != "attention_groups"]
+    del graph.input[:]
+    graph.input.extend(kept)
+    nodes = [helper.make_node("Shape", ["attention_mask"], ["attention_groups_shape"], name="attention_groups_shape"),
+             helper.make_node("ConstantOfShape", ["attention_groups_shape"], ["attention_groups"],
+                              name="attention_groups_causal", value=helper.make_tensor("value", TensorProto.INT64, [1], [-1]))]
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
+    location = Path(decoder).name
+    with open(decoder, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = 0
+        for tensor in graph.initializer:
+            if tensor.data_location == TensorProto.EXTERNAL or len(tensor.raw_data) < min_shared_bytes:
+                continue
+            raw = tensor.raw_data
+            offset = data.find(raw, start)  # serialised in order: found after the previous one (any match is the same bytes)
+            if offset < 0:
+                offset = data.find(raw)
+            if offset < 0:
+                continue
+            start = offset + len(raw)
+            tensor.ClearField("raw_data")
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", str(offset)), ("length", str(len(raw)))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+    onnx.save(model, target)
+    onnx.checker.check_model(target, full_check=True)

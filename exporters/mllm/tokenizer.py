@@ -34,18 +34,24 @@ OG_CLASSES = {
 }
 
 
-def build_word_tokenizer(words: Iterable[str], path: str | Path) -> dict[str, int]:
-    """Write a whitespace/punctuation word-level tokenizer over ``SPECIALS + words`` (as og-readable
-    BPE, see the module docstring) and its ``tokenizer_config.json``; returns the vocab."""
+def build_word_tokenizer(words: Iterable[str], path: str | Path, specials: Iterable[str] = SPECIALS,
+                         unk_token: str = "[UNK]") -> dict[str, int]:
+    """Write a whitespace/punctuation word-level tokenizer over ``specials + words`` (as og-readable
+    BPE, see the module docstring) and its ``tokenizer_config.json``; returns the vocab. The
+    specials (ids in their order, from 0) are matched whole before splitting, e.g. Gemma 3's
+    ``<start_of_image>`` and ``"\n\n"``; ``unk_token`` must be one of them."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
+    specials = list(specials)
+    if unk_token not in specials:
+        raise ValueError(f"unk_token {unk_token!r} is not among the specials {specials}")
     vocab: dict[str, int] = {}
-    for word in (*SPECIALS, *words):
+    for word in (*specials, *words):
         vocab.setdefault(word, len(vocab))
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk_token))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tokenizer.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    tokenizer.add_special_tokens(list(SPECIALS))
+    tokenizer.add_special_tokens(specials)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     doc = og_readable(json.loads(tokenizer.to_str()))
