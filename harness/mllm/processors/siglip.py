@@ -1,6 +1,6 @@
-"""Fixed-size processors: SiglipImageProcessor (PaliGemma, SigLIP towers; bicubic by default) and
-Gemma3ImageProcessor (bilinear by default; pan-and-scan crops are refused): resize to
-``size`` ignoring the aspect ratio, rescale, normalise."""
+"""Fixed-size processors: SiglipImageProcessor (PaliGemma, SigLIP towers; bicubic by default):
+resize to ``size`` ignoring the aspect ratio, rescale, normalise. Gemma3ImageProcessor does the
+same per view (``harness.mllm.processors.gemma3`` adds its pan-and-scan crops)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ManifestError
 from harness.mllm.processors.base import (
-    CONFIG,
     Image,
     ImageProcessor,
+    Pixels,
     Processed,
     check_rgb,
     resample_of,
@@ -22,22 +21,18 @@ from harness.mllm.processors.base import (
     size_field,
 )
 
-DEFAULT_FILTER = {"SiglipImageProcessor": 3, "Gemma3ImageProcessor": 2}  # bicubic, bilinear
+
+def fixed_size(image: Image, config: Mapping[str, Any], default_filter: int) -> Pixels:
+    """One image resized to ``size`` (``resample``, else ``default_filter``), rescaled and normalised."""
+    if config.get("do_resize", True):
+        size = size_field(config, "size", ("height", "width"))
+        image = resize(image, (size["height"], size["width"]), resample_of(config, default_filter))
+    return rescale_normalize(image, config)
 
 
 def _preprocess(images: Sequence[Image], config: Mapping[str, Any]) -> Processed:
     check_rgb(images)
-    if config.get("do_pan_and_scan"):
-        raise ManifestError(f"{CONFIG}: do_pan_and_scan: true is not supported (it adds a variable number of crops "
-                            "per image); export with do_pan_and_scan false")
-    resample = resample_of(config, DEFAULT_FILTER.get(str(config.get("image_processor_type")), 3))
-    out = []
-    for image in images:
-        if config.get("do_resize", True):
-            size = size_field(config, "size", ("height", "width"))
-            image = resize(image, (size["height"], size["width"]), resample)
-        out.append(rescale_normalize(image, config))
-    return Processed(np.stack(out))
+    return Processed(np.stack([fixed_size(image, config, 3) for image in images]))  # bicubic
 
 
-PROCESSOR = ImageProcessor(name="siglip", types=tuple(DEFAULT_FILTER), preprocess=_preprocess)
+PROCESSOR = ImageProcessor(name="siglip", types=("SiglipImageProcessor",), preprocess=_preprocess)

@@ -1,0 +1,76 @@
+"""Gemma 3's pan-and-scan in NumPy + PIL against transformers' Gemma3ImageProcessor: the same
+crop counts and pixel values within 1e-4 on wide, tall, square, tiny and odd-sized images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.errors import ManifestError
+from harness.mllm.processors import preprocess
+from harness.mllm.processors.gemma3 import crop_grid, preprocess_crops
+
+SIZES = [(48, 40), (17, 61), (90, 33), (7, 9), (64, 64), (37, 113), (113, 20), (3, 11), (4, 19), (25, 200), (300, 700)]
+SETTINGS = {  # min crop size, max crops, min ratio to activate
+    "small-crops": (2, 4, 1.2), "three-crops-square-too": (16, 3, 1.0), "one-crop": (5, 1, 0.5), "defaults": None}
+
+
+def _processor(setting):  # type: ignore[no-untyped-def]
+    from transformers import Gemma3ImageProcessor
+
+    names = ("pan_and_scan_min_crop_size", "pan_and_scan_max_num_crops", "pan_and_scan_min_ratio_to_activate")
+    values = dict(zip(names, setting)) if setting else {}  # defaults: left null, as Google's configs do
+    return Gemma3ImageProcessor(size={"height": 32, "width": 32}, do_pan_and_scan=True, **values)
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_crops_and_pixels_equal_transformers(name):  # type: ignore[no-untyped-def]
+    processor = _processor(SETTINGS[name])
+    config = json.loads(processor.to_json_string())
+    rng = np.random.default_rng(11)
+    for height, width in SIZES:
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        images = [image, np.ascontiguousarray(image.transpose(1, 0, 2))]  # each size wide and tall
+        ours, crops = preprocess_crops(images, config)
+        defaults = {} if SETTINGS[name] else {"pan_and_scan_min_crop_size": 256, "pan_and_scan_max_num_crops": 4,
+                                              "pan_and_scan_min_ratio_to_activate": 1.2}  # Gemma3Processor's
+        ref = processor(images=images, return_tensors="np", input_data_format="channels_last", **defaults)
+        assert crops == ref["num_crops"].tolist(), (name, height, width)
+        assert ours.pixel_values.shape == ref["pixel_values"].shape == (len(images) + sum(crops), 3, 32, 32)
+        diff = float(np.abs(ours.pixel_values - ref["pixel_values"]).max())
+        assert diff <= 1e-4, f"{name} on {height}x{width}: max |diff| {diff}"
+        assert np.array_equal(preprocess(images, config).pixel_values, ours.pixel_values)
+
+
+def test_crop_counts_by_hand():  # type: ignore[no-untyped-def]
+    assert crop_grid(30, 100, 8, 4, 1.2) == (1, 3)  # 100/30 + 0.5 rounds down to 3
+    assert crop_grid(100, 30, 8, 4, 1.2) == (3, 1)
+    assert crop_grid(40, 47, 8, 4, 1.2) == (0, 0)  # ratio 1.175 < 1.2: no crops
+    assert crop_grid(25, 200, 8, 4, 1.2) == (1, 4)  # 8.5 crops capped at 4
+    assert crop_grid(25, 200, 60, 4, 1.2) == (0, 0)  # 3 crops of 67 x 25: shorter than 60
+    assert crop_grid(64, 64, 16, 3, 1.0) == (1, 2)  # at least 2 once active
+
+
+def test_without_pan_and_scan_one_view_per_image():  # type: ignore[no-untyped-def]
+    from transformers import Gemma3ImageProcessor
+
+    config = json.loads(Gemma3ImageProcessor(size={"height": 32, "width": 32}).to_json_string())
+    processed, crops = preprocess_crops([np.zeros((30, 100, 3), np.uint8)] * 2, config)
+    assert crops == [0, 0] and processed.pixel_values.shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("do_pan_and_scan", "yes", "do_pan_and_scan: 'yes', expected true, false or null"),
+    ("pan_and_scan_min_crop_size", 0, r"pan_and_scan_min_crop_size: 0, expected an integer >= 1; .*null \(Gemma3Processor's 256\)"),
+    ("pan_and_scan_max_num_crops", 2.5, "pan_and_scan_max_num_crops: 2.5, expected an integer >= 1"),
+    ("pan_and_scan_min_ratio_to_activate", -1, "pan_and_scan_min_ratio_to_activate: -1, expected a number > 0"),
+    ("do_resize", False, "do_pan_and_scan: true needs do_resize: true"),
+])
+def test_bad_settings_are_refused_in_one_line(field, value, message):  # type: ignore[no-untyped-def]
+    config = {"image_processor_type": "Gemma3ImageProcessor", "size": {"height": 8, "width": 8},
+              "do_pan_and_scan": True, field: value}
+    with pytest.raises(ManifestError, match=f"^preprocessor_config.json: {message}") as error:
+        preprocess([np.zeros((8, 20, 3), np.uint8)], config)
+    assert "\n" not in str(error.value)
