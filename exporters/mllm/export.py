@@ -359,13 +359,16 @@ def og_processor_config(family: Family, model: Any, config: dict[str, Any], toke
     added = {token["content"]: token["id"] for token in json.loads(tokenizer.read_text(encoding="utf-8")).get("added_tokens", [])}
     if any(mark not in added for mark in marks) or added[marks[1]] != int(model.config.image_token_id):
         return None
+    if config.get("do_pan_and_scan") or not config.get("do_resize", True):  # crops / no resize: no og operation does that
+        return None
     resample = int(config.get("resample", 3 if family.genai_type == "qwen2_5_vl" else 2))
     if resample not in OG_INTERPOLATION:
         raise ConfigError(f"{PREPROCESSOR_CONFIG}: resample {resample}: onnxruntime-extensions resizes with "
                           f"{sorted(OG_INTERPOLATION)} only (nearest, bilinear, bicubic); export with one of them")
     ops: list[dict[str, Any]] = [{"name": "decode_image", "type": "DecodeImage", "attrs": {"color_space": "RGB"}}]
-    if family.genai_type == "qwen2_5_vl":
-        patch, merge = int(config.get("patch_size", 14)), int(config.get("merge_size", 2))
+    patch, merge = int(config.get("patch_size", 14)), int(config.get("merge_size", 2))
+    if family.genai_type == "qwen2_5_vl":  # without ConvertRGB og 0.18's Qwen pipeline gives BGR patches (measured)
+        ops.append({"name": "convert_to_rgb", "type": "ConvertRGB"})
         bounds = config.get("size") or {}
         ops.append({"name": "resize", "type": "Resize", "attrs": {
             "interpolation": OG_INTERPOLATION[resample], "smart_resize": 1,
@@ -387,8 +390,7 @@ def og_processor_config(family: Family, model: Any, config: dict[str, Any], toke
         ops.append({"name": "normalize", "type": "Normalize", "attrs": normalize})
     if family.genai_type == "qwen2_5_vl":
         ops.append({"name": "patch_image", "type": "PatchImage", "attrs": {
-            "patch_size": int(config.get("patch_size", 14)), "temporal_patch_size": int(config.get("temporal_patch_size", 2)),
-            "merge_size": int(config.get("merge_size", 2))}})
+            "patch_size": patch, "temporal_patch_size": int(config.get("temporal_patch_size", 2)), "merge_size": merge}})
     else:
         ops.append({"name": "to_channel_first", "type": "Permute3D", "attrs": {"dims": [2, 0, 1]}})
     return {"processor": {"name": f"{family.genai_type}_image_processor",
