@@ -348,7 +348,8 @@ def og_processor_config(family: Family, model: Any, config: dict[str, Any], toke
     export's ``preprocessor_config.json`` (``config``), or None where og's own processor would not
     give our prompt: og 0.18 picks the processor by ``model.type`` and inserts fixed token
     strings, so it is written only for Gemma 3 with 256 tokens per image and Qwen2-VL/2.5-VL,
-    each when ``tokenizer`` holds those strings with the export's image token id. Llava,
+    each when ``tokenizer`` holds those strings with the export's image token id, and only for a
+    resize onnxruntime-extensions has (nearest, bilinear, bicubic; no crops). Llava,
     Idefics3 and PaliGemma (run under the gemma3 type by surrogate) get none: og's gemma3
     processor would expand the prompt with Gemma 3's tokens; they run from ``NamedTensors``."""
     marks = OG_PROMPT_TOKENS.get(family.genai_type)
@@ -362,9 +363,8 @@ def og_processor_config(family: Family, model: Any, config: dict[str, Any], toke
     if config.get("do_pan_and_scan") or not config.get("do_resize", True):  # crops / no resize: no og operation does that
         return None
     resample = int(config.get("resample", 3 if family.genai_type == "qwen2_5_vl" else 2))
-    if resample not in OG_INTERPOLATION:
-        raise ConfigError(f"{PREPROCESSOR_CONFIG}: resample {resample}: onnxruntime-extensions resizes with "
-                          f"{sorted(OG_INTERPOLATION)} only (nearest, bilinear, bicubic); export with one of them")
+    if resample not in OG_INTERPOLATION:  # lanczos, box, hamming: onnxruntime-extensions' Resize has none of them
+        return None
     ops: list[dict[str, Any]] = [{"name": "decode_image", "type": "DecodeImage", "attrs": {"color_space": "RGB"}}]
     patch, merge = int(config.get("patch_size", 14)), int(config.get("merge_size", 2))
     if family.genai_type == "qwen2_5_vl":  # without ConvertRGB og 0.18's Qwen pipeline gives BGR patches (measured)
