@@ -61,6 +61,15 @@ def crop_grid(height: int, width: int, min_crop: int, max_crops: int, min_ratio:
     return rows, cols
 
 
+def num_crops(height: int, width: int, config: Mapping[str, Any]) -> int:
+    """The crops ``config`` cuts an image of this size into (0: only the image itself)."""
+    pan_and_scan = settings(config)
+    if pan_and_scan is None:
+        return 0
+    rows, cols = crop_grid(height, width, *pan_and_scan)
+    return rows * cols
+
+
 def views(image: Image, pan_and_scan: tuple[int, int, float] | None) -> list[Image]:
     """The image, then its crops in row-major order (the last row or column may be narrower)."""
     if pan_and_scan is None:
