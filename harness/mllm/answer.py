@@ -46,7 +46,7 @@ class Answerer:
     def answer(self, image: npt.NDArray[np.uint8] | None, question: str, choices: Sequence[str]) -> Answer:
         images: list[npt.NDArray[Any]] = [] if image is None else [image]
         features = self.runtime.image_features(images)
-        ids = self.tokenizer.prompt_ids(question, image_tokens=self.runtime.image_tokens(features, len(images)))
+        ids = self.runtime.prompt_ids(self.tokenizer, question, features, len(images))
         if self.mode == "choices":
             if not choices:
                 raise ConfigError("answer mode 'choices' needs items with choices; pass --mode generate for open answers")

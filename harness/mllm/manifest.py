@@ -36,6 +36,9 @@ VQA_SCHEMA: dict[str, Any] = {
         "image_token_id": {"type": "integer", "minimum": 0},
         "tokens_per_image": {"type": "integer", "minimum": 1},
         "prompt_template": {"type": "string"},
+        # what {image} expands to: "plain", every image's image tokens in one run (markers in the template);
+        # "family", each image's whole block as transformers' processor writes it (docs/manifest.md)
+        "image_block": {"enum": ["plain", "family"]},
         "add_bos": {"type": "boolean"},
         "bos_token_id": {"type": "integer", "minimum": 0},
         "eos_token_id": {"type": "integer", "minimum": 0},
@@ -159,6 +162,7 @@ class VqaSpec:
     raw: dict[str, Any]
     merge: str = "graph"  # "runtime": the embedding graph embeds tokens only; the runtime scatters the features
     io: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # role -> contract name -> graph name
+    image_block: str | None = None  # None: absent, the family's default (RuntimeFamily.uses_blocks)
 
 
 def _schema_error(where: str, error: Any) -> ManifestError:
@@ -199,6 +203,7 @@ def parse_vqa_block(block: Any, model_dir: Path, graphs: dict[str, str], where: 
         raw=dict(block),
         merge=block.get("merge", "graph"),
         io={role: dict(names) for role, names in block.get("io", {}).items()},
+        image_block=block.get("image_block"),
     )
 
 

@@ -2,7 +2,10 @@
 
 The tokenizer is any HF ``tokenizers`` JSON. The template's ``{image}`` placeholder becomes
 ``tokens_per_image`` copies of ``image_token_id`` (or nothing, for the image-removed probe),
-so the count the embedding graph sees always equals the feature rows the vision graph made.
+so the count the embedding graph sees always equals the feature rows the vision graph made;
+or, for a family that writes a whole block per image (``vqa.image_block``), the images' blocks
+one after another (``VlmRuntime.prompt_ids`` builds them; ``token_id`` and ``encode`` serve the
+family's block as ``harness.mllm.families.base.Vocab``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class PromptTokenizer:
                 f"{tokenizer}: vqa.tokenizer: not a HF tokenizers JSON ({str(error).splitlines()[0]}); re-export it"
             ) from None
         self.image_token_id, self.tokens_per_image, self.bos_token_id = image_token_id, tokens_per_image, bos_token_id
+        self._path = tokenizer
         head, _, tail = template.partition("{image}")
         self._head, self._tail = head, tail
 
@@ -48,13 +52,34 @@ class PromptTokenizer:
     def decode(self, ids: list[int]) -> str:
         return str(self._tokenizer.decode(ids, skip_special_tokens=True))
 
-    def prompt_ids(self, question: str, num_images: int = 1, image_tokens: Sequence[int] | None = None) -> IntIds:
+    def token_id(self, text: str) -> int:
+        """The id of ``text`` when it is one token of the tokenizer (a family's marker string)."""
+        token = self._tokenizer.token_to_id(text)
+        if token is None:
+            raise ManifestError(f"{self._path}: vqa.tokenizer: no token {text!r}, which the family's image block needs; "
+                                "export the model's own tokenizer (its processor's special tokens included)")
+        return int(token)
+
+    def token_text(self, token_id: int) -> str:
+        """The string of token ``token_id`` (e.g. the image token a processor writes)."""
+        text = self._tokenizer.id_to_token(int(token_id))
+        if text is None:
+            raise ManifestError(f"{self._path}: vqa.tokenizer: no token of id {token_id}; fix vqa.image_token_id or "
+                                "export the model's own tokenizer")
+        return str(text)
+
+    def prompt_ids(self, question: str, num_images: int = 1, image_tokens: Sequence[int] | None = None,
+                   image_blocks: Sequence[Sequence[int]] | None = None) -> IntIds:
         """``[bos] head <image>*T*num_images tail`` with ``{question}`` filled, as int64 1-D.
         ``image_tokens``: each image's own count (dynamic-resolution families, from
-        ``VlmRuntime.image_tokens``) instead of ``tokens_per_image``."""
+        ``VlmRuntime.image_tokens``) instead of ``tokens_per_image``. ``image_blocks``: each
+        image's whole block (ids), written in place of the image tokens."""
         ids: list[int] = [] if self.bos_token_id is None else [self.bos_token_id]
         ids += self.encode(self._head.replace("{question}", question))
-        counts = [self.tokens_per_image] * num_images if image_tokens is None else list(image_tokens)
-        ids += [self.image_token_id] * sum(counts)
+        if image_blocks is not None:
+            ids += [int(token) for block in image_blocks for token in block]
+        else:
+            counts = [self.tokens_per_image] * num_images if image_tokens is None else list(image_tokens)
+            ids += [self.image_token_id] * sum(counts)
         ids += self.encode(self._tail.replace("{question}", question))
         return np.asarray(ids, dtype=np.int64)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from harness.backends.interface import Session
 from harness.errors import BadInputError, HarnessError, ManifestError
 from harness.mllm.families import runtime_family
+from harness.mllm.families.base import Vocab
 from harness.mllm.manifest import VqaSpec
 from harness.mllm.preprocess import vision_feeds
 
@@ -88,42 +89,52 @@ class VlmRuntime:
         self._present_names = spec.kv.present_names()
         self.empty_features = np.zeros((0, spec.hidden_size), dtype=self._dtype)
         self.family = runtime_family(spec.family, str(spec.model_dir / "manifest.json"))
+        self.uses_blocks = self.family.uses_blocks(spec)
+        if self.uses_blocks and self.family.image_block is None:
+            raise ManifestError(f"{spec.model_dir / 'manifest.json'}: vqa.image_block: 'family', but family "
+                                f"{self.family.name} has no per-image block; remove the field (the template holds the markers)")
 
     # ---- graphs -----------------------------------------------------------------------------
 
     def image_features(self, images: Sequence[npt.NDArray[Any]]) -> Floats:
-        """``[len(images) * tokens_per_image, hidden]`` features of raw HWC images."""
+        """``[image tokens of all images, hidden]`` features of raw HWC images. A family with a
+        ``vision_feeds`` hook computes the feeds and each image's grid, which the rows then carry
+        (``GridFeatures``); without grids every image counts ``vqa.tokens_per_image``."""
         if not images:
             return self.empty_features
+        grids: list[Any] = []
         if self.family.vision_feeds is not None:
-            return self._grid_features(images)
-        features = self.vision.run(vision_feeds(images, self.spec.image))["image_features"]
+            feeds, grids = self.family.vision_feeds(images, self.spec)
+        else:
+            feeds = vision_feeds(images, self.spec.image)
+        features = self.vision.run(feeds)["image_features"]
         if features.ndim == 3:  # vqa.features_rank 3: [images, tokens, hidden], flattened as transformers.js does
             features = features.reshape(-1, features.shape[-1])
-        expected = len(images) * self.spec.tokens_per_image
-        if features.shape != (expected, self.spec.hidden_size):
-            field = "vqa.hidden_size" if features.ndim == 2 and features.shape[0] == expected else "vqa.tokens_per_image"
-            raise ManifestError(
-                f"{self.spec.model_dir / 'manifest.json'}: {field}: the vision graph returned {features.shape} for "
-                f"{len(images)} image(s), expected ({expected}, {self.spec.hidden_size}) from vqa.tokens_per_image "
-                f"{self.spec.tokens_per_image} and vqa.hidden_size {self.spec.hidden_size}; fix the field or re-export"
-            )
-        return features
-
-    def _grid_features(self, images: Sequence[npt.NDArray[Any]]) -> Floats:
-        """Dynamic resolution: the family computes the feeds and each image's grid; the rows must
-        be the sum of the images' token counts."""
-        assert self.family.vision_feeds is not None and self.family.image_tokens is not None
-        feeds, grids = self.family.vision_feeds(images, self.spec)
-        features = self.vision.run(feeds)["image_features"]
-        expected = sum(self.family.image_tokens(grids, self.spec))
-        if features.shape != (expected, self.spec.hidden_size):
-            raise ManifestError(f"{self.spec.model_dir / 'manifest.json'}: vqa.hidden_size: the vision graph returned "
-                                f"{features.shape} for grids {grids}, expected ({expected}, {self.spec.hidden_size}); "
-                                "re-export the model")
+        self._check_rows(features, len(images), grids)
+        if not grids:
+            return features
         rows = np.asarray(features).view(GridFeatures)
         rows.grids = tuple(grids)
         return rows
+
+    def _check_rows(self, features: npt.NDArray[Any], num_images: int, grids: Sequence[Any]) -> None:
+        """The vision graph gave one row per image token: ``tokens_per_image`` each, or the grids' counts."""
+        where = self.spec.model_dir / "manifest.json"
+        if grids:
+            assert self.family.image_tokens is not None
+            expected = sum(self.family.image_tokens(grids, self.spec))
+            if features.shape != (expected, self.spec.hidden_size):
+                raise ManifestError(f"{where}: vqa.hidden_size: the vision graph returned {features.shape} for grids "
+                                    f"{list(grids)}, expected ({expected}, {self.spec.hidden_size}); re-export the model")
+            return
+        expected = num_images * self.spec.tokens_per_image
+        if features.shape != (expected, self.spec.hidden_size):
+            field = "vqa.hidden_size" if features.ndim == 2 and features.shape[0] == expected else "vqa.tokens_per_image"
+            raise ManifestError(
+                f"{where}: {field}: the vision graph returned {features.shape} for "
+                f"{num_images} image(s), expected ({expected}, {self.spec.hidden_size}) from vqa.tokens_per_image "
+                f"{self.spec.tokens_per_image} and vqa.hidden_size {self.spec.hidden_size}; fix the field or re-export"
+            )
 
     def image_tokens(self, features: Floats, num_images: int) -> list[int]:
         """Image tokens of each of ``num_images`` images in ``features``: their grids' counts, or
@@ -132,6 +143,30 @@ class VlmRuntime:
         if grids and self.family.image_tokens is not None:
             return self.family.image_tokens(grids, self.spec)
         return [self.spec.tokens_per_image] * num_images
+
+    def image_blocks(self, features: Floats, num_images: int, vocab: Vocab) -> list[list[int]] | None:
+        """Each image's whole token block when the manifest expands ``{image}`` to blocks
+        (``RuntimeFamily.uses_blocks``), else None (the plain run of image tokens). Each block
+        must hold the image's own count of image tokens."""
+        if not self.uses_blocks:
+            return None
+        assert self.family.image_block is not None
+        grids = image_grids(features) or (None,) * num_images
+        counts = self.image_tokens(features, num_images)
+        blocks = [self.family.image_block(grid, self.spec, vocab) for grid in grids]
+        for block, count in zip(blocks, counts):
+            if block.count(self.spec.image_token_id) != count:
+                raise ManifestError(f"{self.spec.model_dir / 'manifest.json'}: vqa.image_token_id: a {self.family.name} "
+                                    f"image block holds {block.count(self.spec.image_token_id)} tokens of id "
+                                    f"{self.spec.image_token_id}, expected {count}; the tokenizer's image token must "
+                                    "be that id (export the model's own tokenizer)")
+        return blocks
+
+    def prompt_ids(self, tokenizer: Any, question: str, features: Floats, num_images: int) -> Ids:
+        """The prompt of ``question`` for ``num_images`` images whose features are ``features``:
+        the family's per-image blocks, or each image's count of image tokens in one run."""
+        blocks = self.image_blocks(features, num_images, tokenizer)
+        return tokenizer.prompt_ids(question, image_tokens=self.image_tokens(features, num_images), image_blocks=blocks)
 
     def embed(self, ids: Ids, features: Floats) -> Floats:
         """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot)."""

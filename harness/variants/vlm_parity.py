@@ -50,7 +50,7 @@ def _item_record(ref: Any, cand: Any, tokenizer: Any, question: str, image: np.n
     from harness.mllm.runtime import NonFiniteOutput, image_grids
 
     feats_ref, feats_cand = ref.image_features([image]), cand.image_features([image])
-    ids = tokenizer.prompt_ids(question, image_tokens=ref.image_tokens(feats_ref, 1))  # per-image counts (Qwen2-VL)
+    ids = ref.prompt_ids(tokenizer, question, feats_ref, 1)  # per-image counts and blocks (Qwen2-VL, Idefics3 tiles)
     row = ids[np.newaxis]
     embeds_ref = ref.embed(row, feats_ref)
     record: dict[str, Any] = {"vision_cosine": cosine(feats_ref, feats_cand), "vision_norm_ratio": norm_ratio(feats_ref, feats_cand),

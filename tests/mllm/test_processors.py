@@ -16,7 +16,13 @@ SIZES = [(48, 40), (17, 61), (90, 33), (7, 9), (64, 64)]  # (height, width): tal
 
 
 def _processors():  # type: ignore[no-untyped-def]
-    from transformers import CLIPImageProcessor, Gemma3ImageProcessor, Idefics3ImageProcessor, SiglipImageProcessor
+    from transformers import (
+        CLIPImageProcessor,
+        Gemma3ImageProcessor,
+        Idefics3ImageProcessor,
+        SiglipImageProcessor,
+        SmolVLMImageProcessor,
+    )
 
     return {
         "clip": CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}),
@@ -27,10 +33,16 @@ def _processors():  # type: ignore[no-untyped-def]
         "gemma3": Gemma3ImageProcessor(size={"height": 32, "width": 32}),
         "idefics3": Idefics3ImageProcessor(do_image_splitting=False, size={"longest_edge": 40},
                                            max_image_size={"longest_edge": 32}),
+        # image splitting: 1 to 3 x 3 tiles + the whole image (the defaults: 1456 / 364, so up to 4 x 4)
+        "idefics3-split": Idefics3ImageProcessor(size={"longest_edge": 96}, max_image_size={"longest_edge": 32}),
+        "idefics3-split-default": Idefics3ImageProcessor(),
+        "smolvlm-split-bilinear": SmolVLMImageProcessor(size={"longest_edge": 100}, max_image_size={"longest_edge": 32},
+                                                        resample=2),
     }
 
 
-@pytest.mark.parametrize("name", ["clip", "clip-rect-crop", "clip-llava-mean", "siglip", "gemma3", "idefics3"])
+@pytest.mark.parametrize("name", ["clip", "clip-rect-crop", "clip-llava-mean", "siglip", "gemma3", "idefics3",
+                                  "idefics3-split", "idefics3-split-default", "smolvlm-split-bilinear"])
 def test_pixels_equal_transformers_processor(name):  # type: ignore[no-untyped-def]
     processor = _processors()[name]
     config = json.loads(processor.to_json_string())
@@ -65,10 +77,33 @@ def test_unsupported_configs_are_refused_in_one_line():  # type: ignore[no-untyp
     image = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ManifestError, match="^preprocessor_config.json: image_processor_type: 'PixtralImageProcessor' is not supported"):
         preprocess([image], {"image_processor_type": "PixtralImageProcessor"})
-    with pytest.raises(ManifestError, match="do_image_splitting: true is not supported"):
-        preprocess([image], {"image_processor_type": "Idefics3ImageProcessor", "do_image_splitting": True})
+    with pytest.raises(ManifestError, match="^preprocessor_config.json: do_image_splitting: 'yes' is not a valid value"):
+        preprocess([image], {"image_processor_type": "Idefics3ImageProcessor", "do_image_splitting": "yes",
+                             "size": {"longest_edge": 16}, "max_image_size": {"longest_edge": 8}})
     with pytest.raises(ManifestError, match="^preprocessor_config.json: size: .*height, width"):
         preprocess([image], {"image_processor_type": "SiglipImageProcessorPil", "size": {"height": 0}})
     with pytest.raises(ManifestError, match="^preprocessor_config.json: crop_size: .* in 1..8192"):
         preprocess([image], {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 8},
                              "crop_size": {"height": 10**9, "width": 8}})
+
+
+@pytest.mark.parametrize("name", ["idefics3-split", "idefics3-split-default", "smolvlm-split-bilinear"])
+def test_tile_grids_equal_transformers_rows_and_columns(name):  # type: ignore[no-untyped-def]
+    """Each image's (rows, cols) from its size alone (what the runtime sizes the prompt block by)
+    equals the processor's ``return_row_col_info``, and the tiles of two images stack in order."""
+    from harness.mllm.processors.idefics3 import tile_grid
+
+    processor = _processors()[name]
+    config = json.loads(processor.to_json_string())
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [*SIZES, (300, 20), (6, 97)]]
+    grids = []
+    for image in images:
+        ref = processor(images=[image], return_tensors="np", return_row_col_info=True)
+        grids.append((ref["rows"][0][0], ref["cols"][0][0]))
+        assert tile_grid(*image.shape[:2], config) == preprocess([image], config).tiles[0] == grids[-1]
+    assert any(rows > 1 and cols > 1 for rows, cols in grids) and any(rows != cols for rows, cols in grids)
+    both = preprocess(images[:2], config)
+    expected = processor(images=[images[:2]], return_tensors="np")["pixel_values"][0]
+    assert both.tiles == tuple(grids[:2]) and both.pixel_values.shape == expected.shape
+    assert float(np.abs(both.pixel_values - expected).max()) <= 1e-4

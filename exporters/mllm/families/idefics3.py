@@ -1,7 +1,11 @@
 """Idefics3 and SmolVLM (same graph): SigLIP-style encoder + pixel-shuffle connector.
 
-The vision graph takes one batch row whose tiles are the images (``[1, T, 3, S, S]`` + a bool
-mask); it comes from torch's dynamo exporter, which the TorchScript exporter cannot replace here.
+The vision graph takes one batch row whose tiles are the images' tiles (``[1, T, 3, S, S]`` + a
+bool mask, any number of tiles); it comes from torch's dynamo exporter, which the TorchScript
+exporter cannot replace here. A source checkpoint's processor (``--image-processor``, or the
+model folder's) is exported as it is, image splitting included (real checkpoints split); the
+default, for a model without one, keeps one tile per image. Parity of a splitting export runs
+transformers' own ``Idefics3Processor`` / ``SmolVLMProcessor`` (``extra["hf_processor"]``).
 """
 
 from __future__ import annotations
@@ -65,6 +69,36 @@ def _image_processor(model: Any) -> Any:
                                   max_image_size={"longest_edge": size})
 
 
+def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
+    """transformers' processor of the architecture over the export's tokenizer.json and
+    preprocessor_config.json (``image_seq_len`` = tokens per tile), and its image placeholder."""
+    from pathlib import Path
+
+    from transformers import AutoImageProcessor, Idefics3Processor, PreTrainedTokenizerFast
+
+    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
+    settings = {"image_processor": images, "tokenizer": tokenizer, "image_seq_len": int(spec.tokens_per_image)}
+    if type(model).__name__.startswith("SmolVLM"):
+        return _smolvlm_images_only()(video_processor=None, **settings), "<image>"
+    return Idefics3Processor(**settings), "<image>"
+
+
+def _smolvlm_images_only() -> Any:
+    """``SmolVLMProcessor`` without a video processor: images never use it, and its class cannot be
+    resolved when torchvision is absent (transformers' type check of that argument fails). A class
+    made on call: transformers is imported only when parity runs."""
+    from transformers import SmolVLMProcessor
+
+    class ImagesOnly(SmolVLMProcessor):  # type: ignore[misc]
+        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
+            if argument_name == "video_processor" and argument is None:
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    return ImagesOnly
+
+
 def _image_spec(model: Any, processor: Any) -> dict[str, Any]:
     size = int(model.config.vision_config.image_size)
     return {"layout": "1TCHW", "size": [size, size], "resize": "bilinear",
@@ -80,9 +114,8 @@ FAMILY = Family(
     export_vision=_export_vision,
     image_spec=_image_spec,
     tokens_per_image=_tokens,
-    hf_image_kwargs=lambda model, pixels: {
-        "pixel_values": pixels,
-        "pixel_attention_mask": torch.ones(pixels.shape[:2] + pixels.shape[3:], dtype=torch.bool),
-    },
+    hf_image_kwargs=lambda model, pixels: {"pixel_values": pixels},
+    hf_processor_outputs=("pixel_attention_mask",),  # the processor's own mask (all True: tiles are full size)
     image_processor=_image_processor,
+    extra={"hf_processor": _hf_processor},
 )

@@ -188,6 +188,18 @@ def _genai_fields(model: Any) -> dict[str, Any]:
     }
 
 
+def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
+    """transformers' ``Qwen2VLProcessor`` over the export's files and the text its chat template
+    writes per image (parity of ``vqa.image_block: family`` exports, two images per prompt too)."""
+    from pathlib import Path
+
+    from transformers import AutoImageProcessor, PreTrainedTokenizerFast, Qwen2VLProcessor
+
+    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
+    return Qwen2VLProcessor(image_processor=images, tokenizer=tokenizer), "<|vision_start|><|image_pad|><|vision_end|>"
+
+
 FAMILY = Family(
     name="qwen2_vl",
     architectures=("Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration"),
@@ -205,4 +217,5 @@ FAMILY = Family(
     export_decoder=_export_decoder,
     genai_type="qwen2_5_vl",
     genai_fields=_genai_fields,
+    extra={"hf_processor": _hf_processor},
 )

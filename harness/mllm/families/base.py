@@ -3,13 +3,20 @@
 The defaults fit a decoder with 1-D positions counted from 0 over the whole sequence
 (Llava, Idefics3, Gemma 3, PaliGemma: PaliGemma's +1 is inside its decoder graph). A family
 with other rules (Qwen2-VL's 3-D mRoPE positions) sets the hook; optional fields keep defaults.
+
+Images whose token block varies per image (Idefics3's tiles, Qwen2-VL's per-image wrapping, and
+any family whose processor crops an image into a variable number of views) use two hooks:
+``vision_feeds`` gives one grid per image (anything hashable the family understands, e.g.
+``(rows, cols)`` of tiles or ``(t, h, w)`` of patches) and ``image_block`` turns one image's grid
+into its whole token-id block, the marker tokens looked up in the export's tokenizer by their
+strings. ``uses_blocks(spec)`` says whether a manifest's ``{image}`` expands to those blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +28,24 @@ def sequential_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Any] = (
     """``position_ids [B, new]`` of the last ``new`` columns of ``ids [B, T]``: ``T-new .. T-1``."""
     total = ids.shape[1]
     return np.broadcast_to(np.arange(total - new, total, dtype=np.int64), (ids.shape[0], new)).copy()
+
+
+class Vocab(Protocol):
+    """The export's tokenizer as ``image_block`` reads it (``harness.mllm.prompt.PromptTokenizer``):
+    ``token_id`` refuses a string that is not one token of the tokenizer (a ManifestError naming
+    ``vqa.tokenizer``); ``encode`` tokenizes text with its special tokens matched, as transformers'
+    processors tokenize their expanded prompt."""
+
+    def token_id(self, text: str) -> int: ...
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+def declared_blocks(spec: Any) -> bool:
+    """The default ``uses_blocks``: the manifest says ``vqa.image_block: family``."""
+    return getattr(spec, "image_block", None) == "family"
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,14 @@ class RuntimeFamily:
     mRoPE positions), ``vision_feeds(images, spec) -> (feeds, grids)`` (the vision graph's
     inputs, replacing ``vqa.image``'s fixed-size rule) and ``image_tokens(grids, spec)`` (the
     image tokens of each image, which the prompt then holds).
+
+    Optional, for per-image token blocks: ``image_block(grid, spec, vocab) -> ids``, one image's
+    whole block as transformers' processor expands that image (image tokens and the family's
+    marker tokens; ``grid`` is the image's entry of ``vision_feeds``' grids, None for a family or
+    manifest without grids), and ``uses_blocks(spec)``, whether this manifest's ``{image}`` expands
+    to the images' blocks one after another (else to their image tokens in one run, the markers
+    written in ``vqa.prompt_template``). Each block must hold exactly ``image_tokens`` of its grid
+    image tokens (the runtime checks).
     """
 
     name: str
@@ -43,3 +76,5 @@ class RuntimeFamily:
     position_rank: int = 2
     vision_feeds: Callable[[Sequence[Any], Any], tuple[dict[str, Any], list[Any]]] | None = None
     image_tokens: Callable[[Sequence[Any], Any], list[int]] | None = None
+    image_block: Callable[[Any, Any, Vocab], list[int]] | None = None
+    uses_blocks: Callable[[Any], bool] = declared_blocks

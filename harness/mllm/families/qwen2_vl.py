@@ -5,6 +5,12 @@ Preprocessing is ``Qwen2VLImageProcessor``'s (``harness.mllm.processors.qwen2_vl
 every image and one ``(t, h, w)`` grid each, fed as ``pixel_values`` and ``image_grid_thw`` (the
 graph derives its attention segments and rotary indices from the grid itself, as
 onnxruntime-genai's ``qwen2_5_vl`` vision session expects).
+
+Prompts: transformers' chat template wraps EACH image as ``<|vision_start|><|image_pad|><|vision_end|>``
+and its processor expands the pad to the image's tokens; ``get_rope_index`` then takes each run
+of image tokens as one image. With ``vqa.image_block: family`` the runtime writes that block per
+image (the markers looked up in the export's tokenizer); a ``plain`` manifest's template holds
+the markers once, so it serves one image per prompt (a run covering two grids is refused).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import DataError, ManifestError
-from harness.mllm.families.base import Ids, RuntimeFamily
+from harness.mllm.families.base import Ids, RuntimeFamily, Vocab
 from harness.mllm.processors.base import CONFIG
 from harness.mllm.processors.qwen2_vl import Grid, sizes
 
@@ -39,12 +45,24 @@ def tokens_per_grid(grids: Sequence[Grid], spec: Any) -> list[int]:
     return [t * h * w // (merge * merge) for t, h, w in grids]
 
 
+VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
+
+
+def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> list[int]:
+    """One image as transformers' template + processor write it: vision start, its image tokens, vision end."""
+    if grid is None:
+        raise DataError("a Qwen2-VL image block needs the image's grid; compute features with VlmRuntime.image_features")
+    tokens = tokens_per_grid([grid], spec)[0]
+    return [vocab.token_id(VISION_START), *([spec.image_token_id] * tokens), vocab.token_id(VISION_END)]
+
+
 def mrope_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Grid] = ()) -> Ids:
     """``position_ids [3, B, new]`` for the last ``new`` columns of ``ids [B, T]``, as transformers'
     ``get_rope_index``: text counts on from the previous maximum + 1 on all three axes; an image's
     tokens take (t, row, column) of its merged grid offset by the position it starts at, and the
-    text after it starts at that offset + max(rows, columns). Images are read in order: each run of
-    image tokens is cut into the grids' token counts. Decoding steps continue as transformers'
+    text after it starts at that offset + max(rows, columns). Images are read in order, one run of
+    image tokens each (transformers groups the tokens by type: a run holding two images' tokens
+    would be one image there, so it is refused). Decoding steps continue as transformers'
     ``rope_deltas`` do (text after the last image)."""
     merge = sizes(spec.image.processor)[1] if grids else 1
     batch, total = ids.shape
@@ -69,10 +87,14 @@ def mrope_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Grid] = ()) -
             if column + span > total or not is_image[column:column + span].all():
                 raise DataError(f"an image of grid {(t, h, w)} needs {span} consecutive image tokens at column {column}; "
                                 "expand {image} with each image's token count")
+            if column + span < total and is_image[column + span]:
+                raise DataError(f"the image tokens at column {column} run past the {span} of grid {(t, h, w)}: "
+                                "transformers reads one run as one image; wrap each image in vision start/end "
+                                "(vqa.image_block 'family' writes them)")
             out[:, row, column:column + span] = grid + start
             start, column = start + max(lh, lw), column + span
     return out[:, :, total - new:]
 
 
 FAMILY = RuntimeFamily(name="qwen2_vl", manifest_names=("qwen2_vl", "qwen2_5_vl"), position_ids=mrope_positions,
-                       position_rank=3, vision_feeds=vision_feeds, image_tokens=tokens_per_grid)
+                       position_rank=3, vision_feeds=vision_feeds, image_tokens=tokens_per_grid, image_block=image_block)

@@ -29,11 +29,14 @@ Image = npt.NDArray[np.uint8]
 class Processed:
     """``pixel_values [N, 3, H, W]`` float32 (one row per image or tile) and, for processors that
     pad, ``pixel_attention_mask [N, H, W]`` bool (True on real pixels). Dynamic-resolution
-    processors (Qwen2-VL) give patch rows ``[patches, patch_dim]`` and ``image_grid_thw [N, 3]``."""
+    processors (Qwen2-VL) give patch rows ``[patches, patch_dim]`` and ``image_grid_thw [N, 3]``.
+    Tiling processors (Idefics3 splitting) give ``tiles``: each image's ``(rows, cols)`` of crops,
+    ``(0, 0)`` for an image kept whole; its rows are then ``rows * cols`` crops + the whole image."""
 
     pixel_values: Pixels
     pixel_attention_mask: npt.NDArray[np.bool_] | None = None
     image_grid_thw: npt.NDArray[np.int64] | None = None
+    tiles: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
