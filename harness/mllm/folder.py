@@ -5,7 +5,10 @@ Two layouts: an onnxruntime-genai folder (``genai_config.json`` names the three 
 tensors) and an onnx-community / transformers.js folder (``onnx/vision_encoder*.onnx``,
 ``embed_tokens*.onnx``, ``decoder_model_merged*.onnx`` plus the Hugging Face ``config.json``).
 What the configs say is cross-checked with the graphs' own I/O; what neither says (the family
-of a surrogate ``gemma3`` type, the prompt template) is printed for the user to confirm.
+of a surrogate ``gemma3`` type, the prompt template) is printed for the user to confirm. The image
+preprocessing is the folder's ``preprocessor_config.json``, else (an onnxruntime-genai folder) its
+``processor_config.json`` when that is one of the two pipelines mmharness exports write, read back
+into ``preprocessor_config.og.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from harness.report.io import file_sha256
 from harness.safeload import json_loads
 
 PREPROCESSOR = "preprocessor_config.json"
+OG_PROCESSOR = "processor_config.json"  # onnxruntime-genai's image pipeline (onnxruntime-extensions operations)
+OG_DERIVED = "preprocessor_config.og.json"  # what init writes from it when the folder has no PREPROCESSOR
+# onnxruntime-extensions Resize interpolation -> PIL filter id; CUBIC is its default
+OG_RESAMPLE = {"NEAREST": 0, "LINEAR": 2, "CUBIC": 3}
 ROLES = ("vision", "embedding", "decoder")
 TJS_FILES = {"vision": "vision_encoder", "embedding": "embed_tokens", "decoder": "decoder_model_merged"}
 # Hugging Face model_type / onnxruntime-genai model.type -> vqa.family
@@ -52,6 +59,7 @@ class FolderInit:
     manifest: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict)
     confirm: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)  # files init wrote besides the manifest (removed on failure)
 
 
 def _json(path: Path, required: bool = True) -> dict[str, Any]:
@@ -175,26 +183,102 @@ def _features_rank(vision_io: Any, names: Mapping[str, str]) -> int | None:
     return output.rank if output is not None else None
 
 
-def _image_block(directory: Path, vision_io: Any, names: Mapping[str, str]) -> dict[str, Any]:
-    """``vqa.image`` from ``preprocessor_config.json`` (the runtime reproduces it) and the vision inputs."""
+def _og_operations(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(type, attrs)`` of each operation of an onnxruntime-extensions ``processor_config.json``."""
+    transforms = _json(path).get("processor", {}).get("transforms")
+    if not isinstance(transforms, list) or not all(isinstance(t, dict) and isinstance(t.get("operation"), dict)
+                                                     for t in transforms):
+        raise ConfigError(f"{path}: processor.transforms: missing or not a list of {{\"operation\": ...}}; "
+                          "save the pipeline onnxruntime-genai reads")
+    return [(str(t["operation"].get("type")), dict(t["operation"].get("attrs") or {})) for t in transforms]
+
+
+def og_preprocessor_config(path: Path) -> dict[str, Any]:
+    """The transformers ``preprocessor_config.json`` equivalent of onnxruntime-genai's
+    ``processor_config.json`` at ``path``, for the two pipelines mmharness exports write
+    (docs/vlm-contract.md): Gemma 3's fixed-size one (DecodeImage, Resize to height x width,
+    Rescale, Normalize, Permute3D [2, 0, 1]) and Qwen2-VL's (DecodeImage, ConvertRGB, smart
+    Resize, Rescale, Normalize, PatchImage); any other is refused naming the operation."""
+    ops = _og_operations(path)
+    kinds = [kind for kind, _ in ops]
+    attrs = dict(ops)
+    fixed = ["DecodeImage", "Resize", "Rescale", "Normalize", "Permute3D"]
+    patches = ["DecodeImage", "ConvertRGB", "Resize", "Rescale", "Normalize", "PatchImage"]
+    optional = {"Rescale", "Normalize"}
+    shape = [kind for kind in kinds if kind not in optional]
+    if shape not in ([k for k in fixed if k not in optional], [k for k in patches if k not in optional]) or \
+            len(set(kinds)) != len(kinds):
+        raise ConfigError(f"{path}: processor.transforms: {kinds} is not a pipeline mmharness reproduces (Gemma 3's "
+                          f"{fixed} or Qwen2-VL's {patches}); save the model's transformers {PREPROCESSOR} instead")
+    resize = attrs["Resize"]
+    interpolation = str(resize.get("interpolation", "CUBIC"))
+    if interpolation not in OG_RESAMPLE:
+        raise ConfigError(f"{path}: Resize.interpolation: {interpolation!r}, expected one of {sorted(OG_RESAMPLE)}")
+    try:
+        config: dict[str, Any] = {"resample": OG_RESAMPLE[interpolation], "do_resize": True, "do_convert_rgb": True,
+                                  "do_rescale": "Rescale" in attrs,
+                                  "rescale_factor": float(attrs.get("Rescale", {}).get("rescale_factor", 1 / 255)),
+                                  "do_normalize": "Normalize" in attrs}
+        if "Normalize" in attrs:
+            config["image_mean"] = [float(v) for v in attrs["Normalize"]["mean"]]
+            config["image_std"] = [float(v) for v in attrs["Normalize"]["std"]]
+        if "PatchImage" in attrs:
+            patch = attrs["PatchImage"]
+            config.update({"image_processor_type": "Qwen2VLImageProcessor", "patch_size": int(patch["patch_size"]),
+                           "merge_size": int(patch["merge_size"]),
+                           "temporal_patch_size": int(patch.get("temporal_patch_size", 2)),
+                           "size": {"shortest_edge": int(resize["min_pixels"]), "longest_edge": int(resize["max_pixels"])}})
+            if not int(resize.get("smart_resize", 0)):
+                raise ConfigError(f"{path}: Resize.smart_resize: not 1; Qwen2-VL's pipeline resizes to its own grid")
+        else:
+            if attrs["Permute3D"].get("dims") != [2, 0, 1] or int(resize.get("keep_aspect_ratio", 0)):
+                raise ConfigError(f"{path}: Permute3D.dims / Resize.keep_aspect_ratio: expected [2, 0, 1] and 0 (a "
+                                  "plain resize to height x width, channels first)")
+            config.update({"image_processor_type": "Gemma3ImageProcessor", "do_pan_and_scan": False,
+                           "size": {"height": int(resize["height"]), "width": int(resize["width"])}})
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: an operation lacks a usable attribute ({type(error).__name__}: {error}); save the "
+                          f"model's transformers {PREPROCESSOR} instead") from None
+    return config
+
+
+def _processor_file(directory: Path, result: FolderInit) -> str:
+    """The folder's transformers processor file, else one written from onnxruntime-genai's pipeline."""
+    if (directory / PREPROCESSOR).is_file():
+        return PREPROCESSOR
+    if not (directory / OG_PROCESSOR).is_file():
+        raise ConfigError(f"{directory / PREPROCESSOR}: not found; save the model's transformers image processor there "
+                          f"(onnxruntime-genai's {OG_PROCESSOR} is not read unless it is a pipeline an mmharness export "
+                          "writes, and this folder has none)")
+    config = og_preprocessor_config(directory / OG_PROCESSOR)
+    (directory / OG_DERIVED).write_text(json.dumps(config, indent=1) + "\n")
+    result.written.append(directory / OG_DERIVED)
+    result.sources["image"] = f"{OG_PROCESSOR} (onnxruntime-extensions), written as {OG_DERIVED}"
+    result.confirm.append(f"image preprocessing from {OG_PROCESSOR} (written as {OG_DERIVED}): JPEG files decode "
+                          "differently in onnxruntime-genai; save the transformers processor as "
+                          f"{PREPROCESSOR} if the model has one")
+    return OG_DERIVED
+
+
+def _image_block(directory: Path, vision_io: Any, names: Mapping[str, str], result: FolderInit) -> dict[str, Any]:
+    """``vqa.image`` from ``preprocessor_config.json`` (the runtime reproduces it), else from
+    onnxruntime-genai's ``processor_config.json`` (``og_preprocessor_config``), and the vision inputs."""
     import numpy as np
 
     from harness.mllm.processors import preprocess
 
-    if not (directory / PREPROCESSOR).is_file():
-        raise ConfigError(f"{directory / PREPROCESSOR}: not found; save the model's transformers image processor "
-                          "there (onnxruntime-extensions' processor_config.json is not read)")
-    config = _json(directory / PREPROCESSOR)
+    file = _processor_file(directory, result)
+    config = _json(directory / file)
     try:
         probe = preprocess([np.zeros((64, 64, 3), dtype=np.uint8)], config)
     except ManifestError as error:
-        raise ConfigError(f"{directory / PREPROCESSOR}: {error}") from None
+        raise ConfigError(f"{directory / file}: {error}") from None
     scale = float(config.get("rescale_factor", 1 / 255)) if config.get("do_rescale", True) else 1.0
     mean, std = config.get("image_mean"), config.get("image_std")
     if not config.get("do_normalize", True):
         mean, std = [0.0] * 3, [1.0] * 3
     if not (isinstance(mean, list) and isinstance(std, list)):
-        raise ConfigError(f"{directory / PREPROCESSOR}: image_mean/image_std: missing; add the model's values")
+        raise ConfigError(f"{directory / file}: image_mean/image_std: missing; add the model's values")
     mean, std = (mean * 3)[:3] if len(mean) == 1 else mean, (std * 3)[:3] if len(std) == 1 else std
     pixels = vision_io.input(names.get("pixel_values", "pixel_values"))
     if probe.image_grid_thw is not None:
@@ -209,7 +293,7 @@ def _image_block(directory: Path, vision_io: Any, names: Mapping[str, str]) -> d
     masks = [t.name for t in vision_io.inputs if t.name not in known]
     return {"layout": layout, "size": size, "scale": scale, "mean": [float(v) for v in mean],
             "std": [float(v) for v in std], "pixel_attention_mask": masks[0] if masks else None,
-            "processor": PREPROCESSOR}
+            "processor": file}
 
 
 def _tokens_per_image(directory: Path, graphs: Mapping[str, str], image: Mapping[str, Any], names: Mapping[str, str]) -> int:
@@ -298,6 +382,19 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
     genai = _json(directory / "genai_config.json", required=False)
     layout, graphs, io, kv_names = _layout(directory, options, genai)
     result = FolderInit(target, layout, {})
+    try:
+        _infer(result, directory, options, hf, genai, graphs, io, kv_names)
+    except BaseException:
+        for path in result.written:  # nothing init wrote stays behind a failure
+            path.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _infer(result: FolderInit, directory: Path, options: FolderOptions, hf: dict[str, Any], genai: dict[str, Any],
+           graphs: dict[str, str], io: dict[str, dict[str, str]], kv_names: dict[str, str]) -> None:
+    """The manifest of ``init_vlm_folder``'s folder, written into ``result`` and checked."""
+    layout = result.layout
     og_model = genai.get("model", {})
     family = _family(options, hf.get("model_type"), og_model.get("type"), str(directory), result)
     graph_io = _graph_io(directory, graphs)
@@ -309,7 +406,7 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
 
     decoder = graph_io["decoder"]
     text = og_model.get("decoder", {}) if genai else (hf.get("text_config") or hf)
-    image = _image_block(directory, graph_io["vision"], io["vision"])
+    image = _image_block(directory, graph_io["vision"], io["vision"], result)
     merge = "graph" if graph_io["embedding"].input(io["embedding"].get("image_features", "image_features")) else "runtime"
     attention = ATTENTION_OF.get(family, "causal") if decoder.input("attention_groups") is not None else "causal"
     if attention == "causal" and family in ATTENTION_OF:
@@ -336,7 +433,7 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
         **({"features_rank": 3} if _features_rank(graph_io["vision"], io["vision"]) == 3 else {}),
         **({"io": vqa_io} if vqa_io else {}),
     }
-    checksums = {name: file_sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", PREPROCESSOR)}
+    checksums = {name: file_sha256(directory / name) for name in (*graphs.values(), "tokenizer.json", image["processor"])}
     result.manifest = {
         "schema_version": 1, "name": options.name or re.sub(r"[^A-Za-z0-9._+-]", "-", directory.name).lstrip("._+-") or "vlm",
         "task": "vqa", "graphs": graphs, "vqa": vqa,
@@ -345,7 +442,6 @@ def init_vlm_folder(directory: str | Path, options: FolderOptions) -> FolderInit
         "checksums": checksums, "parity": {},
     }
     _write_checked(result)
-    return result
 
 
 def _write_checked(result: FolderInit) -> None:

@@ -51,19 +51,26 @@ def _decoded(path):  # type: ignore[no-untyped-def]
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def test_qwen2_5_vl_processor_config_in_og(tmp_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def qwen_og(tmp_path_factory):  # type: ignore[no-untyped-def]
     from exporters.mllm import ExportOptions, export_mllm
     from exporters.mllm.tokenizer import build_word_tokenizer
+
+    root = tmp_path_factory.mktemp("qwen_og")
+    build_word_tokenizer(WORDS, root / "src" / "tokenizer.json", specials=QWEN_SPECIALS)
+    manifest = export_mllm(tiny_qwen2_5_vl_og(), root / "export", ExportOptions(
+        tokenizer=root / "src" / "tokenizer.json", image_token="<|image_pad|>", prompt_template=QWEN_TEMPLATE))
+    return root / "export", manifest
+
+
+def test_qwen2_5_vl_processor_config_in_og(qwen_og, tmp_path):  # type: ignore[no-untyped-def]
     from harness.mllm.processors import preprocess
     from harness.mllm.prompt import PromptTokenizer
     from harness.mllm.runtime import GridFeatures
     from harness.mllm.sessions import open_runtime
 
     og_python()
-    build_word_tokenizer(WORDS, tmp_path / "src" / "tokenizer.json", specials=QWEN_SPECIALS)
-    export = tmp_path / "export"
-    manifest = export_mllm(tiny_qwen2_5_vl_og(), export, ExportOptions(
-        tokenizer=tmp_path / "src" / "tokenizer.json", image_token="<|image_pad|>", prompt_template=QWEN_TEMPLATE))
+    export, manifest = qwen_og
     assert "processor_config.json" in manifest["checksums"]
     ops = [t["operation"] for t in json.loads((export / "processor_config.json").read_text())["processor"]["transforms"]]
     assert [op["type"] for op in ops] == ["DecodeImage", "ConvertRGB", "Resize", "Rescale", "Normalize", "PatchImage"]
@@ -136,3 +143,77 @@ def test_gemma3_processor_config_in_og_on_a_jpeg(tmp_path):  # type: ignore[no-u
             features = runtime.vision.run({"pixel_values": pixels})["image_features"]
             generation = runtime.generate(ids, features, max_new_tokens=8, stop_token_ids=[runtime.spec.eos_token_id])
     assert tuple(results[0]["tokens"]) == generation.tokens
+
+
+def _og_folder(export, folder):  # type: ignore[no-untyped-def]
+    """The export as an onnxruntime-genai folder without the transformers processor: init must read
+    processor_config.json."""
+    import shutil
+
+    shutil.copytree(export, folder)
+    (folder / "manifest.json").unlink()
+    (folder / "preprocessor_config.json").unlink()
+    return folder
+
+
+def test_init_reads_processor_config_when_no_preprocessor_config(qwen_og, tmp_path):  # type: ignore[no-untyped-def]
+    """`mmharness init DIR` on an og folder whose only image processor is processor_config.json
+    (Qwen2.5-VL and Gemma 3 pipelines): the transformers config it writes preprocesses PNG-decoded
+    images exactly as the export's own; the Qwen folder's prompt logits equal the export's."""
+    from harness.cli import main
+    from harness.errors import ExitCode
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+    from harness.mllm.processors import preprocess
+    from tests.mllm.test_init_folder import _same_logits
+
+    export, _ = qwen_og
+    folder = _og_folder(export, tmp_path / "qwen")
+    result = init_vlm_folder(folder, FolderOptions(prompt_template=QWEN_TEMPLATE))
+    image = result.manifest["vqa"]["image"]
+    assert image["processor"] == "preprocessor_config.og.json" and image["layout"] == "patches"
+    assert "preprocessor_config.og.json" in result.manifest["checksums"]
+    assert any("processor_config.json" in line for line in result.confirm)
+    derived = json.loads((folder / "preprocessor_config.og.json").read_text())
+    original = json.loads((export / "preprocessor_config.json").read_text())
+    images = [np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8) for seed, size in enumerate(QWEN_SIZES)]
+    for picture in images:
+        ours, theirs = preprocess([picture], original), preprocess([picture], derived)
+        assert theirs.image_grid_thw.tolist() == ours.image_grid_thw.tolist()
+        np.testing.assert_array_equal(theirs.pixel_values, ours.pixel_values)
+    assert main(["validate", str(folder)]) == ExitCode.OK
+    _same_logits(export, folder)
+
+    _, gemma, _ = export_gemma3_og(tmp_path / "gemma")
+    folder = _og_folder(gemma, tmp_path / "gemma3-og")
+    result = init_vlm_folder(folder, FolderOptions(prompt_template="{image} {question}"))
+    assert result.manifest["graphs"]["decoder"] == "genai_decoder.onnx" and result.manifest["vqa"]["attention"] == "causal"
+    derived = json.loads((folder / "preprocessor_config.og.json").read_text())
+    original = json.loads((gemma / "preprocessor_config.json").read_text())
+    assert derived["size"] == {"height": 64, "width": 64} and derived["resample"] == 2
+    for picture in images:
+        np.testing.assert_array_equal(preprocess([picture], derived).pixel_values, preprocess([picture], original).pixel_values)
+
+
+def test_init_refuses_a_pipeline_it_cannot_reproduce(qwen_og, tmp_path):  # type: ignore[no-untyped-def]
+    from harness.errors import ConfigError
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+
+    export, _ = qwen_og
+    folder = _og_folder(export, tmp_path / "qwen")
+    config = json.loads((folder / "processor_config.json").read_text())
+    config["processor"]["transforms"].insert(2, {"operation": {"name": "crop", "type": "CenterCrop",
+                                                               "attrs": {"height": 28, "width": 28}}})
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"processor_config.json: processor.transforms: \['DecodeImage', 'ConvertRGB', "
+                                          r"'CenterCrop', .* is not a pipeline mmharness reproduces"):
+        init_vlm_folder(folder, FolderOptions())
+    assert not (folder / "manifest.json").exists() and not (folder / "preprocessor_config.og.json").exists()
+    config["processor"]["transforms"].pop(2)
+    config["processor"]["transforms"][2]["operation"]["attrs"]["interpolation"] = "LANCZOS"
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"processor_config.json: Resize.interpolation: 'LANCZOS', expected one of "
+                                          r"\['CUBIC', 'LINEAR', 'NEAREST'\]"):
+        init_vlm_folder(folder, FolderOptions())
+    (folder / "processor_config.json").unlink()
+    with pytest.raises(ConfigError, match=r"preprocessor_config.json: not found; .*processor_config.json is not read"):
+        init_vlm_folder(folder, FolderOptions())
