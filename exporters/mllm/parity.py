@@ -60,6 +60,21 @@ def hf_pixels(export_dir: str | Path, image: np.ndarray) -> dict[str, np.ndarray
     return {name: np.asarray(value) for name, value in processor(images=[image], return_tensors="np").items()}
 
 
+def images_only(processor_class: type) -> type:
+    """``processor_class`` (a transformers processor of images and videos) built without its video
+    processor: images never use it, and without torchvision transformers cannot even resolve that
+    argument's class, so its type check is skipped for a None video processor."""
+
+    class ImagesOnly(processor_class):  # type: ignore[misc, valid-type]
+        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
+            if argument_name == "video_processor" and argument is None:
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    ImagesOnly.__name__ = processor_class.__name__
+    return ImagesOnly
+
+
 def hf_processor_inputs(model: Any, export_dir: str | Path, spec: Any, images: list[np.ndarray],
                         question: str) -> dict[str, np.ndarray]:
     """transformers' full processor of the family (its tokenizer and image processor read from the

@@ -74,29 +74,16 @@ def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
     preprocessor_config.json (``image_seq_len`` = tokens per tile), and its image placeholder."""
     from pathlib import Path
 
-    from transformers import AutoImageProcessor, Idefics3Processor, PreTrainedTokenizerFast
+    from transformers import AutoImageProcessor, Idefics3Processor, PreTrainedTokenizerFast, SmolVLMProcessor
+
+    from exporters.mllm.parity import images_only
 
     images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
     settings = {"image_processor": images, "tokenizer": tokenizer, "image_seq_len": int(spec.tokens_per_image)}
     if type(model).__name__.startswith("SmolVLM"):
-        return _smolvlm_images_only()(video_processor=None, **settings), "<image>"
+        return images_only(SmolVLMProcessor)(video_processor=None, **settings), "<image>"
     return Idefics3Processor(**settings), "<image>"
-
-
-def _smolvlm_images_only() -> Any:
-    """``SmolVLMProcessor`` without a video processor: images never use it, and its class cannot be
-    resolved when torchvision is absent (transformers' type check of that argument fails). A class
-    made on call: transformers is imported only when parity runs."""
-    from transformers import SmolVLMProcessor
-
-    class ImagesOnly(SmolVLMProcessor):  # type: ignore[misc]
-        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
-            if argument_name == "video_processor" and argument is None:
-                return None
-            return super().check_argument_for_proper_class(argument_name, argument)
-
-    return ImagesOnly
 
 
 def _image_spec(model: Any, processor: Any) -> dict[str, Any]:

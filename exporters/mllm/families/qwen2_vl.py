@@ -195,9 +195,12 @@ def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
 
     from transformers import AutoImageProcessor, PreTrainedTokenizerFast, Qwen2VLProcessor
 
+    from exporters.mllm.parity import images_only
+
     images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
-    return Qwen2VLProcessor(image_processor=images, tokenizer=tokenizer), "<|vision_start|><|image_pad|><|vision_end|>"
+    processor = images_only(Qwen2VLProcessor)(image_processor=images, tokenizer=tokenizer, video_processor=None)
+    return processor, "<|vision_start|><|image_pad|><|vision_end|>"
 
 
 FAMILY = Family(
