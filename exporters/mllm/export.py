@@ -91,7 +91,9 @@ def export_mllm(model: Any, out_dir: str | Path, options: ExportOptions) -> dict
 def staged_folder(final: Path) -> Iterator[Path]:
     """A temporary folder beside ``final``, moved into place when the block succeeds and deleted
     when it raises. Into an existing ``final`` the files move one by one, ``manifest.json`` (the
-    file that makes a folder look like a model) first removed and moved last."""
+    file that makes a folder look like a model) first removed and moved last; a file the previous
+    manifest listed under ``checksums`` that this export does not write is removed (e.g. a stale
+    ``processor_config.json`` onnxruntime-genai would still read)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
@@ -102,13 +104,25 @@ def staged_folder(final: Path) -> Iterator[Path]:
     if not final.exists():
         os.replace(stage, final)
         return
+    stale = [name for name in _previous_files(final) if not (stage / name).exists()]
     (final / "manifest.json").unlink(missing_ok=True)
+    for name in stale:
+        (final / name).unlink(missing_ok=True)
     for entry in sorted(stage.iterdir(), key=lambda entry: entry.name == "manifest.json"):
         target = final / entry.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(entry, target)
     stage.rmdir()
+
+
+def _previous_files(folder: Path) -> list[str]:
+    """Plain file names under ``checksums`` in ``folder``'s manifest (none when it is unreadable)."""
+    try:
+        checksums = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("checksums", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in checksums if isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")]
 
 
 def _export_into(family: Family, model: Any, out: Path, name: str, options: ExportOptions) -> dict[str, Any]:

@@ -298,3 +298,39 @@ def test_og_processor_config_only_where_og_reproduces_the_prompt(tmp_path):  # t
         assert og_processor_config(family_of(other), other, config, og_tokens) is None
     for unsupported in ({"resample": 1}, {"resample": 4}, {"do_pan_and_scan": True}, {"do_resize": False}):
         assert og_processor_config(family_of(model), model, {**config, **unsupported}, og_tokens) is None
+
+
+def test_og_runs_a_paligemma_export_causally(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """PaliGemma (prefix attention, positions from 1 inside the graph) under og's gemma3 type,
+    fed ``NamedTensors`` (no processor_config.json: og's processor would insert Gemma 3's tokens):
+    og's ids and greedy tokens equal the harness runtime's with causal groups."""
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from tests.mllm.conftest import tiny_paligemma
+    from tests.mllm.test_og_tokenizer import _compare
+
+    og_python()
+    build_word_tokenizer(WORDS, tmp_path / "src" / "tokenizer.json")
+    export_mllm(tiny_paligemma(), tmp_path / "export", ExportOptions(tokenizer=tmp_path / "src" / "tokenizer.json"))
+    assert json.loads((tmp_path / "export" / "genai_config.json").read_text())["model"]["decoder"]["filename"] == \
+        "genai_decoder.onnx"
+    assert not (tmp_path / "export" / "processor_config.json").exists()
+    _causal(monkeypatch)
+    _compare(tmp_path / "export", ("w1 w2", "w3 w9 w11", "w20"), tmp_path)
+
+
+def test_a_re_export_removes_the_og_files_it_no_longer_writes(tmp_path):  # type: ignore[no-untyped-def]
+    """Exporting a Llava into the folder of a Gemma 3 export: genai_decoder.onnx and
+    processor_config.json (which og would still read) go; files no manifest listed stay."""
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from tests.mllm.conftest import tiny_llava
+
+    _, export, _ = export_gemma3_og(tmp_path)
+    assert (export / "genai_decoder.onnx").is_file() and (export / "processor_config.json").is_file()
+    (export / "notes.txt").write_text("kept")
+    build_word_tokenizer(WORDS, tmp_path / "llava" / "tokenizer.json")
+    manifest = export_mllm(tiny_llava(), export, ExportOptions(tokenizer=tmp_path / "llava" / "tokenizer.json"))
+    assert not (export / "genai_decoder.onnx").exists() and not (export / "processor_config.json").exists()
+    assert (export / "notes.txt").read_text() == "kept" and manifest["vqa"]["family"] == "llava"
+    assert json.loads((export / "genai_config.json").read_text())["model"]["decoder"]["filename"] == "decoder.onnx"
