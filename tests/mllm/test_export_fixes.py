@@ -129,9 +129,8 @@ def test_an_image_processor_the_runtime_cannot_reproduce_is_refused_before_traci
     CLIPImageProcessor(size={"shortest_edge": 24}, crop_size={"height": 24, "width": 24}).save_pretrained(tmp_path / "p")
     with pytest.raises(ConfigError, match=r"^image processor: preprocessor_config.json gives \[24, 24\] pixels, the vision graph takes \[16, 16\]"):
         export_mllm(model, tmp_path / "m", ExportOptions(tokenizer=export / "tokenizer.json", image_processor=tmp_path / "p"))
-    (tmp_path / "p" / "preprocessor_config.json").write_text('{"image_processor_type": "Idefics3ImageProcessor", '
-                                                            '"do_image_splitting": true}')
-    with pytest.raises(ConfigError, match="do_image_splitting: true is not supported"):
+    (tmp_path / "p" / "preprocessor_config.json").write_text('{"image_processor_type": "PixtralImageProcessor"}')
+    with pytest.raises(ConfigError, match="image_processor_type: 'PixtralImageProcessor' is not supported"):
         export_mllm(model, tmp_path / "m", ExportOptions(tokenizer=export / "tokenizer.json", image_processor=tmp_path / "p"))
     assert not (tmp_path / "m").exists()
 

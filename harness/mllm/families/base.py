@@ -58,8 +58,9 @@ class RuntimeFamily:
 
     Optional, for dynamic-resolution families (Qwen2-VL): ``position_rank`` (3: ``[3, B, S]``
     mRoPE positions), ``vision_feeds(images, spec) -> (feeds, grids)`` (the vision graph's
-    inputs, replacing ``vqa.image``'s fixed-size rule) and ``image_tokens(grids, spec)`` (the
-    image tokens of each image, which the prompt then holds).
+    inputs, replacing ``vqa.image``'s fixed-size rule; no grids: every image counts
+    ``vqa.tokens_per_image``) and ``image_tokens(grids, spec)`` (the image tokens of each image,
+    which the prompt then holds).
 
     Optional, for per-image token blocks: ``image_block(grid, spec, vocab) -> ids``, one image's
     whole block as transformers' processor expands that image (image tokens and the family's
