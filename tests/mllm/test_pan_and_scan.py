@@ -74,3 +74,66 @@ def test_bad_settings_are_refused_in_one_line(field, value, message):  # type: i
     with pytest.raises(ManifestError, match=f"^preprocessor_config.json: {message}") as error:
         preprocess([np.zeros((8, 20, 3), np.uint8)], config)
     assert "\n" not in str(error.value)
+
+
+SPECIALS = ("[PAD]", "<s>", "</s>", "[UNK]", "<image_soft_token>", "<start_of_image>", "<end_of_image>", "\n\n")
+PHRASE = "Here is the original image and here are some crops to help you see better".split()
+PAN_AND_SCAN = {"do_pan_and_scan": True, "pan_and_scan_min_crop_size": 8, "pan_and_scan_max_num_crops": 4,
+                "pan_and_scan_min_ratio_to_activate": 1.2}
+CASES = {((48, 40),): [2], ((30, 70),): [2], ((64, 64),): [0], ((20, 90),): [4], ((30, 70), (90, 20)): [2, 4]}
+
+
+def _hf_processor(export):  # type: ignore[no-untyped-def]
+    """transformers' Gemma3Processor over the export's files (4 soft tokens per view)."""
+    from transformers import AutoImageProcessor, Gemma3Processor, PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(export / "tokenizer.json"), extra_special_tokens={
+        "image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"})
+    images = AutoImageProcessor.from_pretrained(str(export), local_files_only=True)
+    return Gemma3Processor(image_processor=images, tokenizer=tokenizer, image_seq_length=4)
+
+
+def test_pan_and_scan_export_gives_transformers_ids_and_tokens(tmp_path):  # type: ignore[no-untyped-def]
+    """An export with do_pan_and_scan true: each image's block (original + crops, Gemma3Processor's
+    text) gives transformers' input_ids, and greedy tokens equal its generate on its own pixels.
+    (Gemma3Processor passes its own do_pan_and_scan false and 256 / 4 / 1.2 to the image processor
+    unless the call gives them, so the call gives the config's.)"""
+    from transformers import Gemma3ImageProcessor
+
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.parity import hf_greedy
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.sessions import open_runtime
+    from tests.mllm.conftest import WORDS, tiny_gemma3
+
+    build_word_tokenizer([*PHRASE, *WORDS], tmp_path / "src" / "tokenizer.json", specials=SPECIALS)
+    Gemma3ImageProcessor(size={"height": 32, "width": 32}, **PAN_AND_SCAN).save_pretrained(str(tmp_path / "proc"))
+    model = tiny_gemma3()
+    export = tmp_path / "export"
+    export_mllm(model, export, ExportOptions(tokenizer=tmp_path / "src" / "tokenizer.json", image_token="<image_soft_token>",
+                                             image_processor=tmp_path / "proc"))
+    processor, rng, worst = _hf_processor(export), np.random.default_rng(3), 0.0
+    with open_runtime(export) as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        assert runtime.uses_blocks
+        for case, crops in CASES.items():
+            images = [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for size in case]
+            features = runtime.image_features(images)
+            assert runtime.image_tokens(features, len(images)) == [4 * (1 + count) for count in crops]
+            ids = runtime.prompt_ids(tokenizer, "w1 w2", features, len(images))
+            ref = processor(text=["<s>" + "<start_of_image>" * len(images) + " w1 w2"], images=[images],
+                            return_tensors="np", **PAN_AND_SCAN)
+            assert ids.tolist() == ref["input_ids"][0].tolist(), case
+            ours = runtime.generate(ids, features, max_new_tokens=8, stop_token_ids=())
+            tokens, logits = hf_greedy(model, ids, {"pixel_values": ref["pixel_values"]}, 8)
+            assert list(ours.tokens) == tokens, case
+            worst = max(worst, float(np.abs(ours.logits - logits).max()))
+    assert worst < 1e-4, worst
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["vqa"]["image_block"] = "plain"  # a single run of image tokens cannot hold the crops
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match=r"vqa.image_block: 'plain' cannot hold the crops of pan-and-scan "
+                                            r"\(preprocessor_config.json: do_pan_and_scan true\); set it to 'family'"):
+        with open_runtime(export):
+            pass
