@@ -71,7 +71,8 @@ def test_sliding_masks_equal_transformers_prefix_rule():  # type: ignore[no-unty
     embeds = torch.zeros(2, 14, 32)
     kwargs = {"config": config, "inputs_embeds": embeds, "attention_mask": padding, "cache": None,
               "position_ids": torch.arange(14)[None].expand(2, 14), "block_sequence_ids": groups}
-    reference = {"full_attention": create_causal_mask(**kwargs), "sliding_attention": create_sliding_window_causal_mask(**kwargs)}
+    reference = {"full_attention": create_causal_mask(**kwargs),
+                 "sliding_attention": create_sliding_window_causal_mask(**kwargs)}
     ours = prefix_masks(padding, groups, 14, config, torch.float32)
     for kind in ("full_attention", "sliding_attention"):
         assert torch.equal(ours[kind] == 0, reference[kind] == 0), kind

@@ -63,7 +63,8 @@ def test_without_pan_and_scan_one_view_per_image():  # type: ignore[no-untyped-d
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("do_pan_and_scan", "yes", "do_pan_and_scan: 'yes', expected true, false or null"),
-    ("pan_and_scan_min_crop_size", 0, r"pan_and_scan_min_crop_size: 0, expected an integer >= 1; .*null \(Gemma3Processor's 256\)"),
+    ("pan_and_scan_min_crop_size", 0,
+     r"pan_and_scan_min_crop_size: 0, expected an integer >= 1; .*null \(Gemma3Processor's 256\)"),
     ("pan_and_scan_max_num_crops", 2.5, "pan_and_scan_max_num_crops: 2.5, expected an integer >= 1"),
     ("pan_and_scan_min_ratio_to_activate", -1, "pan_and_scan_min_ratio_to_activate: -1, expected a number > 0"),
     ("do_resize", False, "do_pan_and_scan: true needs do_resize: true"),
@@ -111,8 +112,8 @@ def test_pan_and_scan_export_gives_transformers_ids_and_tokens(tmp_path):  # typ
     Gemma3ImageProcessor(size={"height": 32, "width": 32}, **PAN_AND_SCAN).save_pretrained(str(tmp_path / "proc"))
     model = tiny_gemma3()
     export = tmp_path / "export"
-    export_mllm(model, export, ExportOptions(tokenizer=tmp_path / "src" / "tokenizer.json", image_token="<image_soft_token>",
-                                             image_processor=tmp_path / "proc"))
+    export_mllm(model, export, ExportOptions(tokenizer=tmp_path / "src" / "tokenizer.json",
+                                             image_token="<image_soft_token>", image_processor=tmp_path / "proc"))
     processor, rng, worst = _hf_processor(export), np.random.default_rng(3), 0.0
     with open_runtime(export) as runtime:
         tokenizer = PromptTokenizer.from_spec(runtime.spec)

@@ -50,7 +50,8 @@ def block_text(crops: int | None, image: str, per_view: int) -> str:
     view = f"\n\n{BOI}{image * per_view}{EOI}\n\n"
     if not crops:
         return view
-    return f"Here is the original image {view} and here are some crops to help you see better " + " ".join([view] * crops)
+    crop_views = " ".join([view] * crops)
+    return f"Here is the original image {view} and here are some crops to help you see better {crop_views}"
 
 
 def image_block(grid: int | None, spec: Any, vocab: Vocab) -> list[int]:

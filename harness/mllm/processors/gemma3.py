@@ -2,7 +2,11 @@
 an image whose aspect ratio reaches ``pan_and_scan_min_ratio_to_activate`` is also cut into 2 to
 ``pan_and_scan_max_num_crops`` side-by-side crops along its long side (each at least
 ``pan_and_scan_min_crop_size`` pixels); the original comes first, then its crops, each view
-resized to ``size``. ``num_crops`` per image is what the prompt's per-image block depends on."""
+resized to ``size``. ``num_crops`` per image is what the prompt's per-image block depends on.
+
+The settings are the config's, as transformers' image processor applies them; its
+``Gemma3Processor`` replaces them by its own (false, 256, 4, 1.2) unless the call passes them, so
+an export with pan-and-scan means the call ``processor(..., do_pan_and_scan=True, <the config's>)``."""
 
 from __future__ import annotations
 
@@ -32,8 +36,8 @@ def settings(config: Mapping[str, Any]) -> tuple[int, int, float] | None:
     if not config.get("do_resize", True):
         raise ManifestError(f"{CONFIG}: do_pan_and_scan: true needs do_resize: true (crops of different sizes "
                             "cannot form one batch); set do_resize true")
-    min_crop, max_crops = _setting(config, "pan_and_scan_min_crop_size"), _setting(config, "pan_and_scan_max_num_crops")
-    return int(min_crop), int(max_crops), float(_setting(config, "pan_and_scan_min_ratio_to_activate"))
+    min_crop, max_crops, ratio = (_setting(config, name) for name in DEFAULTS)
+    return int(min_crop), int(max_crops), float(ratio)
 
 
 def _setting(config: Mapping[str, Any], name: str) -> int | float:
@@ -42,8 +46,9 @@ def _setting(config: Mapping[str, Any], name: str) -> int | float:
     integer = isinstance(DEFAULTS[name], int)
     valid = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
     if not valid or not (value >= 1 if integer else value > 0):
-        raise ManifestError(f"{CONFIG}: {name}: {value!r}, expected {'an integer >= 1' if integer else 'a number > 0'}; "
-                            f"fix it or set it null (Gemma3Processor's {DEFAULTS[name]})")
+        expected = "an integer >= 1" if integer else "a number > 0"
+        raise ManifestError(f"{CONFIG}: {name}: {value!r}, expected {expected}; fix it or set it null "
+                            f"(Gemma3Processor's {DEFAULTS[name]})")
     return value
 
 
