@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,9 @@ from harness.mllm.families import runtime_family
 from harness.mllm.families.base import Vocab
 from harness.mllm.manifest import VqaSpec
 from harness.mllm.preprocess import vision_feeds
+
+if TYPE_CHECKING:
+    from harness.mllm.prompt import PromptTokenizer
 
 Floats = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -162,7 +165,7 @@ class VlmRuntime:
                                     "be that id (export the model's own tokenizer)")
         return blocks
 
-    def prompt_ids(self, tokenizer: Any, question: str, features: Floats, num_images: int) -> Ids:
+    def prompt_ids(self, tokenizer: PromptTokenizer, question: str, features: Floats, num_images: int) -> Ids:
         """The prompt of ``question`` for ``num_images`` images whose features are ``features``:
         the family's per-image blocks, or each image's count of image tokens in one run."""
         blocks = self.image_blocks(features, num_images, tokenizer)

@@ -179,6 +179,26 @@ def test_plain_prompts_with_a_splitting_processor_are_refused(split_export, tmp_
             pass
 
 
+def test_family_blocks_on_a_family_without_them_are_refused(tmp_path):  # type: ignore[no-untyped-def]
+    """The shipped Llava: its manifest (no vqa.image_block) opens as before; asking for blocks is refused."""
+    import shutil
+
+    from harness.mllm.sessions import open_runtime
+    from tests.mllm.conftest import SHIPPED
+
+    if not (SHIPPED / "manifest.json").is_file():
+        pytest.skip("models/vlm-synth-tiny not trained yet")
+    with open_runtime(SHIPPED) as runtime:
+        assert runtime.uses_blocks is False
+    shutil.copytree(SHIPPED, tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    manifest["vqa"]["image_block"] = "family"
+    (tmp_path / "model" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match=r"vqa.image_block: 'family', but family llava has no per-image block"):
+        with open_runtime(tmp_path / "model"):
+            pass
+
+
 def test_answerer_generates_on_split_images(split_export):  # type: ignore[no-untyped-def]
     """The bias path (one image per item): its prompt holds the image's whole block."""
     from harness.mllm.answer import Answerer
