@@ -48,6 +48,22 @@ def declared_blocks(spec: Any) -> bool:
     return getattr(spec, "image_block", None) == "family"
 
 
+def blocks_when_needed(needed: Callable[[Any], bool], why: str) -> Callable[[Any], bool]:
+    """A ``uses_blocks`` rule for a family whose processor settings can make the block vary per
+    image (``needed(spec)``, e.g. Idefics3's splitting): blocks when the manifest says ``family``,
+    or leaves ``vqa.image_block`` out and they are needed (a template cannot hold a varying
+    count); ``plain`` while they are needed is refused, ``why`` naming the setting."""
+    from harness.errors import ManifestError
+
+    def uses_blocks(spec: Any) -> bool:
+        if spec.image_block == "plain" and needed(spec):
+            raise ManifestError(f"{spec.model_dir / 'manifest.json'}: vqa.image_block: 'plain' cannot hold {why}; "
+                                "set it to 'family' or remove it")
+        return spec.image_block == "family" or spec.image_block is None and needed(spec)
+
+    return uses_blocks
+
+
 @dataclass(frozen=True)
 class RuntimeFamily:
     """Per-family runtime rules; ``manifest_names`` are the ``vqa.family`` values it serves.

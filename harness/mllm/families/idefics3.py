@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from harness.errors import ManifestError
-from harness.mllm.families.base import RuntimeFamily, Vocab
+from harness.mllm.families.base import RuntimeFamily, Vocab, blocks_when_needed
 from harness.mllm.processors.base import CONFIG
 from harness.mllm.processors.idefics3 import Grid, splits, tile_grid
 
@@ -65,14 +64,7 @@ def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> list[int]:
     return vocab.encode(block_text(grid, vocab.token_text(spec.image_token_id), spec.tokens_per_image))
 
 
-def uses_blocks(spec: Any) -> bool:
-    """Blocks when the manifest says ``vqa.image_block: family``, or leaves it out and the processor
-    splits (a template cannot hold a varying number of tiles); ``plain`` with splitting is refused."""
-    if spec.image_block == "plain" and _splitting(spec):
-        raise ManifestError(f"{spec.model_dir / 'manifest.json'}: vqa.image_block: 'plain' cannot hold the tiles of "
-                            f"a split image ({CONFIG}: do_image_splitting true); set it to 'family' or remove it")
-    return spec.image_block == "family" or spec.image_block is None and _splitting(spec)
-
-
+SPLIT_TILES = f"the tiles of a split image ({CONFIG}: do_image_splitting true)"
 FAMILY = RuntimeFamily(name="idefics3", manifest_names=("idefics3", "smolvlm"), vision_feeds=vision_feeds,
-                       image_tokens=tokens_per_grid, image_block=image_block, uses_blocks=uses_blocks)
+                       image_tokens=tokens_per_grid, image_block=image_block,
+                       uses_blocks=blocks_when_needed(_splitting, SPLIT_TILES))
