@@ -51,12 +51,14 @@ class PlainEmbedding(nn.Module):
 
 
 def group_masks(attention_mask: torch.Tensor, groups: torch.Tensor, query_length: Any, text_config: Any,
-                dtype: torch.dtype) -> Any:
+                dtype: torch.dtype, window_cuts_groups: bool = True) -> Any:
     """Additive 4-D masks ``[B, 1, S, T]`` for the ``attention_groups`` rule (docs/vlm-contract.md):
     query i (absolute position ``T - S + i``) sees key j when ``j <= i`` or both share a group
-    ``>= 0``, and key j is not padding; sliding layers further need ``j > i - window``. This is
-    transformers' ``create_causal_mask`` with ``block_sequence_ids`` (Gemma 3, PaliGemma) written
-    with plain tensor ops, so it traces; a config with sliding layers gets the per-type dict."""
+    ``>= 0``, and key j is not padding; sliding layers further need ``j > i - window`` (Gemma 3:
+    ``window and (causal or same)``), or with ``window_cuts_groups`` False only outside the
+    query's group (PaliGemma 2: ``(causal and window) or same``). This is transformers'
+    ``create_causal_mask`` / ``create_sliding_window_causal_mask`` with ``block_sequence_ids``
+    written with plain tensor ops, so it traces; a config with sliding layers gets the per-type dict."""
     total = attention_mask.shape[1]
     keys = torch.arange(total, device=groups.device)
     queries = torch.arange(query_length, device=groups.device) + (total - query_length)  # absolute positions
@@ -72,8 +74,9 @@ def group_masks(attention_mask: torch.Tensor, groups: torch.Tensor, query_length
     layer_types = list(getattr(text_config, "layer_types", None) or [])
     if "sliding_attention" not in layer_types:
         return additive(allowed)
-    window = keys[None, :] > queries[:, None] - int(text_config.sliding_window)
-    return {"full_attention": additive(allowed), "sliding_attention": additive(allowed & window[None])}
+    window = (keys[None, :] > queries[:, None] - int(text_config.sliding_window))[None]
+    sliding = allowed & (window if window_cuts_groups else window | same)
+    return {"full_attention": additive(allowed), "sliding_attention": additive(sliding)}
 
 
 class DecoderWithCache(nn.Module):
@@ -84,11 +87,13 @@ class DecoderWithCache(nn.Module):
     other than ``causal`` the graph takes one more input, ``attention_groups [B, T]``, and builds
     the masks itself (``group_masks``), with a cache of full layers (the sliding window is in the
     mask, so the presents keep the whole sequence as the contract says). ``position_offset`` is
-    added to the 0-based ``position_ids`` in the graph (PaliGemma counts from 1).
+    added to the 0-based ``position_ids`` in the graph (PaliGemma counts from 1); ``logit_cap``
+    applies ``cap * tanh(logits / cap)`` where the model class does (PaliGemma 2). A family with
+    another mask rule overrides ``masks``.
     """
 
     def __init__(self, language_model: nn.Module, lm_head: nn.Module, text_config: Any, num_layers: int,
-                 attention: str = "causal", position_offset: int = 0) -> None:
+                 attention: str = "causal", position_offset: int = 0, logit_cap: float | None = None) -> None:
         super().__init__()
         self.language_model = language_model
         self.lm_head = lm_head
@@ -96,6 +101,11 @@ class DecoderWithCache(nn.Module):
         self.num_layers = int(num_layers)
         self.grouped = attention != "causal"
         self.position_offset = int(position_offset)
+        self.logit_cap = None if logit_cap is None else float(logit_cap)
+
+    def masks(self, attention_mask: torch.Tensor, groups: torch.Tensor, query_length: Any, dtype: torch.dtype) -> Any:
+        """The 4-D masks of the ``attention_groups`` rule (``group_masks``)."""
+        return group_masks(attention_mask, groups, query_length, self.text_config, dtype)
 
     def forward(
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, *rest: torch.Tensor
@@ -108,8 +118,7 @@ class DecoderWithCache(nn.Module):
             cache.update(past[2 * layer], past[2 * layer + 1], layer)
         mask: Any = attention_mask
         if self.grouped:
-            mask = group_masks(attention_mask, rest[2 * self.num_layers], inputs_embeds.shape[1], self.text_config,
-                               inputs_embeds.dtype)
+            mask = self.masks(attention_mask, rest[2 * self.num_layers], inputs_embeds.shape[1], inputs_embeds.dtype)
         hidden = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=mask,
@@ -118,6 +127,8 @@ class DecoderWithCache(nn.Module):
             use_cache=True,
         ).last_hidden_state
         logits = self.lm_head(hidden).float()
+        if self.logit_cap is not None:
+            logits = torch.tanh(logits / self.logit_cap) * self.logit_cap
         presents: list[torch.Tensor] = []
         for layer in range(self.num_layers):
             entry: Any = cache.layers[layer]  # a full-attention layer: keys/values are tensors

@@ -61,7 +61,6 @@ def test_sliding_masks_equal_transformers_prefix_rule():  # type: ignore[no-unty
     import torch
     from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
-    from exporters.mllm.families.paligemma import prefix_masks
     from exporters.mllm.graphs import group_masks
 
     config = tiny_paligemma2().config.text_config
@@ -73,7 +72,7 @@ def test_sliding_masks_equal_transformers_prefix_rule():  # type: ignore[no-unty
               "position_ids": torch.arange(14)[None].expand(2, 14), "block_sequence_ids": groups}
     reference = {"full_attention": create_causal_mask(**kwargs),
                  "sliding_attention": create_sliding_window_causal_mask(**kwargs)}
-    ours = prefix_masks(padding, groups, 14, config, torch.float32)
+    ours = group_masks(padding, groups, 14, config, torch.float32, window_cuts_groups=False)
     for kind in ("full_attention", "sliding_attention"):
         assert torch.equal(ours[kind] == 0, reference[kind] == 0), kind
     gemma3 = group_masks(padding, groups, 14, config, torch.float32)["sliding_attention"]
