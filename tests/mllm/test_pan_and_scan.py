@@ -138,3 +138,24 @@ def test_pan_and_scan_export_gives_transformers_ids_and_tokens(tmp_path):  # typ
                                             r"\(preprocessor_config.json: do_pan_and_scan true\); set it to 'family'"):
         with open_runtime(export):
             pass
+
+
+def test_export_parity_runs_on_a_pan_and_scan_export(tmp_path):  # type: ignore[no-untyped-def]
+    """``export mllm`` with parity on a pan-and-scan Gemma 3: the family's Gemma3Processor (with the
+    export's own pan-and-scan settings) gives transformers' ids, pixels and tokens for images with
+    0 and 2 crops and a two-image prompt, and they equal the runtime's."""
+    from transformers import Gemma3ImageProcessor
+
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from tests.mllm.conftest import WORDS, tiny_gemma3
+
+    build_word_tokenizer([*PHRASE, *WORDS], tmp_path / "src" / "tokenizer.json", specials=SPECIALS)
+    Gemma3ImageProcessor(size={"height": 32, "width": 32}, **PAN_AND_SCAN).save_pretrained(str(tmp_path / "proc"))
+    export = tmp_path / "export"
+    export_mllm(tiny_gemma3(), export, ExportOptions(tokenizer=tmp_path / "src" / "tokenizer.json",
+                                                     image_token="<image_soft_token>", image_processor=tmp_path / "proc",
+                                                     parity_questions=("w1 w2", "w3")))
+    parity = json.loads((export / "manifest.json").read_text())["parity"]
+    assert parity["greedy_tokens_equal"] is True and parity["prompts"] == 8  # 2 questions x (3 sizes + one pair)
+    assert parity["max_abs_logit_diff"] < 1e-4

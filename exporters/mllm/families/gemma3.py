@@ -31,6 +31,31 @@ def _image_processor(model: Any) -> Any:
     return Gemma3ImageProcessor(size={"height": size, "width": size}, do_pan_and_scan=False)
 
 
+PAN_AND_SCAN = ("do_pan_and_scan", "pan_and_scan_min_crop_size", "pan_and_scan_max_num_crops",
+                "pan_and_scan_min_ratio_to_activate")
+
+
+def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
+    """transformers' ``Gemma3Processor`` over the export's tokenizer.json and image processor
+    (``image_seq_length`` = soft tokens per view), and its placeholder ``<start_of_image>``.
+    ``Gemma3Processor`` passes its own pan-and-scan defaults (off) to the image processor unless
+    the call gives them, so the export's own settings become this processor's defaults."""
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+    from transformers import AutoImageProcessor, Gemma3Processor, PreTrainedTokenizerFast
+
+    file = str(Path(export_dir) / "tokenizer.json")
+    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=file, extra_special_tokens={
+        "image_token": Tokenizer.from_file(file).id_to_token(int(spec.image_token_id)),
+        "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"})
+    processor = Gemma3Processor(image_processor=images, tokenizer=tokenizer, image_seq_length=int(spec.tokens_per_image))
+    own = {name: getattr(images, name) for name in PAN_AND_SCAN if getattr(images, name, None) is not None}
+    processor.images_kwargs = {**Gemma3Processor.images_kwargs, **own}
+    return processor, "<start_of_image>"
+
+
 FAMILY = Family(
     name="gemma3",
     architectures=("Gemma3ForConditionalGeneration",),
@@ -45,5 +70,6 @@ FAMILY = Family(
     attention="image_blocks",
     image_processor=_image_processor,
     hf_generate_kwargs=lambda model, ids: {"token_type_ids": (ids == int(model.config.image_token_id)).long()},
+    extra={"hf_processor": _hf_processor},
 )
 
