@@ -127,8 +127,11 @@ class VlmRuntime:
             assert self.family.image_tokens is not None
             expected = sum(self.family.image_tokens(grids, self.spec))
             if features.shape != (expected, self.spec.hidden_size):
-                raise ManifestError(f"{where}: vqa.hidden_size: the vision graph returned {features.shape} for grids "
-                                    f"{list(grids)}, expected ({expected}, {self.spec.hidden_size}); re-export the model")
+                field = "vqa.hidden_size" if features.shape[0] == expected else "vqa.tokens_per_image"
+                raise ManifestError(f"{where}: {field}: the vision graph returned {features.shape} for grids "
+                                    f"{list(grids)}, expected ({expected}, {self.spec.hidden_size}) from the grids' "
+                                    f"token counts (vqa.tokens_per_image {self.spec.tokens_per_image} per tile or "
+                                    "view, or the grid alone); fix the field or re-export the model")
             return
         expected = num_images * self.spec.tokens_per_image
         if features.shape != (expected, self.spec.hidden_size):

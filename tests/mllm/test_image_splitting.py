@@ -163,20 +163,34 @@ def test_a_tokenizer_without_the_markers_is_refused(tmp_path):  # type: ignore[n
         image_block((1, 2), spec, tokenizer)
 
 
-def test_plain_prompts_with_a_splitting_processor_are_refused(split_export, tmp_path):  # type: ignore[no-untyped-def]
+def _edited(export, tmp_path, **fields):  # type: ignore[no-untyped-def]
     import shutil
 
-    from harness.mllm.sessions import open_runtime
-
-    _, export, _ = split_export
     copy = tmp_path / "model"
     shutil.copytree(export, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["vqa"]["image_block"] = "plain"
+    manifest["vqa"].update(fields)
     (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_plain_prompts_with_a_splitting_processor_are_refused(split_export, tmp_path):  # type: ignore[no-untyped-def]
+    from harness.mllm.sessions import open_runtime
+
     with pytest.raises(ManifestError, match=r"vqa.image_block: 'plain' cannot hold the tiles of a split image"):
-        with open_runtime(copy):
+        with open_runtime(_edited(split_export[1], tmp_path, image_block="plain")):
             pass
+
+
+def test_tokens_per_image_counted_over_all_tiles_is_named(split_export, tmp_path):  # type: ignore[no-untyped-def]
+    """``vqa.tokens_per_image`` is per tile: a count taken over a split image's 5 tiles (20) is refused."""
+    from harness.mllm.sessions import open_runtime
+
+    image = np.zeros((40, 50, 3), dtype=np.uint8)  # 2 x 2 crops + the whole image
+    with open_runtime(_edited(split_export[1], tmp_path, tokens_per_image=20)) as runtime:
+        with pytest.raises(ManifestError, match=r"vqa.tokens_per_image: the vision graph returned \(20, 32\) for grids "
+                                                r"\[\(2, 2\)\], expected \(100, 32\)"):
+            runtime.image_features([image])
 
 
 def test_family_blocks_on_a_family_without_them_are_refused(tmp_path):  # type: ignore[no-untyped-def]
