@@ -297,7 +297,9 @@ def _image_block(directory: Path, vision_io: Any, names: Mapping[str, str], resu
 
 
 def _tokens_per_image(directory: Path, graphs: Mapping[str, str], image: Mapping[str, Any], names: Mapping[str, str]) -> int:
-    """Feature rows of one image: the vision graph run once on a black image (fixed-size families)."""
+    """Feature rows of one view of an image: the vision graph run once on a black image
+    (fixed-size families), divided by the views the processor made of it (a splitting processor
+    turns it into several tiles, each of ``tokens_per_image`` rows)."""
     if image["layout"] == "patches":
         return 1  # a lower bound: each image counts its own grid
     import numpy as np
@@ -311,7 +313,9 @@ def _tokens_per_image(directory: Path, graphs: Mapping[str, str], image: Mapping
     session = ort.InferenceSession(str(directory / graphs["vision"]), providers=["CPUExecutionProvider"])
     output = names.get("image_features", "image_features")
     rows = session.run([output], {names.get(k, k): v for k, v in feeds.items()})[0]
-    return int(np.asarray(rows).reshape(-1, rows.shape[-1]).shape[0])
+    pixels = feeds["pixel_values"]
+    views = pixels.shape[1] if image["layout"] == "1TCHW" else pixels.shape[0]
+    return int(np.asarray(rows).reshape(-1, rows.shape[-1]).shape[0]) // int(views)
 
 
 def _layout(directory: Path, options: FolderOptions, genai: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, dict[str, str]], dict[str, str]]:

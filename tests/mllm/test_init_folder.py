@@ -246,3 +246,17 @@ def test_tjs_variant_with_rank3_features_and_ms_domain(tjs_folder, export):  # t
         _same_logits(export, tjs_folder)
     finally:
         (tjs_folder / "manifest.json").unlink(missing_ok=True)
+
+
+def test_init_counts_the_tokens_of_one_tile_when_the_processor_splits(idefics3_export, tmp_path):  # type: ignore[no-untyped-def]
+    """A folder whose Idefics3 processor splits images: the probe image becomes 2 x 2 tiles + the
+    whole image (5 views), and ``tokens_per_image`` is one view's rows, not the 5 views'."""
+    from harness.mllm.folder import FolderOptions, init_vlm_folder
+
+    export = idefics3_export[1]
+    folder = _tjs_layout(export, tmp_path / "idefics3-split")
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    config.update({"do_image_splitting": True, "size": {"longest_edge": 64}, "max_image_size": {"longest_edge": 32}})
+    (folder / "preprocessor_config.json").write_text(json.dumps(config))
+    vqa = init_vlm_folder(folder, FolderOptions()).manifest["vqa"]
+    assert vqa["tokens_per_image"] == json.loads((export / "manifest.json").read_text())["vqa"]["tokens_per_image"] == 4
