@@ -65,9 +65,13 @@ def _processor_config(model_dir: Path) -> Path | None:
 @click.option("--parity-question", multiple=True, default=("what is in the image ?",), show_default=True)
 @click.option("--image-processor", type=click.Path(path_type=Path), default=None,
               help="preprocessor_config.json to use (default: the model folder's, else the family's default processor).")
+@click.option("--image-block", type=click.Choice(["plain", "family"]), default=None,
+              help="{image} becomes image tokens only (plain), or each image's whole block with the family's markers "
+                   "(family: Idefics3 tiles, Qwen2-VL vision start/end, Gemma 3 crops; needed for several images per "
+                   "prompt). Default: family where the processor splits or crops, else plain.")
 def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, answer_mode: str,
             max_new_tokens: int, layouts: tuple[str, ...], parity: bool, parity_question: tuple[str, ...],
-            image_processor: Path | None) -> int:
+            image_processor: Path | None, image_block: str | None = None) -> int:
     """Export a vision-language model (a family of exporters/mllm/families/) to vision/embedding/decoder ONNX."""
     from exporters.mllm.preflight import check_export_inputs
 
@@ -80,7 +84,7 @@ def command(model_dir: Path, tokenizer: Path, out: Path, prompt_template: str, a
     options = ExportOptions(tokenizer=tokenizer, prompt_template=prompt_template, answer_mode=answer_mode,
                             max_new_tokens=max_new_tokens, transformersjs="transformersjs" in layouts,
                             source=str(model_dir), parity_questions=tuple(parity_question) if parity else (),
-                            image_processor=image_processor or _processor_config(model_dir))
+                            image_processor=image_processor or _processor_config(model_dir), image_block=image_block)
     manifest = export_mllm(model, out, options)  # a parity mismatch raises: nothing is written
     if parity:
         result = manifest["parity"]

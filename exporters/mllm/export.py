@@ -60,6 +60,7 @@ class ExportOptions:
     source: str = ""
     parity_questions: tuple[str, ...] = ()  # run parity in the staged folder; a mismatch fails the export
     image_processor: Path | None = None  # preprocessor_config.json (or its folder); default: the family's
+    image_block: str | None = None  # vqa.image_block: plain | family; None: left to the runtime (docs/manifest.md)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -453,6 +454,7 @@ def build_manifest(
             "present_value": "present.%d.value",
         },
         **family.vqa_fields(model),
+        **({"image_block": options.image_block} if options.image_block else {}),
         **options.extra,
     }
     return {

@@ -48,7 +48,7 @@ def block_export(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp(request.param)
     model = {"qwen2_vl": tiny_qwen2_vl, "qwen2_5_vl": tiny_qwen2_5_vl}[request.param]()
     options = ExportOptions(tokenizer=qwen_tokenizer(root / "tokenizer.json"), prompt_template="{image} {question}",
-                            parity_questions=QUESTIONS, extra={"image_block": "family"})
+                            parity_questions=QUESTIONS, image_block="family")
     return model, root / "export", export_mllm(model, root / "export", options)
 
 
@@ -116,3 +116,21 @@ def test_answerer_on_a_block_export(block_export):  # type: ignore[no-untyped-de
     with open_runtime(export) as runtime:
         answer = Answerer(runtime, mode="choices").answer(_images([(70, 45)], seed=2)[0], "w1", ["w2", "w3 w4"])
         assert answer.choice in (0, 1)
+
+
+def test_cli_export_with_image_block_family(tmp_path):  # type: ignore[no-untyped-def]
+    """``export mllm --image-block family`` writes it into the manifest, and the export's parity
+    then runs two-image prompts through transformers' processor; a bad value is refused by click."""
+    from harness.cli import main
+    from harness.errors import ExitCode
+
+    folder = tmp_path / "hf"
+    tiny_qwen2_5_vl().save_pretrained(folder)
+    tokenizer = qwen_tokenizer(tmp_path / "tokenizer.json")
+    args = ["export", "mllm", "--model", str(folder), "--tokenizer", str(tokenizer), "--out", str(tmp_path / "out"),
+            "--prompt-template", "{image} {question}", "--parity-question", "w1 w2"]
+    assert main([*args, "--image-block", "tiles"]) == ExitCode.BAD_INPUT
+    assert main([*args, "--image-block", "family"]) == ExitCode.OK
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["vqa"]["image_block"] == "family"
+    assert manifest["parity"]["two_image_prompts"] == 1 and manifest["parity"]["greedy_tokens_equal"] is True
