@@ -24,6 +24,8 @@ from exporters.mllm.graphs import (
     causal_decoder_graph,
     export_decoder,
     export_embedding,
+    head_dim,
+    kv_heads,
 )
 from exporters.mllm.tokenizer import export_tokenizer
 from harness.errors import ConfigError
@@ -152,8 +154,7 @@ def _export_into(family: Family, model: Any, out: Path, name: str, options: Expo
         else:
             decoder = DecoderWithCache(family.language_model(model), family.lm_head(model), text_config,
                                        _layers(text_config), family.attention, family.position_offset)
-            export_decoder(decoder.eval(), text_config.hidden_size, _kv_heads(text_config), _head_dim(text_config),
-                           str(out / "decoder.onnx"), OPSET)
+            export_decoder(decoder.eval(), str(out / "decoder.onnx"), OPSET)
         if family.attention != "causal":  # onnxruntime-genai never feeds attention_groups: its own decoder graph
             causal_decoder_graph(str(out / "decoder.onnx"), str(out / GENAI_DECODER))
         timings["decoder"] = time.perf_counter() - start
@@ -256,12 +257,6 @@ def _layers(config: Any) -> int:
     return int(config.num_hidden_layers)
 
 
-def _kv_heads(config: Any) -> int:
-    return int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
-
-
-def _head_dim(config: Any) -> int:
-    return int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
 
 
 def _token_ids(model: Any) -> dict[str, int]:
@@ -292,9 +287,9 @@ def genai_config(model: Any, family: Family, image: dict[str, Any]) -> dict[str,
             "decoder": {
                 "filename": genai_decoder_file(family),
                 "hidden_size": int(text.hidden_size),
-                "head_size": _head_dim(text),
+                "head_size": head_dim(text),
                 "num_attention_heads": int(text.num_attention_heads),
-                "num_key_value_heads": _kv_heads(text),
+                "num_key_value_heads": kv_heads(text),
                 "num_hidden_layers": layers,
                 "inputs": {
                     "inputs_embeds": "inputs_embeds",
@@ -444,8 +439,8 @@ def build_manifest(
         "vocab_size": int(text.vocab_size),
         "kv_cache": {
             "num_layers": _layers(text),
-            "num_kv_heads": _kv_heads(text),
-            "head_dim": _head_dim(text),
+            "num_kv_heads": kv_heads(text),
+            "head_dim": head_dim(text),
             "dtype": "float32",
             "layout": "batch,kv_heads,seq,head_dim",
             "past_key": "past_key_values.%d.key",

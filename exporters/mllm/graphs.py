@@ -192,17 +192,27 @@ def export_embedding(module: MergedEmbedding, hidden: int, path: str, opset: int
     )
 
 
-def export_decoder(module: DecoderWithCache, hidden: int, kv_heads: int, head_dim: int, path: str, opset: int,
-                   position_rank: int = 2) -> None:
-    """Export G3, traced with past length > 0 and seq > 1 so neither axis is frozen.
-    ``position_rank`` 3: mRoPE ``position_ids [3, batch, seq]`` (Qwen2-VL), the three axes distinct."""
+def kv_heads(text_config: Any) -> int:
+    """Key/value heads of a text config (grouped-query attention, else one per attention head)."""
+    return int(getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads)
+
+
+def head_dim(text_config: Any) -> int:
+    return int(getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads)
+
+
+def export_decoder(module: DecoderWithCache, path: str, opset: int, position_rank: int = 2) -> None:
+    """Export G3, traced with past length > 0 and seq > 1 so neither axis is frozen; sizes from
+    the module's text config. ``position_rank`` 3: mRoPE ``position_ids [3, batch, seq]``
+    (Qwen2-VL), the three axes distinct."""
+    hidden, heads, dim = int(module.text_config.hidden_size), kv_heads(module.text_config), head_dim(module.text_config)
     batch, seq, past_len = 2, 3, 4
     embeds = torch.randn(batch, seq, hidden)
     mask = torch.ones(batch, past_len + seq, dtype=torch.int64)
     positions = torch.arange(past_len, past_len + seq, dtype=torch.int64).unsqueeze(0).expand(batch, seq).contiguous()
     if position_rank == 3:
         positions = torch.stack([positions, positions + 1, positions * 2])
-    past = [torch.randn(batch, kv_heads, past_len, head_dim) for _ in range(2 * module.num_layers)]
+    past = [torch.randn(batch, heads, past_len, dim) for _ in range(2 * module.num_layers)]
     inputs = ["inputs_embeds", "attention_mask", "position_ids", *past_names(module.num_layers)]
     if module.grouped:  # two groups in the past, one reaching into the new tokens, the rest causal
         past.append(torch.tensor([[0, 0, -1, 1, 1, -1, -1], [-1, 0, 0, 0, 0, 0, -1]], dtype=torch.int64))

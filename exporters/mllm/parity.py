@@ -8,7 +8,7 @@ drift fails parity like a graph error does. Images come in several sizes and asp
 Plain exports (``{image}`` expanded to image tokens) give transformers the runtime's prompt ids
 and its image processor's output (from the exported ``preprocessor_config.json``). Exports whose
 family writes a block per image (``vqa.image_block``: Idefics3 tiles, Qwen2-VL's wrapping) give
-transformers what its own full processor (the family's ``extra["hf_processor"]``) makes of the
+transformers what its own full processor (the family's ``hf_processor``) makes of the
 prompt text: its ``input_ids`` and pixels, so the runtime's prompt ids are checked too; these
 also run a prompt holding two images. Reported: whether every prompt and generated token
 matches, and the maximum absolute logit difference over all steps; the figures go into
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from exporters.mllm.families import family_of
+from harness.errors import ConfigError
 from harness.mllm.prompt import PromptTokenizer
 from harness.mllm.sessions import open_runtime
 
@@ -81,7 +82,11 @@ def hf_processor_inputs(model: Any, export_dir: str | Path, spec: Any, images: l
     export) on the manifest's prompt text, with the processor's own image placeholder once per
     image and the BOS token written as text when the manifest adds it (the exported tokenizer adds
     none itself): ``input_ids [1, S]``, pixels and the rest, as numpy."""
-    processor, placeholder = family_of(model).extra["hf_processor"](model, export_dir, spec)
+    family = family_of(model)
+    if family.hf_processor is None:
+        raise ConfigError(f"{Path(export_dir) / 'manifest.json'}: vqa.image_block: 'family', but the {family.name} "
+                          "family has no transformers processor to check per-image blocks against; remove the field")
+    processor, placeholder = family.hf_processor(model, export_dir, spec)
     head, _, tail = spec.prompt_template.partition("{image}")
     text = (head + placeholder * len(images) + tail).replace("{question}", question)
     if spec.add_bos:

@@ -153,3 +153,19 @@ def test_cli_image_processor_flag(tmp_path, llava_export, capsys):  # type: igno
     assert main([*argv, "--out", str(tmp_path / "b")]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert "--image-processor" in err and "not a valid preprocessor_config.json" in err and len(err.splitlines()) == 1
+
+
+def test_block_parity_without_a_transformers_processor_is_one_line(tmp_path, llava_export, monkeypatch):  # type: ignore[no-untyped-def]
+    """Parity of per-image blocks needs the family's transformers processor; a family without one
+    is refused naming the manifest field, not a KeyError."""
+    import dataclasses
+
+    from exporters.mllm import parity
+    from exporters.mllm.families import family_of
+    from harness.mllm.manifest import load_vqa_spec
+
+    model, export = llava_export
+    monkeypatch.setattr(parity, "family_of", lambda m: dataclasses.replace(family_of(m), hf_processor=None))
+    with pytest.raises(ConfigError, match=r"manifest.json: vqa.image_block: 'family', but the llava family has no "
+                                          r"transformers processor"):
+        parity.hf_processor_inputs(model, export, load_vqa_spec(export), [], "w1")

@@ -11,7 +11,7 @@ rules, manifest fields) sets a field and no other module branches on the family 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -53,6 +53,9 @@ class Family:
       into it key by key (Qwen2.5-VL: vision inputs, merge size, 3-D position ids).
     - ``hf_processor_outputs``: outputs of transformers' image processor that ``generate`` takes
       besides ``pixel_values`` (Qwen2-VL: ``image_grid_thw``), passed through in the parity check.
+    - ``hf_processor(model, export_dir, spec) -> (processor, placeholder)``: transformers' full
+      processor over the export's files and the image placeholder its text takes; export parity
+      of a manifest with per-image blocks (``vqa.image_block: family``) runs it.
     """
 
     name: str
@@ -74,7 +77,7 @@ class Family:
     genai_type: str = "gemma3"
     genai_fields: Callable[[Any], dict[str, Any]] = _no_fields
     hf_processor_outputs: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    hf_processor: Callable[[Any, Any, Any], tuple[Any, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_RULES:

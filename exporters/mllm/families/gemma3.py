@@ -70,6 +70,6 @@ FAMILY = Family(
     attention="image_blocks",
     image_processor=_image_processor,
     hf_generate_kwargs=lambda model, ids: {"token_type_ids": (ids == int(model.config.image_token_id)).long()},
-    extra={"hf_processor": _hf_processor},
+    hf_processor=_hf_processor,
 )
 

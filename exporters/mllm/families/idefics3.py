@@ -5,7 +5,7 @@ bool mask, any number of tiles); it comes from torch's dynamo exporter, which th
 exporter cannot replace here. A source checkpoint's processor (``--image-processor``, or the
 model folder's) is exported as it is, image splitting included (real checkpoints split); the
 default, for a model without one, keeps one tile per image. Parity of a splitting export runs
-transformers' own ``Idefics3Processor`` / ``SmolVLMProcessor`` (``extra["hf_processor"]``).
+transformers' own ``Idefics3Processor`` / ``SmolVLMProcessor`` (``Family.hf_processor``).
 """
 
 from __future__ import annotations
@@ -104,5 +104,5 @@ FAMILY = Family(
     hf_image_kwargs=lambda model, pixels: {"pixel_values": pixels},
     hf_processor_outputs=("pixel_attention_mask",),  # the processor's own mask (all True: tiles are full size)
     image_processor=_image_processor,
-    extra={"hf_processor": _hf_processor},
+    hf_processor=_hf_processor,
 )

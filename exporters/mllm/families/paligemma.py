@@ -49,10 +49,7 @@ class PrefixDecoder(DecoderWithCache):
 
 
 def _export_decoder(model: Any, path: str, opset: int) -> None:
-    text = model.config.text_config
-    kv_heads = int(getattr(text, "num_key_value_heads", None) or text.num_attention_heads)
-    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads)
-    export_decoder(PrefixDecoder(model).eval(), int(text.hidden_size), kv_heads, head_dim, path, opset)
+    export_decoder(PrefixDecoder(model).eval(), path, opset)
 
 
 FAMILY = Family(

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from exporters.mllm.families.base import Family, normalisation
+from exporters.mllm.graphs import DecoderWithCache, export_decoder, head_dim, pin_output_dims
 from harness.errors import ConfigError
 
 VISION_INPUTS = ["pixel_values", "image_grid_thw"]
@@ -104,8 +105,6 @@ def _windowed(model: Any) -> bool:
 
 def _export_vision(model: Any, path: str, opset: int) -> None:
     """Traced on two images of different grids (4x6 and 4x4 merge blocks), so no axis is a constant."""
-    from exporters.mllm.graphs import pin_output_dims
-
     vision = _vision_config(model)
     merge, patch = int(vision.spatial_merge_size), int(vision.patch_size)
     grid = torch.tensor([[1, 4 * merge, 6 * merge], [1, 4 * merge, 4 * merge]], dtype=torch.int64)
@@ -118,18 +117,11 @@ def _export_vision(model: Any, path: str, opset: int) -> None:
     pin_output_dims(path, "image_features", {1: int(model.config.text_config.hidden_size)})
 
 
-def _head_dim(text: Any) -> int:
-    return int(getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads)
-
-
 def _export_decoder(model: Any, path: str, opset: int) -> None:
     """The shared G3 with ``position_ids [3, batch, seq]`` (the text model reads them as mRoPE)."""
-    from exporters.mllm.graphs import DecoderWithCache, export_decoder
-
     text = model.config.text_config
     decoder = DecoderWithCache(model.model.language_model, model.lm_head, text, int(text.num_hidden_layers))
-    export_decoder(decoder.eval(), int(text.hidden_size), int(text.num_key_value_heads or text.num_attention_heads),
-                   _head_dim(text), path, opset, position_rank=3)
+    export_decoder(decoder.eval(), path, opset, position_rank=3)
 
 
 def _check(model: Any) -> None:
@@ -138,11 +130,11 @@ def _check(model: Any) -> None:
     if rope.get("rope_type", "default") not in ("default", "mrope"):
         raise ConfigError(f"text_config.rope_parameters.rope_type {rope.get('rope_type')!r}: only the default mRoPE is "
                           "exported; use a model with rope_type default")
-    head_dim = _head_dim(text)
+    dim = head_dim(text)
     section = rope.get("mrope_section") or [16, 24, 24]
-    if 2 * sum(section) != head_dim:
+    if 2 * sum(section) != dim:
         raise ConfigError(f"text_config.rope_parameters.mrope_section {section}: sums to {sum(section)}, expected "
-                          f"head_dim / 2 = {head_dim // 2}; fix the config")
+                          f"head_dim / 2 = {dim // 2}; fix the config")
 
 
 def _image_processor(model: Any) -> Any:
@@ -220,5 +212,5 @@ FAMILY = Family(
     export_decoder=_export_decoder,
     genai_type="qwen2_5_vl",
     genai_fields=_genai_fields,
-    extra={"hf_processor": _hf_processor},
+    hf_processor=_hf_processor,
 )
