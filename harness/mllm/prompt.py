@@ -69,17 +69,16 @@ class PromptTokenizer:
         return str(text)
 
     def prompt_ids(self, question: str, num_images: int = 1, image_tokens: Sequence[int] | None = None,
-                   image_blocks: Sequence[Sequence[int]] | None = None) -> IntIds:
+                   image_blocks: Sequence[str] | None = None) -> IntIds:
         """``[bos] head <image>*T*num_images tail`` with ``{question}`` filled, as int64 1-D.
         ``image_tokens``: each image's own count (dynamic-resolution families, from
         ``VlmRuntime.image_tokens``) instead of ``tokens_per_image``. ``image_blocks``: each
-        image's whole block (ids), written in place of the image tokens."""
+        image's whole block as text, put in place of ``{image}`` and the prompt then tokenized
+        once, as transformers' processors tokenize their expanded prompt."""
         ids: list[int] = [] if self.bos_token_id is None else [self.bos_token_id]
-        ids += self.encode(self._head.replace("{question}", question))
+        head, tail = self._head.replace("{question}", question), self._tail.replace("{question}", question)
         if image_blocks is not None:
-            ids += [int(token) for block in image_blocks for token in block]
-        else:
-            counts = [self.tokens_per_image] * num_images if image_tokens is None else list(image_tokens)
-            ids += [self.image_token_id] * sum(counts)
-        ids += self.encode(self._tail.replace("{question}", question))
+            return np.asarray(ids + self.encode(head + "".join(image_blocks) + tail), dtype=np.int64)
+        counts = [self.tokens_per_image] * num_images if image_tokens is None else list(image_tokens)
+        ids += self.encode(head) + [self.image_token_id] * sum(counts) + self.encode(tail)
         return np.asarray(ids, dtype=np.int64)

@@ -150,29 +150,30 @@ class VlmRuntime:
             return self.family.image_tokens(grids, self.spec)
         return [self.spec.tokens_per_image] * num_images
 
-    def image_blocks(self, features: Floats, num_images: int, vocab: Vocab) -> list[list[int]] | None:
-        """Each image's whole token block when the manifest expands ``{image}`` to blocks
-        (``RuntimeFamily.uses_blocks``), else None (the plain run of image tokens). Each block
-        must hold the image's own count of image tokens."""
+    def image_blocks(self, features: Floats, num_images: int, vocab: Vocab) -> list[str] | None:
+        """Each image's whole block (text) when the manifest expands ``{image}`` to blocks
+        (``RuntimeFamily.uses_blocks``), else None (the plain run of image tokens)."""
         if not self.uses_blocks:
             return None
         assert self.family.image_block is not None
         grids = image_grids(features) or (None,) * num_images
-        counts = self.image_tokens(features, num_images)
-        blocks = [self.family.image_block(grid, self.spec, vocab) for grid in grids]
-        for block, count in zip(blocks, counts):
-            if block.count(self.spec.image_token_id) != count:
-                raise ManifestError(f"{self.spec.model_dir / 'manifest.json'}: vqa.image_token_id: a {self.family.name} "
-                                    f"image block holds {block.count(self.spec.image_token_id)} tokens of id "
-                                    f"{self.spec.image_token_id}, expected {count}; the tokenizer's image token must "
-                                    "be that id (export the model's own tokenizer)")
-        return blocks
+        return [self.family.image_block(grid, self.spec, vocab) for grid in grids]
 
     def prompt_ids(self, tokenizer: PromptTokenizer, question: str, features: Floats, num_images: int) -> Ids:
         """The prompt of ``question`` for ``num_images`` images whose features are ``features``:
-        the family's per-image blocks, or each image's count of image tokens in one run."""
+        the family's per-image blocks, or each image's count of image tokens in one run. A prompt
+        of blocks must hold the images' own count of image tokens (the tokenizer's image token
+        string must be ``vqa.image_token_id``)."""
         blocks = self.image_blocks(features, num_images, tokenizer)
-        return tokenizer.prompt_ids(question, image_tokens=self.image_tokens(features, num_images), image_blocks=blocks)
+        counts = self.image_tokens(features, num_images)
+        ids = tokenizer.prompt_ids(question, image_tokens=counts, image_blocks=blocks)
+        held = int(np.count_nonzero(ids == self.spec.image_token_id))
+        if blocks is not None and held != sum(counts):
+            raise ManifestError(f"{self.spec.model_dir / 'manifest.json'}: vqa.image_token_id: the {self.family.name} "
+                                f"image blocks hold {held} tokens of id {self.spec.image_token_id}, expected "
+                                f"{sum(counts)}; the tokenizer's image token must be that id (export the model's own "
+                                "tokenizer)")
+        return ids
 
     def embed(self, ids: Ids, features: Floats) -> Floats:
         """``inputs_embeds [B,S,H]``; checks the image-token count first (the graph cannot)."""

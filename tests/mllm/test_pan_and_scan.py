@@ -159,3 +159,56 @@ def test_export_parity_runs_on_a_pan_and_scan_export(tmp_path):  # type: ignore[
     parity = json.loads((export / "manifest.json").read_text())["parity"]
     assert parity["greedy_tokens_equal"] is True and parity["prompts"] == 8  # 2 questions x (3 sizes + one pair)
     assert parity["max_abs_logit_diff"] < 1e-4
+
+
+def _byte_level_bpe(path):  # type: ignore[no-untyped-def]
+    """A byte-level BPE (as Gemma's and Qwen's tokenizers are, not word-level) trained here on
+    chat-like text, so runs of newlines merge into one token with the text around them."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    corpus = ["user\n\n\nHere is the original image\n\n and here are some crops to help you see better \n\n",
+              "user\n\nwhat is it ?\n\n\n", "model\n\n\n\n a cat \n\n\n"] * 50
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<bos>", "<eos>", "<image_soft_token>",
+                                                                  "<start_of_image>", "<end_of_image>",
+                                                                  "<start_of_turn>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.save(str(path))
+    return path
+
+
+def test_blocks_are_tokenized_with_the_text_around_them(tmp_path):  # type: ignore[no-untyped-def]
+    """A Gemma 3 chat prompt (``user\\n`` then the image) with a byte-level BPE: the block's leading
+    ``\\n\\n`` merges with the template's ``\\n`` as in transformers, which tokenizes the expanded
+    text once; tokenizing each block apart would give other ids (checked, so this case is real)."""
+    from types import SimpleNamespace
+
+    from transformers import Gemma3ImageProcessor, Gemma3Processor, PreTrainedTokenizerFast
+
+    from harness.mllm.families.gemma3 import image_block
+    from harness.mllm.processors.gemma3 import num_crops
+    from harness.mllm.prompt import PromptTokenizer
+
+    path = _byte_level_bpe(tmp_path / "tokenizer.json")
+    images = Gemma3ImageProcessor(size={"height": 32, "width": 32}, **PAN_AND_SCAN)
+    config = json.loads(images.to_json_string())
+    hf = Gemma3Processor(image_processor=images, image_seq_length=3, tokenizer=PreTrainedTokenizerFast(
+        tokenizer_file=str(path), extra_special_tokens={"image_token": "<image_soft_token>",
+                                                        "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"}))
+    hf.images_kwargs = {**Gemma3Processor.images_kwargs, **PAN_AND_SCAN}
+    tokenizer = PromptTokenizer(path, "<start_of_turn>user\n{image}{question}", 3, 3, 1)
+    spec = SimpleNamespace(tokens_per_image=3, image_token_id=3)
+    rng = np.random.default_rng(5)
+    for sizes in ([(64, 64)], [(48, 40)], [(30, 70), (64, 64)]):
+        pictures = [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for size in sizes]
+        blocks = [image_block(num_crops(*size, config), spec, tokenizer) for size in sizes]
+        ours = tokenizer.prompt_ids("what is it ?", image_blocks=blocks)
+        text = "<bos><start_of_turn>user\n" + "<start_of_image>" * len(sizes) + "what is it ?"
+        theirs = hf(text=[text], images=[pictures], return_tensors="np")["input_ids"][0]
+        assert ours.tolist() == theirs.tolist(), sizes
+        apart = [1, *tokenizer.encode("<start_of_turn>user\n"), *(t for b in blocks for t in tokenizer.encode(b)),
+                 *tokenizer.encode("what is it ?")]
+        assert apart != ours.tolist()

@@ -33,14 +33,11 @@ def sequential_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Any] = (
 class Vocab(Protocol):
     """The export's tokenizer as ``image_block`` reads it (``harness.mllm.prompt.PromptTokenizer``):
     ``token_id`` refuses a string that is not one token of the tokenizer (a ManifestError naming
-    ``vqa.tokenizer``); ``encode`` tokenizes text with its special tokens matched, as transformers'
-    processors tokenize their expanded prompt."""
+    ``vqa.tokenizer``); ``token_text`` is the string of an id (the image token's, to write it)."""
 
     def token_id(self, text: str) -> int: ...
 
     def token_text(self, token_id: int) -> str: ...
-
-    def encode(self, text: str) -> list[int]: ...
 
 
 def declared_blocks(spec: Any) -> bool:
@@ -78,13 +75,15 @@ class RuntimeFamily:
     ``vqa.tokens_per_image``) and ``image_tokens(grids, spec)`` (the image tokens of each image,
     which the prompt then holds).
 
-    Optional, for per-image token blocks: ``image_block(grid, spec, vocab) -> ids``, one image's
-    whole block as transformers' processor expands that image (image tokens and the family's
-    marker tokens; ``grid`` is the image's entry of ``vision_feeds``' grids, None for a family or
-    manifest without grids), and ``uses_blocks(spec)``, whether this manifest's ``{image}`` expands
-    to the images' blocks one after another (else to their image tokens in one run, the markers
-    written in ``vqa.prompt_template``). Each block must hold exactly ``image_tokens`` of its grid
-    image tokens (the runtime checks).
+    Optional, for per-image token blocks: ``image_block(grid, spec, vocab) -> text``, one image's
+    whole block as the text transformers' processor puts in the prompt for that image (image
+    tokens and the family's marker tokens as strings; ``grid`` is the image's entry of
+    ``vision_feeds``' grids, None for a family or manifest without grids), and
+    ``uses_blocks(spec)``, whether this manifest's ``{image}`` expands to the images' blocks one
+    after another (else to their image tokens in one run, the markers written in
+    ``vqa.prompt_template``). The prompt text is then tokenized once, as the processor does, so
+    text at a block's edge merges with its neighbours exactly as there; the prompt must hold
+    exactly the images' ``image_tokens`` image tokens (the runtime checks).
     """
 
     name: str
@@ -93,5 +92,5 @@ class RuntimeFamily:
     position_rank: int = 2
     vision_feeds: Callable[[Sequence[Any], Any], tuple[dict[str, Any], list[Any]]] | None = None
     image_tokens: Callable[[Sequence[Any], Any], list[int]] | None = None
-    image_block: Callable[[Any, Any, Vocab], list[int]] | None = None
+    image_block: Callable[[Any, Any, Vocab], str] | None = None
     uses_blocks: Callable[[Any], bool] = declared_blocks

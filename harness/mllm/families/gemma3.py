@@ -54,12 +54,11 @@ def block_text(crops: int | None, image: str, per_view: int) -> str:
     return f"Here is the original image {view} and here are some crops to help you see better {crop_views}"
 
 
-def image_block(grid: int | None, spec: Any, vocab: Vocab) -> list[int]:
-    """One image's token ids: ``block_text`` tokenized by the export's tokenizer, the markers
-    first required to be tokens of it."""
+def image_block(grid: int | None, spec: Any, vocab: Vocab) -> str:
+    """One image's ``block_text``, the markers first required to be tokens of the export's tokenizer."""
     for marker in (BOI, EOI):
         vocab.token_id(marker)
-    return vocab.encode(block_text(grid, vocab.token_text(spec.image_token_id), spec.tokens_per_image))
+    return block_text(grid, vocab.token_text(spec.image_token_id), spec.tokens_per_image)
 
 
 def uses_blocks(spec: Any) -> bool:

@@ -55,13 +55,12 @@ def block_text(grid: Grid | None, image: str, per_tile: int) -> str:
     return f"{crops}\n{whole}"
 
 
-def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> list[int]:
-    """One image's token ids: ``block_text`` tokenized by the export's tokenizer, every marker
-    first required to be one of its tokens."""
+def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> str:
+    """One image's ``block_text``, every marker first required to be a token of the export's tokenizer."""
     rows, cols = grid or (0, 0)
     for marker in (AROUND, GLOBAL, *(f"<row_{r + 1}_col_{c + 1}>" for r in range(rows) for c in range(cols))):
         vocab.token_id(marker)
-    return vocab.encode(block_text(grid, vocab.token_text(spec.image_token_id), spec.tokens_per_image))
+    return block_text(grid, vocab.token_text(spec.image_token_id), spec.tokens_per_image)
 
 
 SPLIT_TILES = f"the tiles of a split image ({CONFIG}: do_image_splitting true)"

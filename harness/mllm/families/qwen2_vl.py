@@ -48,12 +48,13 @@ def tokens_per_grid(grids: Sequence[Grid], spec: Any) -> list[int]:
 VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 
 
-def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> list[int]:
+def image_block(grid: Grid | None, spec: Any, vocab: Vocab) -> str:
     """One image as transformers' template + processor write it: vision start, its image tokens, vision end."""
     if grid is None:
         raise DataError("a Qwen2-VL image block needs the image's grid; compute features with VlmRuntime.image_features")
-    tokens = tokens_per_grid([grid], spec)[0]
-    return [vocab.token_id(VISION_START), *([spec.image_token_id] * tokens), vocab.token_id(VISION_END)]
+    for marker in (VISION_START, VISION_END):
+        vocab.token_id(marker)
+    return VISION_START + vocab.token_text(spec.image_token_id) * tokens_per_grid([grid], spec)[0] + VISION_END
 
 
 def mrope_positions(ids: Ids, new: int, spec: Any, grids: Sequence[Grid] = ()) -> Ids:
