@@ -128,3 +128,35 @@ def idefics3_export(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
 
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vlm-synth-tiny"
+
+
+def check_choice_scores(model, root: Path, options: list[str], token_types) -> None:  # type: ignore[no-untyped-def]
+    """Export ``model`` (answer mode choices) under ``root``; the runtime's summed log-probability
+    of each option after the prompt "w1 w2" (one image) must equal transformers' forward over
+    prompt + option, ``token_types(sequence, prompt_length)`` giving that call's token_type_ids."""
+    import numpy as np
+    import torch
+
+    from exporters.mllm import ExportOptions, export_mllm
+    from exporters.mllm.parity import hf_pixels
+    from exporters.mllm.tokenizer import build_word_tokenizer
+    from harness.mllm.prompt import PromptTokenizer
+    from harness.mllm.runtime import log_softmax
+    from harness.mllm.sessions import open_runtime
+
+    build_word_tokenizer(WORDS, root / "tokenizer.json")
+    export_mllm(model, root / "export", ExportOptions(tokenizer=root / "tokenizer.json", answer_mode="choices"))
+    image = np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    with open_runtime(root / "export") as runtime:
+        tokenizer = PromptTokenizer.from_spec(runtime.spec)
+        ids = tokenizer.prompt_ids("w1 w2")
+        encoded = [tokenizer.encode(option) for option in options]
+        ours = runtime.score_choices(ids, runtime.image_features([image]), encoded)
+    pixels = torch.from_numpy(hf_pixels(root / "export", image)["pixel_values"])
+    for score, option in zip(ours, encoded):
+        sequence = torch.tensor([list(ids) + option])
+        with torch.no_grad():
+            logits = model(input_ids=sequence, pixel_values=pixels, token_type_ids=token_types(sequence, len(ids)),
+                           attention_mask=torch.ones_like(sequence)).logits[0].numpy()
+        logp = log_softmax(logits[len(ids) - 1:-1])
+        assert abs(score - sum(logp[k, token] for k, token in enumerate(option))) < 1e-4

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ExitCode
-from tests.mllm.conftest import WORDS, tiny_gemma3, tiny_idefics3, tiny_llava, tiny_llava_siglip, tiny_paligemma
+from tests.mllm.conftest import WORDS, check_choice_scores, tiny_gemma3, tiny_idefics3, tiny_llava, tiny_llava_siglip, tiny_paligemma
 
 QUESTIONS = ("w1 w2 w3", "w7 w30", "w12")
 BUILDERS = {"llava-clip": tiny_llava, "llava-siglip": tiny_llava_siglip, "idefics3": tiny_idefics3,
@@ -100,34 +100,8 @@ def test_gemma3_option_scores_equal_transformers(tmp_path):  # type: ignore[no-u
     """Ranking options runs the prompt with its image blocks, then the options causally in one
     batch; each option's summed log-probability equals transformers' forward over prompt + option
     with the processor's token_type_ids."""
-    import numpy as np
-    import torch
-
-    from exporters.mllm import ExportOptions, export_mllm
-    from exporters.mllm.parity import hf_pixels
-    from exporters.mllm.tokenizer import build_word_tokenizer
-    from harness.mllm.prompt import PromptTokenizer
-    from harness.mllm.runtime import log_softmax
-    from harness.mllm.sessions import open_runtime
-
-    build_word_tokenizer(WORDS, tmp_path / "tokenizer.json")
-    model = tiny_gemma3()
-    export_mllm(model, tmp_path / "export", ExportOptions(tokenizer=tmp_path / "tokenizer.json", answer_mode="choices"))
-    image = np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8)
-    options = ["w3", "w4 w5 w6", "w9 w10"]
-    with open_runtime(tmp_path / "export") as runtime:
-        tokenizer = PromptTokenizer.from_spec(runtime.spec)
-        ids = tokenizer.prompt_ids("w1 w2")
-        encoded = [tokenizer.encode(option) for option in options]
-        ours = runtime.score_choices(ids, runtime.image_features([image]), encoded)
-    pixels = torch.from_numpy(hf_pixels(tmp_path / "export", image)["pixel_values"])
-    for score, option in zip(ours, encoded):
-        sequence = torch.tensor([list(ids) + option])
-        with torch.no_grad():
-            logits = model(input_ids=sequence, pixel_values=pixels, token_type_ids=(sequence == 4).long(),
-                           attention_mask=torch.ones_like(sequence)).logits[0].numpy()
-        logp = log_softmax(logits[len(ids) - 1:-1])
-        assert abs(score - sum(logp[k, token] for k, token in enumerate(option))) < 1e-4
+    check_choice_scores(tiny_gemma3(), tmp_path, ["w3", "w4 w5 w6", "w9 w10"],
+                        lambda sequence, prompt: (sequence == 4).long())
 
 
 @pytest.mark.parametrize("name", ["gemma3", "paligemma"])

@@ -8,7 +8,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ExitCode
-from tests.mllm.conftest import WORDS, _siglip
+from tests.mllm.conftest import WORDS, _siglip, check_choice_scores
 from tests.mllm.test_families import QUESTIONS, export_with_parity
 
 WINDOW = 6  # prompt = bos + 16 image tokens + question: the generated tokens' sliding layers see only the last 6
@@ -84,32 +84,8 @@ def test_option_scores_equal_transformers(tmp_path):  # type: ignore[no-untyped-
     """Ranking options (the prompt as the bidirectional prefix, then the options causally in one
     batch, inside the window): each option's summed log-probability, soft cap included, equals
     transformers' forward over prompt + option with token_type_ids 0 / 1."""
-    import numpy as np
     import torch
 
-    from exporters.mllm import ExportOptions, export_mllm
-    from exporters.mllm.parity import hf_pixels
-    from exporters.mllm.tokenizer import build_word_tokenizer
-    from harness.mllm.prompt import PromptTokenizer
-    from harness.mllm.runtime import log_softmax
-    from harness.mllm.sessions import open_runtime
-
-    build_word_tokenizer(WORDS, tmp_path / "tokenizer.json")
-    model = tiny_paligemma2()
-    export_mllm(model, tmp_path / "export", ExportOptions(tokenizer=tmp_path / "tokenizer.json", answer_mode="choices"))
-    image = np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     options = ["w3", "w4 w5 w6", "w9 w10 w11 w12 w13 w14 w15 w16"]  # the last one longer than the window
-    with open_runtime(tmp_path / "export") as runtime:
-        tokenizer = PromptTokenizer.from_spec(runtime.spec)
-        ids = tokenizer.prompt_ids("w1 w2")
-        encoded = [tokenizer.encode(option) for option in options]
-        ours = runtime.score_choices(ids, runtime.image_features([image]), encoded)
-    pixels = torch.from_numpy(hf_pixels(tmp_path / "export", image)["pixel_values"])
-    for score, option in zip(ours, encoded):
-        sequence = torch.tensor([list(ids) + option])
-        token_types = torch.tensor([[0] * len(ids) + [1] * len(option)])
-        with torch.no_grad():
-            logits = model(input_ids=sequence, pixel_values=pixels, token_type_ids=token_types,
-                           attention_mask=torch.ones_like(sequence)).logits[0].numpy()
-        logp = log_softmax(logits[len(ids) - 1:-1])
-        assert abs(score - sum(logp[k, token] for k, token in enumerate(option))) < 1e-4
+    check_choice_scores(tiny_paligemma2(), tmp_path, options,
+                        lambda sequence, prompt: torch.tensor([[0] * prompt + [1] * (sequence.shape[1] - prompt)]))
