@@ -5,7 +5,7 @@ named NumPy outputs. Optional abilities are separate protocols checked with ``is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -119,6 +119,16 @@ class SupportsDeviceTiming(Protocol):
     def run_timed(
         self, feeds: Mapping[str, npt.NDArray[Any]]
     ) -> tuple[dict[str, npt.NDArray[Any]], dict[str, float]]: ...
+
+
+@runtime_checkable
+class SupportsKeptOutputs(Protocol):
+    """A session that can hand some outputs back as runtime-owned values (e.g. ONNX Runtime's
+    ``OrtValue``) and take them as inputs of its next run without a copy through NumPy: the KV
+    cache of a decoding loop. Kept values expose ``shape``, ``dtype`` and ``ndim`` (so
+    ``check_feed`` reads them) and ``np.asarray`` copies them out."""
+
+    def run_keeping(self, feeds: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any]: ...
 
 
 def check_feed(feeds: Mapping[str, npt.NDArray[Any]], specs: list[TensorSpec], where: str = "feed") -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -316,7 +316,7 @@ class OrtSession(SessionBase):
         verify_active_provider(backend.name, backend.provider, active)
         provenance = _provenance(backend, ort.__version__, active, provider_options[0], sm, trt_version)
         if backend.device == "cpu":
-            return cls(backend, session, provenance)
+            return OrtCpuSession(backend, session, provenance)
         return OrtDeviceSession(backend, session, provenance, backend.device_id)
 
     def run(self, feeds: Mapping[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
@@ -337,6 +337,48 @@ class OrtSession(SessionBase):
 
     def close(self) -> None:
         self._session = None
+
+
+class OrtCpuSession(OrtSession):
+    """A CPU session: its outputs live in host memory, so a decoding loop can keep its KV cache
+    inside ONNX Runtime between runs (device sessions copy every output back instead)."""
+
+    def run_keeping(self, feeds: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any]:
+        """``run``, with the outputs named in ``keep`` left inside ONNX Runtime (``KeptValue``)
+        and ``KeptValue`` feeds passed in as they are: a decoding loop's KV cache goes from one
+        step to the next without two copies through NumPy (``SupportsKeptOutputs``)."""
+        ort = _import_ort()
+        check_feed(feeds, self._inputs, where=f"{self.backend.name} feed")
+        values = {name: value.value if isinstance(value, KeptValue) else
+                  ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value)) for name, value in feeds.items()}
+        names = [spec.name for spec in self._outputs]
+        try:
+            outputs = self._live().run_with_ort_values(names, values)
+        except Exception as error:
+            raise _run_error(self.backend, error) from None
+        kept = set(keep)
+        return {name: KeptValue(value) if name in kept else value.numpy() for name, value in zip(names, outputs, strict=True)}
+
+
+
+class KeptValue:
+    """An ``OrtValue`` output kept for the next run (``OrtSession.run_keeping``): ``shape``,
+    ``dtype`` and ``ndim`` as NumPy names them; ``np.asarray`` copies it out when NumPy needs it."""
+
+    __slots__ = ("value", "shape", "dtype")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.shape = tuple(int(d) for d in value.shape())
+        self.dtype = np.dtype(_ORT_TYPES[value.data_type()])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> npt.NDArray[Any]:
+        array = self.value.numpy()
+        return array if dtype is None else array.astype(dtype)
 
 
 class OrtDeviceSession(OrtSession):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.backends.interface import Session
+from harness.backends.interface import Session, SupportsKeptOutputs
 from harness.errors import BadInputError, HarnessError, ManifestError
 from harness.mllm.families import runtime_family
 from harness.mllm.families.base import Vocab
@@ -92,6 +92,8 @@ class VlmRuntime:
         self._present_names = spec.kv.present_names()
         self.empty_features = np.zeros((0, spec.hidden_size), dtype=self._dtype)
         self.family = runtime_family(spec.family, str(spec.model_dir / "manifest.json"))
+        # a backend that can keep outputs (ORT on CPU) holds the KV cache between steps: no copies through NumPy
+        self._keeps_cache = isinstance(decoder, SupportsKeptOutputs)
         self.uses_blocks = self.family.uses_blocks(spec)
         if self.uses_blocks and self.family.image_block is None:
             raise ManifestError(f"{spec.model_dir / 'manifest.json'}: vqa.image_block: 'family', but family "
@@ -205,9 +207,11 @@ class VlmRuntime:
     ) -> tuple[Floats, dict[str, Floats]]:
         """One decoder run: logits ``[B,S,V]`` and the presents renamed as the next past.
         ``extra``: the family's further decoder inputs (``attention_groups``)."""
-        outputs = self.decoder.run(
-            {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past, **(extra or {})}
-        )
+        feeds = {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past, **(extra or {})}
+        if self._keeps_cache:
+            outputs = self.decoder.run_keeping(feeds, self._present_names)
+        else:
+            outputs = self.decoder.run(feeds)
         present = {past_name: outputs[name] for past_name, name in zip(self._past_names, self._present_names)}
         return _finite(outputs["logits"], "decoder"), present
 

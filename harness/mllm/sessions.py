@@ -51,8 +51,16 @@ class Renamed:
         self.back = {graph: contract for contract, graph in self.names.items()}
 
     def __getattr__(self, name: str) -> Any:  # provenance, inputs, ...: the wrapped session's
+        if name == "run_keeping":  # only when the wrapped session keeps outputs (AttributeError otherwise)
+            keeping = self.session.run_keeping
+            return lambda feeds, keep: self._contract(keeping(self._graph(feeds), [self.names.get(n, n) for n in keep]))
         return getattr(self.session, name)
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        outputs = self.session.run({self.names.get(name, name): value for name, value in feeds.items()})
+        return self._contract(self.session.run(self._graph(feeds)))
+
+    def _graph(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.names.get(name, name): value for name, value in feeds.items()}
+
+    def _contract(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
         return {self.back.get(name, name): value for name, value in outputs.items()}

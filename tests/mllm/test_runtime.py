@@ -43,13 +43,13 @@ def test_choices_are_scored_in_one_batched_decoder_pass(llava_export):  # type: 
     _, export = llava_export
     with open_runtime(export) as runtime:
         calls = []
-        original = runtime.decoder.run
+        original = runtime.decoder.run_keeping
 
-        def counting(feeds):  # type: ignore[no-untyped-def]
+        def counting(feeds, keep):  # type: ignore[no-untyped-def]
             calls.append(feeds["inputs_embeds"].shape)
-            return original(feeds)
+            return original(feeds, keep)
 
-        runtime.decoder.run = counting  # type: ignore[method-assign]
+        runtime.decoder.run_keeping = counting  # type: ignore[method-assign]
         ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w3")
         runtime.score_choices(ids, runtime.image_features([np.zeros((16, 16, 3), np.uint8)]), [[5, 6], [7, 8, 9], [10]])
     assert len(calls) == 2  # prefill + one batched pass
@@ -95,14 +95,35 @@ def test_nan_logits_raise_non_finite(llava_export):  # type: ignore[no-untyped-d
 
     _, export = llava_export
     with open_runtime(export) as runtime:
-        original = runtime.decoder.run
+        original = runtime.decoder.run_keeping
 
-        def poisoned(feeds):  # type: ignore[no-untyped-def]
-            out = original(feeds)
+        def poisoned(feeds, keep):  # type: ignore[no-untyped-def]
+            out = original(feeds, keep)
             out["logits"] = np.full_like(out["logits"], np.nan)
             return out
 
-        runtime.decoder.run = poisoned  # type: ignore[method-assign]
+        runtime.decoder.run_keeping = poisoned  # type: ignore[method-assign]
         ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w1")
         with pytest.raises(NonFiniteOutput, match="NaN"):
             runtime.score_choices(ids, runtime.image_features([np.zeros((16, 16, 3), np.uint8)]), [[5], [6]])
+
+
+def test_the_kv_cache_stays_in_onnxruntime_and_changes_nothing(llava_export):  # type: ignore[no-untyped-def]
+    """On ORT CPU the presents come back as OrtValues (``KeptValue``) and go in as the next past
+    unconverted; greedy tokens, step logits and option scores equal the plain NumPy path's."""
+    from harness.backends.ort import KeptValue
+
+    _, export = llava_export
+    image = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    with open_runtime(export) as runtime:
+        ids = PromptTokenizer.from_spec(runtime.spec).prompt_ids("w4 w5")
+        features = runtime.image_features([image])
+        _, past = runtime.prefill(ids, features)
+        assert all(isinstance(value, KeptValue) for value in past.values())
+        assert np.asarray(next(iter(past.values()))).shape == next(iter(past.values())).shape
+        kept = runtime.generate(ids, features, max_new_tokens=6, stop_token_ids=())
+        kept_scores = runtime.score_choices(ids, features, [[5, 6], [7, 8, 9]])
+        runtime._keeps_cache = False  # the NumPy path every other backend takes
+        plain = runtime.generate(ids, features, max_new_tokens=6, stop_token_ids=())
+        assert kept.tokens == plain.tokens and np.array_equal(kept.logits, plain.logits)
+        assert np.array_equal(kept_scores, runtime.score_choices(ids, features, [[5, 6], [7, 8, 9]]))
