@@ -53,11 +53,25 @@ def hf_greedy(model: Any, ids: np.ndarray, feeds: dict[str, np.ndarray], steps: 
 IMAGE_SIZES = ((48, 40), (30, 70), (64, 64))  # (height, width): tall, wide, square; none the model's own size
 
 
-def hf_pixels(export_dir: str | Path, image: np.ndarray) -> dict[str, np.ndarray]:
-    """transformers' image processor, loaded from the export's ``preprocessor_config.json``, on one image."""
+def hf_image_processor(export_dir: str | Path) -> Any:
+    """transformers' image processor of the export's ``preprocessor_config.json``."""
     from transformers import AutoImageProcessor
 
-    processor = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+    return AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
+
+
+def hf_tokenizer(export_dir: str | Path, special_tokens: dict[str, str] | None = None) -> Any:
+    """transformers' fast tokenizer over the export's ``tokenizer.json``; ``special_tokens`` names
+    the attributes a family's processor reads (e.g. Gemma 3's ``boi_token``)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"),
+                                   **({"extra_special_tokens": special_tokens} if special_tokens else {}))
+
+
+def hf_pixels(export_dir: str | Path, image: np.ndarray) -> dict[str, np.ndarray]:
+    """transformers' image processor, loaded from the export's ``preprocessor_config.json``, on one image."""
+    processor = hf_image_processor(export_dir)
     return {name: np.asarray(value) for name, value in processor(images=[image], return_tensors="np").items()}
 
 

@@ -43,13 +43,14 @@ def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
     from pathlib import Path
 
     from tokenizers import Tokenizer
-    from transformers import AutoImageProcessor, Gemma3Processor, PreTrainedTokenizerFast
+    from transformers import Gemma3Processor
 
-    file = str(Path(export_dir) / "tokenizer.json")
-    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=file, extra_special_tokens={
-        "image_token": Tokenizer.from_file(file).id_to_token(int(spec.image_token_id)),
-        "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"})
+    from exporters.mllm.parity import hf_image_processor, hf_tokenizer
+
+    images = hf_image_processor(export_dir)
+    image_token = Tokenizer.from_file(str(Path(export_dir) / "tokenizer.json")).id_to_token(int(spec.image_token_id))
+    tokenizer = hf_tokenizer(export_dir, {"image_token": image_token, "boi_token": "<start_of_image>",
+                                          "eoi_token": "<end_of_image>"})
     processor = Gemma3Processor(image_processor=images, tokenizer=tokenizer, image_seq_length=int(spec.tokens_per_image))
     own = {name: getattr(images, name) for name in PAN_AND_SCAN if getattr(images, name, None) is not None}
     processor.images_kwargs = {**Gemma3Processor.images_kwargs, **own}

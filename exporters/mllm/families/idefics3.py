@@ -72,15 +72,12 @@ def _image_processor(model: Any) -> Any:
 def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
     """transformers' processor of the architecture over the export's tokenizer.json and
     preprocessor_config.json (``image_seq_len`` = tokens per tile), and its image placeholder."""
-    from pathlib import Path
+    from transformers import Idefics3Processor, SmolVLMProcessor
 
-    from transformers import AutoImageProcessor, Idefics3Processor, PreTrainedTokenizerFast, SmolVLMProcessor
+    from exporters.mllm.parity import hf_image_processor, hf_tokenizer, images_only
 
-    from exporters.mllm.parity import images_only
-
-    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
-    settings = {"image_processor": images, "tokenizer": tokenizer, "image_seq_len": int(spec.tokens_per_image)}
+    settings = {"image_processor": hf_image_processor(export_dir), "tokenizer": hf_tokenizer(export_dir),
+                "image_seq_len": int(spec.tokens_per_image)}
     if type(model).__name__.startswith("SmolVLM"):
         return images_only(SmolVLMProcessor)(video_processor=None, **settings), "<image>"
     return Idefics3Processor(**settings), "<image>"

@@ -183,15 +183,12 @@ def _genai_fields(model: Any) -> dict[str, Any]:
 def _hf_processor(model: Any, export_dir: Any, spec: Any) -> tuple[Any, str]:
     """transformers' ``Qwen2VLProcessor`` over the export's files and the text its chat template
     writes per image (parity of ``vqa.image_block: family`` exports, two images per prompt too)."""
-    from pathlib import Path
+    from transformers import Qwen2VLProcessor
 
-    from transformers import AutoImageProcessor, PreTrainedTokenizerFast, Qwen2VLProcessor
+    from exporters.mllm.parity import hf_image_processor, hf_tokenizer, images_only
 
-    from exporters.mllm.parity import images_only
-
-    images = AutoImageProcessor.from_pretrained(str(export_dir), local_files_only=True)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(export_dir) / "tokenizer.json"))
-    processor = images_only(Qwen2VLProcessor)(image_processor=images, tokenizer=tokenizer, video_processor=None)
+    processor = images_only(Qwen2VLProcessor)(image_processor=hf_image_processor(export_dir),
+                                              tokenizer=hf_tokenizer(export_dir), video_processor=None)
     return processor, "<|vision_start|><|image_pad|><|vision_end|>"
 
 
